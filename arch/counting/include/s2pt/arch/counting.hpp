@@ -1,0 +1,64 @@
+// An Arch backend that executes nothing and records the exact sequence of maintenance
+// operations, for tests that pin the sequence down and for the benchmark's counts.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "s2pt/arch.hpp"
+
+namespace s2pt::counting {
+
+enum class OpKind : u8 { tlbi, dsb_ishst, dsb_ish, isb, dc_civac, ic_ivau };
+
+struct Op {
+  OpKind kind;
+  TlbiOp tlbi = TlbiOp::vmalle1is;  // kind == tlbi
+  Vmid vmid{};                      // kind == tlbi
+  u64 operand = 0;                  // kind == tlbi
+  Pa pa{};                          // CMOs
+  u64 bytes = 0;                    // CMOs
+
+  bool operator==(const Op&) const = default;
+};
+
+// Readable form: "TLBI IPAS2E1IS ipa=0x40000000 ttl=L2", "DSB ISH", "DC CIVAC 0x... +0x1000".
+std::string describe(const Op& op, Granule granule);
+
+class CountingArch final : public Arch {
+ public:
+  explicit CountingArch(Features features = {}, bool record = true)
+      : features_(features), record_(record) {}
+
+  Features features() const override { return features_; }
+  void set_features(const Features& f) { features_ = f; }
+
+  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+    if (record_) log_.push_back(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
+  }
+  void dsb_ishst() override { push(OpKind::dsb_ishst); }
+  void dsb_ish() override { push(OpKind::dsb_ish); }
+  void isb() override { push(OpKind::isb); }
+  void dc_civac(Pa pa, u64 bytes) override {
+    if (record_) log_.push_back(Op{.kind = OpKind::dc_civac, .pa = pa, .bytes = bytes});
+  }
+  void ic_ivau(Pa pa, u64 bytes) override {
+    if (record_) log_.push_back(Op{.kind = OpKind::ic_ivau, .pa = pa, .bytes = bytes});
+  }
+
+  const std::vector<Op>& log() const { return log_; }
+  void clear() { log_.clear(); }
+  // The log as readable lines, one per operation.
+  std::vector<std::string> lines(Granule granule) const;
+
+ private:
+  void push(OpKind kind) {
+    if (record_) log_.push_back(Op{.kind = kind});
+  }
+
+  Features features_;
+  bool record_;
+  std::vector<Op> log_;
+};
+
+}  // namespace s2pt::counting

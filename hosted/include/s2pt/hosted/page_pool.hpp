@@ -1,0 +1,62 @@
+// A hosted implementation of the Mm hooks: table pages carved from one reserved arena that is
+// given a fake physical address range, with leak accounting and allocation-failure injection.
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+#include "s2pt/mm.hpp"
+
+namespace s2pt::hosted {
+
+struct PagePoolConfig {
+  u64 arena_bytes = u64{2} << 30;  // reserved, not committed, up front
+  // "Physical" address of the arena's first byte. [2 GiB, 4 GiB) fits even a 32-bit PA space.
+  Pa base{u64{2} << 30};
+  bool poison_freed = false;        // fill freed pages with a pattern (catches stale reads)
+};
+
+class PagePool final : public Mm {
+ public:
+  explicit PagePool(const PagePoolConfig& config = {});
+  ~PagePool();
+  PagePool(const PagePool&) = delete;
+  PagePool& operator=(const PagePool&) = delete;
+
+  Result<Pa> alloc_zeroed(u64 bytes) override;
+  void free(Pa pa, u64 bytes) override;
+  void* phys_to_virt(Pa pa) override;
+  u32* refcount(Pa pa) override;
+
+  // Bytes currently allocated and not yet freed.
+  u64 bytes_in_use() const;
+  // Allocations since construction.
+  u64 allocations() const;
+  // Makes allocation number `n` from now (0 = the next one) and every later one fail, until
+  // reset; returns no_memory as a real exhaustion would.
+  void fail_after(u64 n);
+  void never_fail();
+  bool contains(Pa pa) const;
+  Pa base() const { return config_.base; }
+
+  static constexpr u64 kUnit = 4096;          // smallest block (4K granule page)
+  static constexpr u64 kMaxBlock = u64{1} << 20;  // 16 concatenated 64K root pages
+  static constexpr u32 kPoison = 0xDEADBEEF;
+
+ private:
+  u64 offset_of(Pa pa) const;
+
+  PagePoolConfig config_;
+  std::byte* arena_ = nullptr;
+  u32* refcounts_ = nullptr;
+  u8* block_order_ = nullptr;  // per 4K unit: log2(size) + 1 of the live block starting here
+  u64 bump_ = 0;
+  std::vector<std::vector<u64>> free_lists_;  // by log2(size / kUnit)
+  u64 bytes_in_use_ = 0;
+  u64 allocations_ = 0;
+  u64 fail_at_ = ~u64{0};
+  mutable std::mutex mutex_;
+};
+
+}  // namespace s2pt::hosted

@@ -1,0 +1,103 @@
+// Every TLB, barrier and cache maintenance instruction the core issues goes through here: the
+// arch hooks, counted, plus the architecture's required sequence around stage-2 invalidation.
+#pragma once
+
+#include "s2pt/arch.hpp"
+#include "s2pt/tlbi_plan.hpp"
+
+namespace s2pt {
+
+struct MaintenanceCounters {
+  u64 tlbi_ipa = 0;    // IPAS2E1IS, IPAS2LE1IS
+  u64 tlbi_range = 0;  // RIPAS2E1IS, RIPAS2LE1IS
+  u64 tlbi_vmid = 0;   // VMALLS12E1IS
+  u64 tlbi_s1 = 0;     // VMALLE1IS
+  u64 dsb_ishst = 0;
+  u64 dsb_ish = 0;
+  u64 isb = 0;
+  u64 dc_civac_calls = 0;
+  u64 dc_civac_bytes = 0;
+  u64 ic_ivau_calls = 0;
+  u64 ic_ivau_bytes = 0;
+
+  static constexpr u64 kCacheLine = 64;
+  constexpr u64 tlbi_total() const { return tlbi_ipa + tlbi_range + tlbi_vmid + tlbi_s1; }
+  constexpr u64 dsb_total() const { return dsb_ishst + dsb_ish; }
+  constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
+  constexpr bool operator==(const MaintenanceCounters&) const = default;
+};
+
+class Maintenance {
+ public:
+  Maintenance(Arch& arch, Vmid vmid, const Geometry& geometry, Features features,
+              PlannerLimits limits)
+      : arch_(arch), vmid_(vmid), planner_(geometry, features, limits), features_(features) {}
+
+  const Features& features() const { return features_; }
+  const TlbiPlanner& planner() const { return planner_; }
+  const MaintenanceCounters& counters() const { return counters_; }
+
+  // Makes the removal or change of every translation in `scope` complete on all CPUs: the entries
+  // were already written; DSB ISHST publishes them to the walkers, the planned stage-2 TLBIs
+  // remove cached copies, DSB ISH waits for that, VMALLE1IS removes the combined stage-1+2
+  // entries that IPA-based TLBIs leave behind, and the final DSB ISH + ISB complete it.
+  void invalidate(const InvalidationScope& scope) {
+    dsb_ishst();
+    bool whole_vmid = false;
+    planner_.for_each(scope, [&](TlbiInstr instr) {
+      whole_vmid = instr.op == TlbiOp::vmalls12e1is;
+      tlbi(instr.op, instr.operand);
+    });
+    dsb_ish();
+    if (!whole_vmid) {
+      tlbi(TlbiOp::vmalle1is, 0);
+      dsb_ish();
+    }
+    isb();
+  }
+  void invalidate_vmid() {
+    dsb_ishst();
+    tlbi(TlbiOp::vmalls12e1is, 0);
+    dsb_ish();
+    isb();
+  }
+
+  void tlbi(TlbiOp op, u64 operand) {
+    if (is_by_ipa(op)) ++counters_.tlbi_ipa;
+    if (is_range(op)) ++counters_.tlbi_range;
+    if (op == TlbiOp::vmalls12e1is) ++counters_.tlbi_vmid;
+    if (op == TlbiOp::vmalle1is) ++counters_.tlbi_s1;
+    arch_.tlbi(vmid_, op, operand);
+  }
+  void dsb_ishst() {
+    ++counters_.dsb_ishst;
+    arch_.dsb_ishst();
+  }
+  void dsb_ish() {
+    ++counters_.dsb_ish;
+    arch_.dsb_ish();
+  }
+  void isb() {
+    ++counters_.isb;
+    arch_.isb();
+  }
+  void dc_civac(Pa pa, u64 bytes) {
+    ++counters_.dc_civac_calls;
+    counters_.dc_civac_bytes += bytes;
+    arch_.dc_civac(pa, bytes);
+  }
+  void ic_ivau(Pa pa, u64 bytes) {
+    ++counters_.ic_ivau_calls;
+    counters_.ic_ivau_bytes += bytes;
+    arch_.ic_ivau(pa, bytes);
+  }
+
+ private:
+  Arch& arch_;
+  Vmid vmid_;
+  TlbiPlanner planner_;
+  Features features_;
+  MaintenanceCounters counters_;
+};
+
+}  // namespace s2pt

@@ -1,0 +1,91 @@
+// The state of one stage-2 table that walkers and visitors work on: geometry, root, hooks, and
+// the bookkeeping of table pages (allocation, reference counts, retirement).
+#pragma once
+
+#include "s2pt/geometry.hpp"
+#include "s2pt/maintenance.hpp"
+#include "s2pt/mm.hpp"
+#include "s2pt/pte.hpp"
+
+namespace s2pt {
+
+class TableCore {
+ public:
+  TableCore(const Geometry& geometry, Vmid vmid, Mm& mm, Arch& arch, Features features,
+            PlannerLimits limits)
+      : geometry_(geometry),
+        vmid_(vmid),
+        format_(features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic),
+        mm_(mm),
+        maintenance_(arch, vmid, geometry, features, limits) {}
+
+  const Geometry& geometry() const { return geometry_; }
+  Vmid vmid() const { return vmid_; }
+  MemAttrFormat format() const { return format_; }
+  bool fwb() const { return format_ == MemAttrFormat::fwb; }
+  const Features& features() const { return maintenance_.features(); }
+  Maintenance& maintenance() { return maintenance_; }
+  const Maintenance& maintenance() const { return maintenance_; }
+  Mm& mm() { return mm_; }
+
+  Pa root_pa() const { return root_pa_; }
+  u64* root() const { return root_; }
+  void set_root(Pa pa) {
+    root_pa_ = pa;
+    root_ = table(pa);
+  }
+  void clear_root() {
+    root_pa_ = Pa{};
+    root_ = nullptr;
+  }
+  bool has_root() const { return root_ != nullptr; }
+
+  u64* table(Pa pa) const { return static_cast<u64*>(mm_.phys_to_virt(pa)); }
+
+  // A fresh table page, referenced once (by its parent entry-to-be).
+  Result<Pa> alloc_table() {
+    Result<Pa> page = mm_.alloc_zeroed(geometry_.page_bytes());
+    if (!page.ok()) return page.status();
+    __atomic_store_n(mm_.refcount(page.value()), 1u, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+    return page.value();
+  }
+  // Gives back a table page that no hardware or software walker can reach any more: it was never
+  // linked, or it was unlinked and the TLB invalidation that followed has completed.
+  void free_table(Pa page) {
+    __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
+    mm_.free(page, geometry_.page_bytes());
+    __atomic_sub_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+  }
+  // The root: root_pages() granules, concatenated and aligned to their total size.
+  Result<Pa> alloc_root() {
+    Result<Pa> root = mm_.alloc_zeroed(geometry_.root_bytes());
+    if (!root.ok()) return root.status();
+    __atomic_add_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
+    set_root(root.value());
+    return root.value();
+  }
+  void free_root() {
+    mm_.free(root_pa_, geometry_.root_bytes());
+    __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
+    clear_root();
+  }
+  u64 table_pages() const { return __atomic_load_n(&table_pages_, __ATOMIC_RELAXED); }
+
+  // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
+  u32 refs(Pa page) { return __atomic_load_n(mm_.refcount(page), __ATOMIC_ACQUIRE); }
+  void get(Pa page) { __atomic_add_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
+  void put(Pa page) { __atomic_sub_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
+
+ private:
+  Geometry geometry_;
+  Vmid vmid_;
+  MemAttrFormat format_;
+  Mm& mm_;
+  Maintenance maintenance_;
+  Pa root_pa_{};
+  u64* root_ = nullptr;
+  u64 table_pages_ = 0;
+};
+
+}  // namespace s2pt

@@ -1,0 +1,146 @@
+// The TLBI planner: the cheapest correct set of stage-2 TLBI operations that removes every
+// translation (and, where tables went away, every walk-cache entry) of an IPA range.
+#pragma once
+
+#include "s2pt/arch.hpp"
+#include "s2pt/geometry.hpp"
+#include "s2pt/tlbi.hpp"
+
+namespace s2pt {
+
+struct InvalidationScope {
+  IpaRange range;  // granule-aligned
+  // A table entry was removed or replaced: walk-cache entries must go too, so no leaf-only form,
+  // and no level hint (cached leaves below it may sit at any level).
+  bool tables_removed = false;
+  // Every leaf removed or changed in the range sat at this level.
+  LevelHint leaf_level = LevelHint::none();
+  // Only leaf entries changed (a permission change, a bulk unmap of leaves): the leaf-only TLBI
+  // forms suffice. Ignored when tables_removed.
+  bool leaf_only = false;
+  // The removed tables held no valid entry (their leaves were invalidated before): only the
+  // walk-cache entries of the tables remain, and one non-leaf TLBI by any IPA they translated
+  // removes them.
+  bool empty_tables = false;
+};
+
+struct PlannerLimits {
+  // Without FEAT_TLBIRANGE: beyond this many by-IPA operations, invalidate the whole VMID.
+  u32 max_ipa_ops = 512;
+  // With FEAT_TLBIRANGE: beyond this many range operations, invalidate the whole VMID.
+  u32 max_range_ops = 64;
+};
+
+struct TlbiInstr {
+  TlbiOp op;
+  u64 operand;
+  constexpr bool operator==(const TlbiInstr&) const = default;
+};
+
+class TlbiPlanner {
+ public:
+  constexpr TlbiPlanner(const Geometry& geometry, Features features, PlannerLimits limits = {})
+      : geometry_(geometry), features_(features), limits_(limits) {}
+
+  // Range operations needed for `pages` granule pages: per chunk of at most 2^21 pages, one op
+  // for an odd page, then one per non-zero 5-bit NUM field at SCALE 0..3; a chunk of exactly
+  // 2^21 pages is one op with SCALE 3, NUM 31 (clamped, never wrapped to NUM 0).
+  static constexpr u64 range_ops_for(u64 pages) {
+    u64 ops = 0;
+    while (pages >= tlbi::kMaxRangePages) {
+      ++ops;
+      pages -= tlbi::kMaxRangePages;
+    }
+    if (pages & 1) ++ops;
+    for (unsigned scale = 0; scale <= tlbi::kMaxScale; ++scale) {
+      if ((pages >> (5 * scale + 1)) & 31) ++ops;
+    }
+    return ops;
+  }
+
+  // Whether the scope is cheaper (or only possible) to invalidate as the whole VMID.
+  constexpr bool whole_vmid(const InvalidationScope& scope) const {
+    if (scope.empty_tables) return false;
+    if (by_ipa(scope)) return ipa_ops(scope) > limits_.max_ipa_ops;
+    return range_ops_for(pages(scope)) > limits_.max_range_ops;
+  }
+
+  // Calls emit(TlbiInstr) for each stage-2 TLBI of the plan, in ascending IPA order. The caller
+  // brackets them with the barriers and the stage-1 invalidation (see Maintenance).
+  template <class Emit>
+  constexpr void for_each(const InvalidationScope& scope, Emit&& emit) const {
+    if (whole_vmid(scope)) {
+      emit(TlbiInstr{TlbiOp::vmalls12e1is, 0});
+      return;
+    }
+    if (scope.empty_tables) {
+      emit(TlbiInstr{TlbiOp::ipas2e1is, tlbi::ipa_operand(scope.range.start, geometry_.granule(),
+                                                          LevelHint::none())});
+      return;
+    }
+    const bool leaf_only = scope.leaf_only && !scope.tables_removed;
+    const LevelHint hint = hint_for(scope);
+    const TlbiOp ipa_op = leaf_only ? TlbiOp::ipas2le1is : TlbiOp::ipas2e1is;
+    const Granule g = geometry_.granule();
+    if (by_ipa(scope)) {
+      const u64 stride = stride_bytes(scope);
+      for (Ipa ipa = scope.range.start.align_down(stride); ipa < scope.range.end(); ipa = ipa + stride) {
+        emit(TlbiInstr{ipa_op, tlbi::ipa_operand(ipa, g, hint)});
+      }
+      return;
+    }
+    const TlbiOp range_op = leaf_only ? TlbiOp::ripas2le1is : TlbiOp::ripas2e1is;
+    u64 base = scope.range.start.raw >> granule_shift(g);
+    u64 remaining = pages(scope);
+    auto emit_range = [&](unsigned scale, unsigned num) {
+      emit(TlbiInstr{range_op, tlbi::range_operand(tlbi::RangeOperand{
+                                   .granule = g, .scale = scale, .num = num, .hint = hint,
+                                   .base_page = base})});
+      base += tlbi::range_pages(scale, num);
+    };
+    while (remaining >= tlbi::kMaxRangePages) {
+      emit_range(tlbi::kMaxScale, tlbi::kMaxNum);
+      remaining -= tlbi::kMaxRangePages;
+    }
+    if (remaining & 1) {
+      emit(TlbiInstr{ipa_op, tlbi::ipa_operand(Ipa{base << granule_shift(g)}, g, hint)});
+      base += 1;
+    }
+    for (unsigned scale = 0; scale <= tlbi::kMaxScale; ++scale) {
+      const u64 field = (remaining >> (5 * scale + 1)) & 31;
+      if (field != 0) emit_range(scale, static_cast<unsigned>(field - 1));
+    }
+  }
+
+ private:
+  constexpr u64 pages(const InvalidationScope& scope) const {
+    return scope.range.size >> granule_shift(geometry_.granule());
+  }
+  constexpr LevelHint hint_for(const InvalidationScope& scope) const {
+    return features_.ttl && !scope.tables_removed ? scope.leaf_level : LevelHint::none();
+  }
+  // A by-IPA TLBI removes the whole leaf containing the IPA, so one per leaf is enough where the
+  // leaf size is certain.
+  constexpr u64 stride_bytes(const InvalidationScope& scope) const {
+    if (!scope.tables_removed && scope.leaf_level.known()) {
+      return geometry_.level_bytes(scope.leaf_level.level());
+    }
+    return geometry_.page_bytes();
+  }
+  // By-IPA operations when there is no range TLBI, or when they are no more than the range
+  // operations would be (one 2 MiB block: one IPAS2E1IS with its level hint).
+  constexpr bool by_ipa(const InvalidationScope& scope) const {
+    return !features_.tlbi_range || ipa_ops(scope) <= range_ops_for(pages(scope));
+  }
+  constexpr u64 ipa_ops(const InvalidationScope& scope) const {
+    const u64 stride = stride_bytes(scope);
+    const Ipa first = scope.range.start.align_down(stride);
+    return (scope.range.end().raw - first.raw + stride - 1) / stride;
+  }
+
+  Geometry geometry_;
+  Features features_;
+  PlannerLimits limits_;
+};
+
+}  // namespace s2pt

@@ -1,0 +1,157 @@
+// Vocabulary types of the core: addresses, levels, granules, VMIDs and the status codes every
+// fallible operation returns. Freestanding: only compiler-provided headers.
+#pragma once
+
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <new>
+
+namespace s2pt {
+
+using u8 = std::uint8_t;
+using u16 = std::uint16_t;
+using u32 = std::uint32_t;
+using u64 = std::uint64_t;
+
+// An address in one address space. The tag keeps an IPA from being passed where a PA is wanted.
+template <class Space>
+struct Address {
+  u64 raw = 0;
+
+  constexpr Address() = default;
+  constexpr explicit Address(u64 value) : raw(value) {}
+
+  constexpr auto operator<=>(const Address&) const = default;
+  constexpr Address operator+(u64 bytes) const { return Address{raw + bytes}; }
+  constexpr Address operator-(u64 bytes) const { return Address{raw - bytes}; }
+  constexpr u64 operator-(Address other) const { return raw - other.raw; }
+  constexpr Address align_down(u64 alignment) const { return Address{raw & ~(alignment - 1)}; }
+  constexpr bool aligned(u64 alignment) const { return (raw & (alignment - 1)) == 0; }
+};
+
+struct IpaSpace {};
+struct PaSpace {};
+using Ipa = Address<IpaSpace>;  // guest intermediate physical address (stage-2 input)
+using Pa = Address<PaSpace>;    // host physical address (stage-2 output, table pages)
+
+// A half-open IPA interval [start, start + size).
+struct IpaRange {
+  Ipa start;
+  u64 size = 0;
+
+  constexpr Ipa end() const { return start + size; }
+  constexpr bool contains(Ipa ipa) const { return ipa >= start && ipa - start < size; }
+};
+
+// A translation table lookup level. Level 3 holds pages; LPA2 adds level -1, hence signed.
+class Level {
+ public:
+  constexpr explicit Level(int value) : value_(static_cast<std::int8_t>(value)) {}
+  constexpr int value() const { return value_; }
+  constexpr Level deeper() const { return Level{value_ + 1}; }
+  constexpr bool is_last() const { return value_ == kLast; }
+  constexpr auto operator<=>(const Level&) const = default;
+
+  static constexpr int kLast = 3;
+
+ private:
+  std::int8_t value_;
+};
+
+inline constexpr Level kLastLevel{Level::kLast};
+
+// Translation granule; the enumerator value is log2 of its size in bytes.
+enum class Granule : u8 { k4 = 12, k16 = 14, k64 = 16 };
+
+constexpr unsigned granule_shift(Granule g) { return static_cast<unsigned>(g); }
+constexpr u64 granule_bytes(Granule g) { return u64{1} << granule_shift(g); }
+// Each level of a table resolves log2(granule / 8) bits: one 64-bit entry per 8 bytes.
+constexpr unsigned bits_per_level(Granule g) { return granule_shift(g) - 3; }
+
+struct Vmid {
+  u16 raw = 0;
+  constexpr auto operator<=>(const Vmid&) const = default;
+};
+
+// Why an operation did not (fully) happen. Every code names one cause.
+enum class Status : u8 {
+  ok = 0,
+  unaligned,         // address or size not a multiple of the granule (or of the PA alignment)
+  empty_range,       // size 0
+  wraps,             // start + size overflows
+  ipa_out_of_range,  // beyond the table's IPA size
+  pa_out_of_range,   // output address beyond the configured PA size
+  bad_attributes,    // unknown permission, memory-type or software bits; or unsupported combo
+  exists,            // a mapping is already there and the caller did not ask to replace it
+  no_memory,         // a table page could not be allocated
+  again,             // a concurrent walker holds the entry; retry
+  unsupported,       // the feature or geometry is not supported
+  bad_geometry,      // impossible granule / IPA / PA combination
+  not_mapped,        // lookup found no translation
+};
+
+constexpr const char* describe(Status s) {
+  switch (s) {
+    case Status::ok: return "ok";
+    case Status::unaligned: return "unaligned address or size";
+    case Status::empty_range: return "empty range";
+    case Status::wraps: return "range wraps around the address space";
+    case Status::ipa_out_of_range: return "IPA beyond the table's input size";
+    case Status::pa_out_of_range: return "PA beyond the configured output size";
+    case Status::bad_attributes: return "unknown or unsupported attribute bits";
+    case Status::exists: return "a mapping already exists";
+    case Status::no_memory: return "out of table pages";
+    case Status::again: return "entry busy, retry";
+    case Status::unsupported: return "unsupported";
+    case Status::bad_geometry: return "impossible geometry";
+    case Status::not_mapped: return "not mapped";
+  }
+  return "unknown status";
+}
+
+// A value or the reason there is none. T needs no default constructor.
+template <class T>
+class Result {
+ public:
+  constexpr Result(T value) : status_(Status::ok), value_(static_cast<T&&>(value)) {}  // NOLINT
+  constexpr Result(Status status) : status_(status), empty_{} {}                      // NOLINT
+  constexpr Result(const Result& other) : status_(other.status_), empty_{} {
+    if (ok()) new (&value_) T(other.value_);
+  }
+  constexpr Result(Result&& other) noexcept : status_(other.status_), empty_{} {
+    if (ok()) new (&value_) T(static_cast<T&&>(other.value_));
+  }
+  Result& operator=(const Result&) = delete;
+  Result& operator=(Result&&) = delete;
+  constexpr ~Result() {
+    if (ok()) value_.~T();
+  }
+
+  constexpr bool ok() const { return status_ == Status::ok; }
+  constexpr Status status() const { return status_; }
+  constexpr T& value() & { return value_; }
+  constexpr const T& value() const& { return value_; }
+  constexpr T&& value() && { return static_cast<T&&>(value_); }
+  constexpr T* operator->() { return &value_; }
+  constexpr const T* operator->() const { return &value_; }
+
+ private:
+  struct Empty {};
+  Status status_;
+  union {
+    Empty empty_;
+    T value_;
+  };
+};
+
+// What a ranged operation achieved: the status, and how many bytes from the start of the range
+// were processed before it stopped (all of them when ok).
+struct Progress {
+  Status status = Status::ok;
+  u64 bytes_done = 0;
+
+  constexpr bool ok() const { return status == Status::ok; }
+};
+
+}  // namespace s2pt

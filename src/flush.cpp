@@ -1,0 +1,40 @@
+// flush_dcache: clean and invalidate the mapped cacheable memory of a range to PoC.
+#include "s2pt/table.hpp"
+#include "s2pt/walker.hpp"
+#include "validate.hpp"
+
+namespace s2pt {
+namespace {
+
+class FlushVisitor {
+ public:
+  Status leaf(WalkContext& ctx) {
+    if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
+    if (ctx.old.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) {
+      return Status::ok;
+    }
+    const IpaRange part = ctx.span();
+    ctx.core.maintenance().dc_civac(ctx.old.output_address() + (part.start - ctx.entry_base()),
+                                    part.size);
+    flushed_ = true;
+    return Status::ok;
+  }
+  bool flushed() const { return flushed_; }
+
+ private:
+  bool flushed_ = false;
+};
+
+}  // namespace
+
+Progress Table::flush_dcache(IpaRange range) {
+  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
+  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (core_.fwb()) return {Status::ok, range.size};  // FWB forces coherency with the host
+  FlushVisitor visitor;
+  const Progress p = walk(core_, range, visitor);
+  if (visitor.flushed()) core_.maintenance().dsb_ish();
+  return p;
+}
+
+}  // namespace s2pt

@@ -1,0 +1,111 @@
+// map: install leaves for [range) -> [pa), the largest aligned blocks first.
+#include "s2pt/table.hpp"
+#include "subtree.hpp"
+#include "validate.hpp"
+
+namespace s2pt {
+namespace {
+
+// Finds whether anything in the range is mapped or annotated (or busy), without changing it.
+class OccupiedVisitor {
+ public:
+  Status leaf(WalkContext& ctx) { return ctx.old.is_zero() ? Status::ok : Status::exists; }
+};
+
+class MapVisitor {
+ public:
+  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags)
+      : range_(range), pa_(pa), attrs_(attrs), flags_(flags) {}
+
+  Status table_pre(WalkContext& ctx) {
+    // A table under a range that one leaf can cover is collapsed into that leaf (replace only:
+    // otherwise the range was checked to be empty, and empty tables are never left behind).
+    if (!has(flags_, MapFlags::replace) || !fits_leaf(ctx)) return Status::ok;
+    break_before_make(ctx, new_leaf(ctx));
+    return Status::ok;
+  }
+
+  Status leaf(WalkContext& ctx) {
+    if (ctx.old.is_locked()) return Status::again;
+    if (!ctx.old.is_zero() && !has(flags_, MapFlags::replace)) return Status::exists;
+    if (fits_leaf(ctx)) {
+      const Pte next = new_leaf(ctx);
+      if (ctx.old == next) return Status::ok;
+      if (ctx.old.is_valid()) {
+        // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
+        // permission-only change would need the same invalidation anyway.
+        break_before_make(ctx, next);
+      } else {
+        ctx.set(next);
+      }
+      return Status::ok;
+    }
+    // Go one level down: a new table, or the existing block/annotation split into one.
+    if (ctx.old.is_zero()) {
+      Result<Pa> table = ctx.core.alloc_table();
+      if (!table.ok()) return table.status();
+      ctx.set(Pte::table(table.value()));
+      return Status::ok;
+    }
+    return split_entry(ctx);
+  }
+
+  // Tables created by this call that stayed empty (an allocation failed below them) go away.
+  Status table_post(WalkContext& ctx) {
+    free_if_empty(ctx);
+    return Status::ok;
+  }
+
+ private:
+  bool fits_leaf(const WalkContext& ctx) const {
+    const Geometry& g = ctx.core.geometry();
+    if (!g.leaf_allowed(ctx.level)) return false;
+    if (!ctx.level.is_last() && has(flags_, MapFlags::no_blocks)) return false;
+    return ctx.covers_entry() && output(ctx).aligned(ctx.entry_bytes());
+  }
+  Pa output(const WalkContext& ctx) const { return pa_ + (ctx.addr - range_.start); }
+  Pte new_leaf(const WalkContext& ctx) const {
+    return Pte::leaf(output(ctx), attrs_, ctx.core.format(), ctx.level);
+  }
+
+  IpaRange range_;
+  Pa pa_;
+  Attrs attrs_;
+  MapFlags flags_;
+};
+
+}  // namespace
+
+Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
+  const Geometry& g = core_.geometry();
+  if (Status s = check_range(g, range); s != Status::ok) return {s, 0};
+  if (Status s = check_output(g, pa, range.size); s != Status::ok) return {s, 0};
+  if (Status s = check_attrs(attrs); s != Status::ok) return {s, 0};
+  if ((static_cast<u8>(flags) & ~u8{3}) != 0) return {Status::bad_attributes, 0};
+  if (!core_.has_root()) return {Status::unsupported, 0};
+
+  // A one-page map meets any existing mapping before it changes anything, so only larger maps
+  // need the read-only pass that keeps a refused call from changing the table.
+  if (!has(flags, MapFlags::replace) && range.size > g.page_bytes()) {
+    OccupiedVisitor occupied;
+    if (Progress p = walk(core_, range, occupied); !p.ok()) return {p.status, 0};
+  }
+
+  Maintenance& m = core_.maintenance();
+  if (!core_.fwb() && attrs.cacheable()) {
+    // Whatever the host left in the caches must reach PoC before the guest can see the page
+    // (it may access it non-cacheably); completed before the first entry is written.
+    m.dc_civac(pa, range.size);
+    m.dsb_ish();
+  }
+  if (has(attrs.perm, Perm::exec) && !core_.features().dic) {
+    m.ic_ivau(pa, range.size);
+    m.dsb_ish();
+    m.isb();
+  }
+
+  MapVisitor visitor(range, pa, attrs, flags);
+  return walk(core_, range, visitor);
+}
+
+}  // namespace s2pt

@@ -1,0 +1,40 @@
+// Collects the leaves an operation changed without break-before-make (permissions), so that one
+// planned invalidation covers all of them before the operation returns.
+#pragma once
+
+#include "s2pt/walker.hpp"
+
+namespace s2pt {
+
+class PendingInvalidation {
+ public:
+  void add(const WalkContext& ctx) {
+    const Ipa base = ctx.entry_base();
+    const Ipa end = ctx.entry_end();
+    if (empty_ || base < start_) start_ = base;
+    if (empty_ || end > end_) end_ = end;
+    empty_ = false;
+    levels_ |= 1u << ctx.level.value();
+  }
+
+  // Completes the invalidation of everything added; nothing if nothing was.
+  void complete(Maintenance& m) {
+    if (empty_) return;
+    const bool one_level = (levels_ & (levels_ - 1)) == 0;
+    m.invalidate(InvalidationScope{
+        .range = IpaRange{start_, end_ - start_},
+        .leaf_level = one_level ? LevelHint::at(Level{__builtin_ctz(levels_)}) : LevelHint::none(),
+        .leaf_only = true,
+    });
+    empty_ = true;
+    levels_ = 0;
+  }
+
+ private:
+  bool empty_ = true;
+  Ipa start_;
+  Ipa end_;
+  u32 levels_ = 0;
+};
+
+}  // namespace s2pt

@@ -1,0 +1,57 @@
+// write_protect and relax: permission changes, which need no break-before-make but must be
+// invalidated before the call returns.
+#include "pending_invalidation.hpp"
+#include "s2pt/table.hpp"
+#include "subtree.hpp"
+#include "validate.hpp"
+
+namespace s2pt {
+namespace {
+
+class PermissionVisitor {
+ public:
+  PermissionVisitor(Perm remove, Perm add) : remove_(remove), add_(add) {}
+
+  Status leaf(WalkContext& ctx) {
+    if (ctx.old.is_locked()) return Status::again;
+    if (!ctx.old.is_valid()) return Status::ok;
+    const Perm wanted = without(ctx.old.perm(), remove_) | add_;
+    if (wanted == ctx.old.perm()) return Status::ok;
+    if (!ctx.covers_entry()) return split_entry(ctx);
+    ctx.set(ctx.old.with_perm(wanted));
+    pending_.add(ctx);
+    return Status::ok;
+  }
+
+  PendingInvalidation& pending() { return pending_; }
+
+ private:
+  Perm remove_;
+  Perm add_;
+  PendingInvalidation pending_;
+};
+
+Progress change_permissions(TableCore& core, IpaRange range, Perm remove, Perm add) {
+  if (Status s = check_range(core.geometry(), range); s != Status::ok) return {s, 0};
+  if (((static_cast<u8>(remove) | static_cast<u8>(add)) & ~kPermMask) != 0) {
+    return {Status::bad_attributes, 0};
+  }
+  if (!core.has_root()) return {Status::unsupported, 0};
+  PermissionVisitor visitor(remove, add);
+  const Progress progress = walk(core, range, visitor);
+  // Also after a failure: what did change must not survive in a TLB when we return.
+  visitor.pending().complete(core.maintenance());
+  return progress;
+}
+
+}  // namespace
+
+Progress Table::write_protect(IpaRange range) {
+  return change_permissions(core_, range, Perm::write, Perm::none);
+}
+
+Progress Table::relax(IpaRange range, Perm perm) {
+  return change_permissions(core_, range, Perm::none, perm);
+}
+
+}  // namespace s2pt

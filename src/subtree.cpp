@@ -1,0 +1,117 @@
+#include "subtree.hpp"
+
+namespace s2pt {
+
+Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
+  Result<Pa> page = core.alloc_table();
+  if (!page.ok()) return page.status();
+  const Geometry& g = core.geometry();
+  const Level child = level.deeper();
+  const u64 entries = g.entries_per_table();
+  u64* table = core.table(page.value());
+  u32 non_zero = 0;
+  for (u64 i = 0; i < entries; ++i) {
+    const Pte entry = leaf.is_valid()
+                          ? leaf.as_leaf_at(child, leaf.output_address() + i * g.level_bytes(child))
+                          : leaf;
+    table[i] = entry.raw();
+    non_zero += entry.is_zero() ? 0 : 1;
+  }
+  __atomic_add_fetch(core.mm().refcount(page.value()), non_zero, __ATOMIC_RELEASE);
+  return page.value();
+}
+
+bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
+  if (core.fwb() || !leaf.is_leaf(level)) return false;
+  if (leaf.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) return false;
+  core.maintenance().dc_civac(leaf.output_address(), core.geometry().level_bytes(level));
+  return true;
+}
+
+void break_before_make(WalkContext& ctx, Pte next) {
+  const Pte old = ctx.old;
+  ctx.set(Pte::locked());
+  const bool was_table = old.is_table(ctx.level);
+  ctx.core.maintenance().invalidate(InvalidationScope{
+      .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
+      .tables_removed = was_table,
+      .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
+  });
+  if (was_table) {
+    dispose_subtree(ctx.core, old.table_address(), ctx.level.deeper(), ctx.entry_base());
+  } else if (clean_removed_leaf(ctx.core, old, ctx.level)) {
+    ctx.core.maintenance().dsb_ish();
+  }
+  ctx.set(next);
+}
+
+Status split_entry(WalkContext& ctx) {
+  Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
+  if (!table.ok()) return table.status();
+  if (ctx.old.is_valid()) {
+    break_before_make(ctx, Pte::table(table.value()));
+  } else {
+    ctx.set(Pte::table(table.value()));
+  }
+  return Status::ok;
+}
+
+namespace {
+
+// Frees the pages of a detached subtree bottom-up, cleaning cacheable leaves on the way when
+// FWB is off. With FWB a last-level table holds nothing that needs cleaning, so it is freed
+// without reading its entries.
+class DisposeVisitor {
+ public:
+  Status table_pre(WalkContext& ctx) {
+    if (ctx.core.fwb() && ctx.level.deeper().is_last()) {
+      ctx.core.free_table(ctx.old.table_address());
+      entry::store(ctx.slot, Pte::invalid());  // the walker must not descend into it
+    }
+    return Status::ok;
+  }
+  Status leaf(WalkContext& ctx) {
+    cleaned_ |= clean_removed_leaf(ctx.core, ctx.old, ctx.level);
+    return Status::ok;
+  }
+  Status table_post(WalkContext& ctx) {
+    ctx.core.free_table(ctx.old.table_address());
+    return Status::ok;
+  }
+  bool cleaned() const { return cleaned_; }
+
+ private:
+  bool cleaned_ = false;
+};
+
+}  // namespace
+
+void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
+  DisposeVisitor visitor;
+  const Geometry& g = core.geometry();
+  const bool skip_leaves = core.fwb() && level.is_last();
+  if (!skip_leaves) {
+    Ipa cursor = base;
+    const Ipa end = base + g.entries_per_table() * g.level_bytes(level);
+    Walker<DisposeVisitor>(core, visitor).walk_table(core.table(table), table, level, false, cursor,
+                                                     end);
+  }
+  // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
+  if (visitor.cleaned()) core.maintenance().dsb_ish();
+  core.free_table(table);
+}
+
+void free_if_empty(WalkContext& ctx) {
+  if (!ctx.old.is_table(ctx.level)) return;
+  const Pa child = ctx.old.table_address();
+  if (ctx.core.refs(child) != 1) return;
+  ctx.set(Pte::invalid());
+  ctx.core.maintenance().invalidate(InvalidationScope{
+      .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
+      .tables_removed = true,
+      .empty_tables = true,
+  });
+  ctx.core.free_table(child);
+}
+
+}  // namespace s2pt
