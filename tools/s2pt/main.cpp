@@ -12,6 +12,10 @@ using s2pt::tool::Command;
 constexpr Command kCommands[] = {
     {"demo", "build a small 4K-backed VM table, unmap it, print what was issued",
      s2pt::tool::demo_main},
+    {"run", "run a scenario file, print what each operation issued, check its expectations",
+     s2pt::tool::run_main},
+    {"dump", "print the table a scenario leaves (or --demo), ptdump style, text or JSON",
+     s2pt::tool::dump_main},
 };
 
 void usage(std::FILE* out) {
@@ -36,7 +40,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Command& c : kCommands) {
-    if (c.name == name) return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
+    if (c.name == name)
+      return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
   }
   std::fprintf(stderr, "s2pt: unknown command '%s'\n", argv[1]);
   usage(stderr);
