@@ -19,22 +19,26 @@
 extern "C" {
 #endif
 
+/* Every enum below ends in a *_MAX_ENUM value that is never used: it makes the enum 32 bits wide
+ * in C and C++ alike, so that any value a caller passes is representable (and refused). */
+
 /* Error codes: the values of s2pt::Status, plus one for misuse of the C interface. */
 typedef enum s2pt_status {
   S2PT_OK = 0,
-  S2PT_ERR_UNALIGNED = 1,         /* address or size not a multiple of the granule */
-  S2PT_ERR_EMPTY_RANGE = 2,       /* size 0 */
-  S2PT_ERR_WRAPS = 3,             /* start + size overflows */
-  S2PT_ERR_IPA_OUT_OF_RANGE = 4,  /* beyond the table's IPA size */
-  S2PT_ERR_PA_OUT_OF_RANGE = 5,   /* output address beyond the PA size */
-  S2PT_ERR_BAD_ATTRIBUTES = 6,    /* unknown permission, memory type, shareability or sw bits */
-  S2PT_ERR_EXISTS = 7,            /* something is mapped (or annotated) there already */
-  S2PT_ERR_NO_MEMORY = 8,         /* the mm callbacks ran out of table pages */
-  S2PT_ERR_AGAIN = 9,             /* a concurrent walker holds an entry; retry */
-  S2PT_ERR_UNSUPPORTED = 10,      /* feature, strategy or geometry not supported; or destroyed */
-  S2PT_ERR_BAD_GEOMETRY = 11,     /* impossible granule / IPA / PA / VMID combination */
-  S2PT_ERR_NOT_MAPPED = 12,       /* lookup: no translation */
-  S2PT_ERR_INVALID_ARGUMENT = 100 /* C interface only: a NULL pointer, or not a created table */
+  S2PT_ERR_UNALIGNED = 1,           /* address or size not a multiple of the granule */
+  S2PT_ERR_EMPTY_RANGE = 2,         /* size 0 */
+  S2PT_ERR_WRAPS = 3,               /* start + size overflows */
+  S2PT_ERR_IPA_OUT_OF_RANGE = 4,    /* beyond the table's IPA size */
+  S2PT_ERR_PA_OUT_OF_RANGE = 5,     /* output address beyond the PA size */
+  S2PT_ERR_BAD_ATTRIBUTES = 6,      /* unknown permission, memory type, shareability or sw bits */
+  S2PT_ERR_EXISTS = 7,              /* something is mapped (or annotated) there already */
+  S2PT_ERR_NO_MEMORY = 8,           /* the mm callbacks ran out of table pages */
+  S2PT_ERR_AGAIN = 9,               /* a concurrent walker holds an entry; retry */
+  S2PT_ERR_UNSUPPORTED = 10,        /* feature, strategy or geometry not supported; or destroyed */
+  S2PT_ERR_BAD_GEOMETRY = 11,       /* impossible granule / IPA / PA / VMID combination */
+  S2PT_ERR_NOT_MAPPED = 12,         /* lookup: no translation */
+  S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: a NULL pointer, or not a created table */
+  S2PT_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: keeps the enum 32 bits wide */
 } s2pt_status;
 
 /* A short English description of a status ("a mapping already exists"). Never NULL. */
@@ -43,7 +47,8 @@ const char* s2pt_status_string(s2pt_status status);
 typedef enum s2pt_granule {
   S2PT_GRANULE_4K = 12,
   S2PT_GRANULE_16K = 14,
-  S2PT_GRANULE_64K = 16
+  S2PT_GRANULE_64K = 16,
+  S2PT_GRANULE_MAX_ENUM = 0x7FFFFFFF /* not a granule: keeps the enum 32 bits wide */
 } s2pt_granule;
 
 /* Permission bits of a mapping. */
@@ -53,13 +58,15 @@ typedef enum s2pt_memtype {
   S2PT_MEM_NORMAL_WB = 0, /* Normal, write-back cacheable (guest RAM) */
   S2PT_MEM_NORMAL_NC = 1, /* Normal, non-cacheable */
   S2PT_MEM_DEVICE_NGNRE = 2,
-  S2PT_MEM_DEVICE_NGNRNE = 3
+  S2PT_MEM_DEVICE_NGNRNE = 3,
+  S2PT_MEM_MAX_ENUM = 0x7FFFFFFF /* not a memory type: keeps the enum 32 bits wide */
 } s2pt_memtype;
 
 typedef enum s2pt_shareability {
   S2PT_SH_INNER = 0, /* the default */
   S2PT_SH_OUTER = 1,
-  S2PT_SH_NON = 2
+  S2PT_SH_NON = 2,
+  S2PT_SH_MAX_ENUM = 0x7FFFFFFF /* not a shareability: keeps the enum 32 bits wide */
 } s2pt_shareability;
 
 /* Attributes of a mapping. A zeroed struct is "no access, Normal-WB, inner shareable, AF set". */
@@ -80,7 +87,8 @@ enum {
 /* Unmap strategies: the values of s2pt::UnmapStrategy. A value the library does not know is
  * refused with S2PT_ERR_UNSUPPORTED. */
 typedef enum s2pt_unmap_strategy {
-  S2PT_UNMAP_PER_ENTRY = 0 /* clear, invalidate and (without FWB) clean each leaf in turn */
+  S2PT_UNMAP_PER_ENTRY = 0,        /* clear, invalidate and (without FWB) clean each leaf in turn */
+  S2PT_UNMAP_MAX_ENUM = 0x7FFFFFFF /* not a strategy: keeps the enum 32 bits wide */
 } s2pt_unmap_strategy;
 
 /* Where table pages come from. Every pointer must be set; ctx is passed back unchanged. */
@@ -113,7 +121,8 @@ typedef enum s2pt_tlbi_op {
   S2PT_TLBI_RIPAS2E1IS = 2,
   S2PT_TLBI_RIPAS2LE1IS = 3,
   S2PT_TLBI_VMALLE1IS = 4,
-  S2PT_TLBI_VMALLS12E1IS = 5
+  S2PT_TLBI_VMALLS12E1IS = 5,
+  S2PT_TLBI_MAX_ENUM = 0x7FFFFFFF /* not an operation: keeps the enum 32 bits wide */
 } s2pt_tlbi_op;
 
 /* How the library reaches the hardware. Each callback acts on the calling CPU, as the instruction
