@@ -31,7 +31,13 @@ run(${CMAKE_COMMAND} -E env PKG_CONFIG_PATH=${prefix}/lib/pkgconfig
 string(STRIP "${last_output}" pc_flags)
 separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
 separate_arguments(c_flags UNIX_COMMAND "${C_FLAGS}")
-run(${C_COMPILER} -std=c11 ${c_flags} ${CONSUMER_DIR}/main.c ${pc_flags}
+separate_arguments(cxx_flags UNIX_COMMAND "${CXX_FLAGS}")
+separate_arguments(linker_flags UNIX_COMMAND "${LINKER_FLAGS}")
+# Compiled as C; linked by the C++ driver, since libs2pt is C++ (a sanitizer build needs its C++
+# runtime part).
+run(${C_COMPILER} -std=c11 ${c_flags} ${pc_flags} -c ${CONSUMER_DIR}/main.c
+    -o ${WORK_DIR}/consumer_pkgconfig.o)
+run(${CXX_COMPILER} ${cxx_flags} ${linker_flags} ${WORK_DIR}/consumer_pkgconfig.o ${pc_flags}
     -o ${WORK_DIR}/consumer_pkgconfig)
 run(${WORK_DIR}/consumer_pkgconfig)
 message(STATUS "pkg-config: ${last_output}")
