@@ -38,8 +38,10 @@ class Runner {
     if (table_ && !table_->destroyed() && options_.inspect_final) options_.inspect_final(*table_);
     table_.reset();
     if (pool_.bytes_in_use() != 0) {
-      fail(0, "the final teardown left " + std::to_string(pool_.bytes_in_use()) +
-                  " bytes of table pages allocated");
+      fail(0,
+           "the final teardown left " + std::to_string(pool_.bytes_in_use()) +
+               " bytes of table pages allocated",
+           true);
     }
     return std::move(result_);
   }
@@ -105,8 +107,10 @@ class Runner {
   std::optional<Outcome> create(const Step& step) {
     table_.reset();
     if (pool_.bytes_in_use() != 0) {
-      fail(step.pos.line, "destroying the previous table left " +
-                              std::to_string(pool_.bytes_in_use()) + " bytes allocated");
+      fail(step.pos.line,
+           "destroying the previous table left " + std::to_string(pool_.bytes_in_use()) +
+               " bytes allocated",
+           true);
       return std::nullopt;
     }
     table_line_ = step.pos.line;
@@ -130,8 +134,10 @@ class Runner {
   std::optional<Outcome> destroy(const Step& step) {
     table_->destroy();
     if (pool_.bytes_in_use() != 0) {
-      fail(step.pos.line, "destroy left " + std::to_string(pool_.bytes_in_use()) +
-                              " bytes of table pages allocated");
+      fail(step.pos.line,
+           "destroy left " + std::to_string(pool_.bytes_in_use()) +
+               " bytes of table pages allocated",
+           true);
       return std::nullopt;
     }
     return Outcome{};
@@ -266,8 +272,8 @@ class Runner {
     return fail(line, "expected " + wanted + ", got " + lookup_text(o));
   }
 
-  bool fail(u32 line, std::string message) {
-    if (!result_.failure) result_.failure = Failure{line, std::move(message)};
+  bool fail(u32 line, std::string message, bool leak = false) {
+    if (!result_.failure) result_.failure = Failure{line, std::move(message), leak};
     return false;
   }
 

@@ -24,6 +24,7 @@ struct RunOptions {
 struct Failure {
   u32 line = 0;  // 0: not tied to a line (the final leak check)
   std::string message;
+  bool leak = false;  // table pages left allocated after a destroy: a bug in the core
 };
 
 struct RunResult {
