@@ -17,7 +17,9 @@ struct DifferentialCase {
   Granule granule;
   unsigned ipa_bits;
   Features features;
-  u64 window_blocks;  // window size in level-2 blocks
+  int block_level;    // the largest blocks the window exercises
+  u64 window_blocks;  // window size in those blocks
+  int steps = 10'000;
 };
 
 // Short names in test listings instead of a byte dump.
@@ -25,8 +27,11 @@ void PrintTo(const DifferentialCase& c, std::ostream* os) {
   *os << (granule_bytes(c.granule) >> 10) << "K/" << c.ipa_bits << "-bit";
 }
 
-constexpr int kSteps = 10'000;
 constexpr int kFullCheckEvery = 500;
+// Ranges up to this many pages are checked page by page; larger ones at every page of their
+// first and last blocks' edges, every block boundary, and a random sample.
+constexpr u64 kExhaustivePages = 4096;
+constexpr u64 kSampledPages = 1024;
 
 class Differential : public ::testing::TestWithParam<DifferentialCase> {};
 
@@ -42,14 +47,35 @@ std::string explain(Ipa ipa, const Result<Translation>& got,
   return buf;
 }
 
-::testing::AssertionResult agrees(Table& table, const test::ReferenceModel& model, IpaRange range) {
-  for (u64 off = 0; off < range.size; off += model.page_bytes()) {
-    const Ipa ipa = range.start + off;
-    const Result<Translation> got = table.lookup(ipa);
-    const auto want = model.lookup(ipa);
-    const bool same = got.ok() == want.has_value() &&
-                      (!want || (got->pa == want->pa && got->attrs == want->attrs));
-    if (!same) return ::testing::AssertionFailure() << explain(ipa, got, want);
+::testing::AssertionResult agrees_at(Table& table, const test::ReferenceModel& model, Ipa ipa) {
+  const Result<Translation> got = table.lookup(ipa);
+  const auto want = model.lookup(ipa);
+  const bool same =
+      got.ok() == want.has_value() && (!want || (got->pa == want->pa && got->attrs == want->attrs));
+  if (!same) return ::testing::AssertionFailure() << explain(ipa, got, want);
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult agrees(Table& table, const test::ReferenceModel& model, IpaRange range,
+                                  std::mt19937_64& rng) {
+  const u64 page = model.page_bytes();
+  const u64 pages = range.size / page;
+  if (pages <= kExhaustivePages) {
+    for (u64 i = 0; i < pages; ++i) {
+      if (auto r = agrees_at(table, model, range.start + i * page); !r) return r;
+    }
+    return ::testing::AssertionSuccess();
+  }
+  const Geometry& g = table.geometry();
+  const u64 block = g.level_bytes(Level{2});
+  for (u64 off = 0; off < range.size; off += block) {
+    for (u64 edge : {off, off + page, off + block - page}) {
+      if (auto r = agrees_at(table, model, range.start + edge); !r) return r;
+    }
+  }
+  for (u64 i = 0; i < kSampledPages; ++i) {
+    const u64 n = std::uniform_int_distribution<u64>(0, pages - 1)(rng);
+    if (auto r = agrees_at(table, model, range.start + n * page); !r) return r;
   }
   return ::testing::AssertionSuccess();
 }
@@ -61,10 +87,10 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
   Table& table = rig.table();
 
   const u64 page = g.page_bytes();
-  const u64 block = g.level_bytes(Level{2});
-  // Straddle a level-1 boundary (or, where level 1 is the root, a root entry boundary).
+  const u64 block = g.level_bytes(Level{c.block_level});
+  // Straddle a boundary of the level above the largest blocks.
   const u64 window = c.window_blocks * block;
-  const Ipa window_start{g.level_bytes(Level{1}) - window / 2};
+  const Ipa window_start{g.level_bytes(Level{c.block_level - 1}) - window / 2};
   test::ReferenceModel model(window_start, window, page);
 
   std::mt19937_64 rng(0x5eed0000 + static_cast<u64>(c.granule) * 100 + c.ipa_bits);
@@ -74,11 +100,12 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
 
   int mapped_ok = 0;
   int refused = 0;
-  for (int step = 0; step < kSteps; ++step) {
-    // Ranges aligned to a page, 16 pages or a block, 1 to 3 units long, inside the window.
-    const u64 unit = std::array<u64, 3>{page, 16 * page, block}[pick(10) < 6   ? 0
-                                                                : pick(10) < 7 ? 1
-                                                                               : 2];
+  std::mt19937_64 check_rng(7);
+  for (int step = 0; step < c.steps; ++step) {
+    // Ranges aligned to a page, 16 pages, a level-2 block or the largest block, 1 to 3 units.
+    const std::array<u64, 4> units{page, 16 * page, g.level_bytes(Level{2}), block};
+    const u64 roll = pick(20);
+    const u64 unit = units[roll < 10 ? 0 : roll < 14 ? 1 : roll < 18 ? 2 : 3];
     const u64 size = unit * (1 + pick(3));
     const u64 slots = (window - size) / unit + 1;
     const IpaRange range{window_start + unit * pick(slots), size};
@@ -86,7 +113,8 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
     SCOPED_TRACE("step " + std::to_string(step));
 
     if (kind < 5) {
-      const Pa pa{(u64{1} << 32) + unit * pick(1024)};
+      // Mostly sharing the IPA's alignment (so blocks are possible), sometimes not.
+      const Pa pa{(u64{1} << 32) + (pick(4) == 0 ? page : unit) * pick(1024)};
       const Attrs attrs{.perm = kPerms[pick(5)], .mem = kMems[pick(3)]};
       const bool replace = pick(3) == 0;
       const MapFlags flags = (replace ? MapFlags::replace : MapFlags::none) |
@@ -113,18 +141,18 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
     }
     const IpaRange touched{range.start - (range.start > window_start ? page : 0),
                            range.size + page * (range.start > window_start ? 2 : 1)};
-    ASSERT_TRUE(
-        agrees(table, model,
-               {touched.start, std::min(touched.size, window_start + window - touched.start)}));
+    ASSERT_TRUE(agrees(
+        table, model,
+        {touched.start, std::min(touched.size, window_start + window - touched.start)}, check_rng));
     if (step % kFullCheckEvery == kFullCheckEvery - 1) {
-      ASSERT_TRUE(agrees(table, model, {window_start, window}));
+      ASSERT_TRUE(agrees(table, model, {window_start, window}, check_rng));
       const test::AuditReport report = test::audit(table);
       ASSERT_TRUE(report.clean()) << report.summary();
     }
   }
   // Both outcomes of map were exercised.
-  EXPECT_GT(mapped_ok, kSteps / 10);
-  EXPECT_GT(refused, kSteps / 50);
+  EXPECT_GT(mapped_ok, c.steps / 10);
+  EXPECT_GT(refused, c.steps / 50);
 
   ASSERT_TRUE(table.unmap({window_start, window}).ok());
   EXPECT_EQ(table.stats().table_pages, g.root_pages()) << "empty tables left after unmapping all";
@@ -134,15 +162,17 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
 
 INSTANTIATE_TEST_SUITE_P(
     EachGranule, Differential,
-    ::testing::Values(DifferentialCase{Granule::k4, 40, test::kAllFeatures, 16},
-                      DifferentialCase{Granule::k4, 36, test::kNoFeatures, 16},
-                      DifferentialCase{Granule::k16, 40, test::kAllFeatures, 8},
-                      DifferentialCase{Granule::k16, 47, test::kNoFeatures, 8},
-                      DifferentialCase{Granule::k64, 48, test::kAllFeatures, 4},
-                      DifferentialCase{Granule::k64, 44, test::kNoFeatures, 4}),
+    ::testing::Values(DifferentialCase{Granule::k4, 40, test::kAllFeatures, 2, 16},
+                      DifferentialCase{Granule::k4, 36, test::kNoFeatures, 2, 16},
+                      DifferentialCase{Granule::k4, 42, test::kAllFeatures, 1, 4, 2'000},
+                      DifferentialCase{Granule::k16, 40, test::kAllFeatures, 2, 8},
+                      DifferentialCase{Granule::k16, 47, test::kNoFeatures, 2, 8},
+                      DifferentialCase{Granule::k64, 48, test::kAllFeatures, 2, 4},
+                      DifferentialCase{Granule::k64, 44, test::kNoFeatures, 2, 4}),
     [](const auto& param_info) {
       return std::to_string(granule_bytes(param_info.param.granule) >> 10) + "K_" +
-             std::to_string(param_info.param.ipa_bits) + "bit_" +
+             std::to_string(param_info.param.ipa_bits) + "bit_L" +
+             std::to_string(param_info.param.block_level) + "blocks_" +
              (param_info.param.features.fwb ? "fwb_range" : "nofeatures");
     });
 

@@ -39,36 +39,41 @@ AuditReport audit(Table& table) {
   if (table.destroyed()) return report;
   TableCore& core = table.core();
   const Geometry& g = core.geometry();
-  visit_tables(core, core.root_pa(), g.start_level(), true,
-               [&](Pa pa, Level level, bool root, const u64* slots, u64 entries) {
-                 report.table_pages += root ? g.root_pages() : 1;
-                 u32 non_zero = 0;
-                 for (u64 i = 0; i < entries; ++i) {
-                   const Pte e = Pte::from_raw(slots[i]);
-                   non_zero += e.is_zero() ? 0 : 1;
-                   if (e.is_leaf(level)) {
-                     ++report.leaves;
-                     if (!g.leaf_allowed(level)) {
-                       report.problems.push_back("leaf at level " + std::to_string(level.value()) +
-                                                 " where none is allowed, table " + hex(pa.raw));
-                     }
-                   }
-                   if (e.is_valid() && !e.is_leaf(level) && !e.is_table(level)) {
-                     report.problems.push_back("reserved descriptor in table " + hex(pa.raw));
-                   }
-                   if (e.is_locked()) {
-                     report.problems.push_back("locked entry left behind in " + hex(pa.raw));
-                   }
-                 }
-                 if (root) return;
-                 if (non_zero == 0) report.problems.push_back("empty table " + hex(pa.raw));
-                 const u32 refs = core.refs(pa);
-                 if (refs != non_zero + 1) {
-                   report.problems.push_back("table " + hex(pa.raw) + " refcount " +
-                                             std::to_string(refs) + " != 1 + " +
-                                             std::to_string(non_zero) + " non-zero entries");
-                 }
-               });
+  visit_tables(
+      core, core.root_pa(), g.start_level(), true,
+      [&](Pa pa, Level level, bool root, const u64* slots, u64 entries) {
+        report.table_pages += root ? g.root_pages() : 1;
+        u32 non_zero = 0;
+        for (u64 i = 0; i < entries; ++i) {
+          const Pte e = Pte::from_raw(slots[i]);
+          non_zero += e.is_zero() ? 0 : 1;
+          if (e.is_leaf(level)) {
+            ++report.leaves;
+            if (!e.output_address().aligned(g.level_bytes(level))) {
+              report.problems.push_back("leaf output address " + hex(e.output_address().raw) +
+                                        " not aligned to its level " +
+                                        std::to_string(level.value()));
+            }
+            if (!g.leaf_allowed(level)) {
+              report.problems.push_back("leaf at level " + std::to_string(level.value()) +
+                                        " where none is allowed, table " + hex(pa.raw));
+            }
+          }
+          if (e.is_valid() && !e.is_leaf(level) && !e.is_table(level)) {
+            report.problems.push_back("reserved descriptor in table " + hex(pa.raw));
+          }
+          if (e.is_locked()) {
+            report.problems.push_back("locked entry left behind in " + hex(pa.raw));
+          }
+        }
+        if (root) return;
+        if (non_zero == 0) report.problems.push_back("empty table " + hex(pa.raw));
+        const u32 refs = core.refs(pa);
+        if (refs != non_zero + 1) {
+          report.problems.push_back("table " + hex(pa.raw) + " refcount " + std::to_string(refs) +
+                                    " != 1 + " + std::to_string(non_zero) + " non-zero entries");
+        }
+      });
   if (report.table_pages != table.stats().table_pages) {
     report.problems.push_back("reachable pages " + std::to_string(report.table_pages) +
                               " != accounted " + std::to_string(table.stats().table_pages));
