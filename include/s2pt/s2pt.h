@@ -167,7 +167,9 @@ typedef struct s2pt_table {
 size_t s2pt_table_storage_size(void);
 
 /* Creates a table in *table: allocates and links the (possibly concatenated) root. The callback
- * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy. */
+ * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy. *table may be
+ * uninitialised or hold a destroyed table, but not a live one (its pages would leak). On failure
+ * *table holds no table and nothing was allocated. */
 s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, const s2pt_mm_ops* mm,
                               const s2pt_arch_ops* arch);
 

@@ -87,6 +87,12 @@ lookup 0x40010000 expect mapped 0x20010000 level=2 size=512M
   EXPECT_TRUE(r.passed()) << r.failure->line << ": " << r.failure->message;
 }
 
+TEST(ScenarioRun, ANewTableCountsFromZero) {
+  const RunResult r =
+      run_text("table\nmap 0 4K 0x1000\nunmap 0 4K\ntable\nexpect-ops tlbi=0 dsb=0\n");
+  EXPECT_TRUE(r.passed()) << r.failure->line << ": " << r.failure->message;
+}
+
 TEST(ScenarioRun, ReportShowsCountsAndTrace) {
   char* buffer = nullptr;
   std::size_t size = 0;

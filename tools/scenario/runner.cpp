@@ -48,7 +48,9 @@ class Runner {
 
  private:
   bool run_step(const Step& step) {
-    const MaintenanceCounters before = counters();
+    // A `table` line starts counting afresh (its new table has issued nothing yet).
+    const MaintenanceCounters before =
+        step.op == OpKind::table ? MaintenanceCounters{} : counters();
     std::optional<Outcome> outcome = execute(step);
     if (!outcome) return false;
     const MaintenanceCounters issued = difference(counters(), before);
