@@ -9,9 +9,8 @@ int main() {
   using namespace s2pt;
   hosted::PagePool pool;
   counting::CountingArch arch(Features{.fwb = true, .tlbi_range = true, .ttl = true});
-  Result<Table> table =
-      Table::create({.geometry = Geometry::make(Granule::k4, 40, 40).value(), .vmid = Vmid{3}},
-                    pool, arch);
+  Result<Table> table = Table::create(
+      {.geometry = Geometry::make(Granule::k4, 40, 40).value(), .vmid = Vmid{3}}, pool, arch);
   if (!table.ok()) return 1;
   if (!table->map({Ipa{0x40000000}, u64{2} << 20}, Pa{0x80000000}, Attrs::normal(Perm::rw)).ok()) {
     return 1;
