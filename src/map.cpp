@@ -12,10 +12,36 @@ class OccupiedVisitor {
   Status leaf(WalkContext& ctx) { return ctx.old.is_zero() ? Status::ok : Status::exists; }
 };
 
+// Without FWB, whatever the host left in the caches must reach PoC before the guest can see the
+// memory (it may access it non-cacheably); new executable memory must not hit stale
+// instructions. Completed before the first entry that maps it is written.
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
+  Maintenance& m = core.maintenance();
+  if (!core.fwb() && attrs.cacheable()) {
+    m.dc_civac(pa, bytes);
+    m.dsb_ish();
+  }
+  if (has(attrs.perm, Perm::exec) && !core.features().dic) {
+    m.ic_ivau(pa, bytes);
+    m.dsb_ish();
+    m.isb();
+  }
+}
+
+class PruneVisitor {
+ public:
+  Status table_post(WalkContext& ctx) {
+    free_if_empty(ctx);
+    return Status::ok;
+  }
+};
+
 class MapVisitor {
  public:
-  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags)
-      : range_(range), pa_(pa), attrs_(attrs), flags_(flags) {}
+  // `prepare_leaves`: the memory was not prepared up front; do it for each leaf just before it
+  // is installed (a one-page map, which may still be refused when it reaches the leaf).
+  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves)
+      : range_(range), pa_(pa), attrs_(attrs), flags_(flags), prepare_leaves_(prepare_leaves) {}
 
   Status table_pre(WalkContext& ctx) {
     // A table under a range that one leaf can cover is collapsed into that leaf (replace only:
@@ -31,6 +57,7 @@ class MapVisitor {
     if (fits_leaf(ctx)) {
       const Pte next = new_leaf(ctx);
       if (ctx.old == next) return Status::ok;
+      if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
@@ -72,6 +99,7 @@ class MapVisitor {
   Pa pa_;
   Attrs attrs_;
   MapFlags flags_;
+  bool prepare_leaves_;
 };
 
 }  // namespace
@@ -86,26 +114,22 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
 
   // A one-page map meets any existing mapping before it changes anything, so only larger maps
   // need the read-only pass that keeps a refused call from changing the table.
-  if (!has(flags, MapFlags::replace) && range.size > g.page_bytes()) {
+  const bool one_page = range.size == g.page_bytes();
+  if (!has(flags, MapFlags::replace) && !one_page) {
     OccupiedVisitor occupied;
     if (Progress p = walk(core_, range, occupied); !p.ok()) return {p.status, 0};
   }
+  if (!one_page) prepare_memory(core_, pa, range.size, attrs);
 
-  Maintenance& m = core_.maintenance();
-  if (!core_.fwb() && attrs.cacheable()) {
-    // Whatever the host left in the caches must reach PoC before the guest can see the page
-    // (it may access it non-cacheably); completed before the first entry is written.
-    m.dc_civac(pa, range.size);
-    m.dsb_ish();
+  MapVisitor visitor(range, pa, attrs, flags, one_page);
+  const Progress progress = walk(core_, range, visitor);
+  if (!progress.ok()) {
+    // The walk stops at the failure without visiting the tables above it on the way out; any of
+    // them this call created and left empty goes now.
+    PruneVisitor prune;
+    walk(core_, range, prune);
   }
-  if (has(attrs.perm, Perm::exec) && !core_.features().dic) {
-    m.ic_ivau(pa, range.size);
-    m.dsb_ish();
-    m.isb();
-  }
-
-  MapVisitor visitor(range, pa, attrs, flags);
-  return walk(core_, range, visitor);
+  return progress;
 }
 
 }  // namespace s2pt

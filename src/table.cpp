@@ -89,7 +89,8 @@ Result<Translation> Table::lookup(Ipa ipa) const {
       .base = visitor.base(),
       .size = size,
       .level = visitor.level(),
-      .pa = leaf.output_address() + (ipa - visitor.base()),
+      // Output-address bits below the leaf's size are RES0 in a block: read as the hardware does.
+      .pa = leaf.output_address().align_down(size) + (ipa - visitor.base()),
       .attrs = attrs.value(),
   };
 }

@@ -10,18 +10,21 @@ namespace s2pt::hosted {
 namespace {
 
 [[noreturn]] void die(const char* what, u64 value) {
-  std::fprintf(stderr, "s2pt page pool: %s (0x%llx)\n", what, static_cast<unsigned long long>(value));
+  std::fprintf(stderr, "s2pt page pool: %s (0x%llx)\n", what,
+               static_cast<unsigned long long>(value));
   std::abort();
 }
 
 void* reserve(u64 bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) die("cannot reserve arena bytes", bytes);
   return p;
 }
 
-unsigned order_of(u64 bytes) { return static_cast<unsigned>(__builtin_ctzll(bytes / PagePool::kUnit)); }
+unsigned order_of(u64 bytes) {
+  return static_cast<unsigned>(__builtin_ctzll(bytes / PagePool::kUnit));
+}
 
 }  // namespace
 
@@ -75,19 +78,25 @@ Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
 void PagePool::free(Pa pa, u64 bytes) {
   std::lock_guard lock(mutex_);
   const u64 offset = offset_of(pa);
-  if (block_order_[offset / kUnit] != order_of(bytes) + 1) die("free of a block not allocated as such", pa.raw);
+  if (block_order_[offset / kUnit] != order_of(bytes) + 1)
+    die("free of a block not allocated as such", pa.raw);
   block_order_[offset / kUnit] = 0;
   if (config_.poison_freed) {
     auto* words = reinterpret_cast<u32*>(arena_ + offset);
-    for (u64 i = 0; i < bytes / sizeof(u32); ++i) words[i] = kPoison;
+    for (u64 i = 0; i < bytes / sizeof(u32); ++i)
+      words[i] = kPoison;
   }
   free_lists_[order_of(bytes)].push_back(offset);
   bytes_in_use_ -= bytes;
 }
 
-void* PagePool::phys_to_virt(Pa pa) { return arena_ + offset_of(pa); }
+void* PagePool::phys_to_virt(Pa pa) {
+  return arena_ + offset_of(pa);
+}
 
-u32* PagePool::refcount(Pa pa) { return refcounts_ + offset_of(pa) / kUnit; }
+u32* PagePool::refcount(Pa pa) {
+  return refcounts_ + offset_of(pa) / kUnit;
+}
 
 u64 PagePool::bytes_in_use() const {
   std::lock_guard lock(mutex_);

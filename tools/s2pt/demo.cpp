@@ -12,12 +12,12 @@ namespace s2pt::tool {
 namespace {
 
 void print_counters(const char* what, const MaintenanceCounters& c) {
-  std::printf("%-28s TLBI ipa=%llu range=%llu vmid=%llu s1=%llu  DSB=%llu  ISB=%llu  DC CIVAC lines=%llu\n",
-              what, static_cast<unsigned long long>(c.tlbi_ipa),
-              static_cast<unsigned long long>(c.tlbi_range),
-              static_cast<unsigned long long>(c.tlbi_vmid), static_cast<unsigned long long>(c.tlbi_s1),
-              static_cast<unsigned long long>(c.dsb_total()), static_cast<unsigned long long>(c.isb),
-              static_cast<unsigned long long>(c.dc_civac_lines()));
+  std::printf(
+      "%-28s TLBI ipa=%llu range=%llu vmid=%llu s1=%llu  DSB=%llu  ISB=%llu  DC CIVAC lines=%llu\n",
+      what, static_cast<unsigned long long>(c.tlbi_ipa),
+      static_cast<unsigned long long>(c.tlbi_range), static_cast<unsigned long long>(c.tlbi_vmid),
+      static_cast<unsigned long long>(c.tlbi_s1), static_cast<unsigned long long>(c.dsb_total()),
+      static_cast<unsigned long long>(c.isb), static_cast<unsigned long long>(c.dc_civac_lines()));
 }
 
 MaintenanceCounters minus(const MaintenanceCounters& a, const MaintenanceCounters& b) {
@@ -54,8 +54,8 @@ int run_case(bool fwb) {
   for (u64 off = 0; off < kVmBytes; off += 4096) {
     const Progress p = table->map({kGuestBase + off, 4096}, kBacking + off, attrs);
     if (!p.ok()) {
-      std::fprintf(stderr, "demo: map failed at +0x%llx: %s\n", static_cast<unsigned long long>(off),
-                   describe(p.status));
+      std::fprintf(stderr, "demo: map failed at +0x%llx: %s\n",
+                   static_cast<unsigned long long>(off), describe(p.status));
       return 1;
     }
   }
@@ -77,7 +77,8 @@ int run_case(bool fwb) {
               static_cast<unsigned long long>(unmapped.table_pages));
   std::printf("  first operations of the unmap:\n");
   const auto lines = arch.lines(Granule::k4);
-  for (std::size_t i = 0; i < lines.size() && i < 9; ++i) std::printf("    %s\n", lines[i].c_str());
+  for (std::size_t i = 0; i < lines.size() && i < 9; ++i)
+    std::printf("    %s\n", lines[i].c_str());
 
   for (u64 off = 0; off < kVmBytes; off += 4096) {
     if (table->lookup(kGuestBase + off).ok()) {

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   for (const Command& c : kCommands) {
-    if (c.name == name) return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
+    if (c.name == name)
+      return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
   }
   std::fprintf(stderr, "s2pt: unknown command '%s'\n", argv[1]);
   usage(stderr);
