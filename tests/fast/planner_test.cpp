@@ -28,7 +28,9 @@ Plan plan(const TlbiPlanner& planner, const InvalidationScope& scope) {
   return p;
 }
 
-Geometry geometry(Granule g) { return Geometry::make(g, 48, 48).value(); }
+Geometry geometry(Granule g) {
+  return Geometry::make(g, 48, 48).value();
+}
 
 // Checks that `p` invalidates exactly [first_page, first_page + pages) in ascending order, every
 // operation decoding to what was meant. Returns a failure description, or empty.
@@ -75,7 +77,9 @@ Geometry geometry(Granule g) { return Geometry::make(g, 48, 48).value(); }
   return ::testing::AssertionSuccess();
 }
 
-u64 chunks(u64 pages) { return (pages + tlbi::kMaxRangePages - 1) / tlbi::kMaxRangePages; }
+u64 chunks(u64 pages) {
+  return (pages + tlbi::kMaxRangePages - 1) / tlbi::kMaxRangePages;
+}
 
 TEST(Planner, RangeOpsCoverEveryCountExactlyUpTo2Pow22Plus3) {
   const Granule g = Granule::k4;
@@ -98,8 +102,8 @@ TEST(Planner, RangeOpsCoverEveryCountExactlyUpTo2Pow22Plus3) {
 TEST(Planner, ExactlyTheMaximumIsOneClampedOp) {
   const TlbiPlanner planner(geometry(Granule::k4), Features{.tlbi_range = true});
   for (u64 n : {u64{1}, u64{2}, u64{3}}) {
-    const Plan p = plan(planner, {.range = {Ipa{0}, (n * tlbi::kMaxRangePages) << 12},
-                                  .tables_removed = true});
+    const Plan p = plan(
+        planner, {.range = {Ipa{0}, (n * tlbi::kMaxRangePages) << 12}, .tables_removed = true});
     ASSERT_EQ(p.count, n);
     for (unsigned k = 0; k < p.count; ++k) {
       const tlbi::RangeOperand r = tlbi::decode_range(p.ops[k].operand);
@@ -117,9 +121,9 @@ TEST(Planner, OtherGranulesAndRandomStarts) {
     for (int trial = 0; trial < 200000; ++trial) {
       const u64 pages = 1 + rng() % ((u64{1} << 22) + 3);
       const u64 start_page = rng() % (space_pages - pages);
-      const Plan p = plan(planner, {.range = {Ipa{start_page << granule_shift(g)},
-                                              pages << granule_shift(g)},
-                                    .tables_removed = true});
+      const Plan p =
+          plan(planner, {.range = {Ipa{start_page << granule_shift(g)}, pages << granule_shift(g)},
+                         .tables_removed = true});
       ASSERT_TRUE(covers_exactly(p, g, start_page, pages, false, LevelHint::none()));
       ASSERT_LE(p.count, 5 * chunks(pages));
     }
@@ -133,8 +137,8 @@ TEST(Planner, LeafOnlyAndTtlOnlyWhereCertain) {
   const IpaRange range{Ipa{0x4000'0000}, u64{77} << 12};
   const u64 first = 0x4000'0000 >> 12;
   // Leaves only, all at level 3: leaf-only forms with TTL 3 (only when the CPU has TTL).
-  const InvalidationScope leaves{.range = range, .leaf_level = LevelHint::at(Level{3}),
-                                 .leaf_only = true};
+  const InvalidationScope leaves{
+      .range = range, .leaf_level = LevelHint::at(Level{3}), .leaf_only = true};
   EXPECT_TRUE(covers_exactly(plan(with_ttl, leaves), g, first, 77, true, LevelHint::at(Level{3})));
   EXPECT_TRUE(covers_exactly(plan(no_ttl, leaves), g, first, 77, true, LevelHint::none()));
   // A table went away: no leaf-only form and no hint, whatever the caller said about leaves.
@@ -150,7 +154,8 @@ TEST(Planner, LeafOnlyAndTtlOnlyWhereCertain) {
 TEST(Planner, BlocksOfKnownLevelTakeOneByIpaOpEach) {
   const TlbiPlanner planner(geometry(Granule::k4), Features{.ttl = true});
   const Plan p = plan(planner, {.range = {Ipa{u64{1} << 30}, u64{4} << 21},
-                                .leaf_level = LevelHint::at(Level{2}), .leaf_only = true});
+                                .leaf_level = LevelHint::at(Level{2}),
+                                .leaf_only = true});
   ASSERT_EQ(p.count, 4u);
   for (unsigned k = 0; k < 4; ++k) {
     EXPECT_EQ(p.ops[k].op, TlbiOp::ipas2le1is);
@@ -165,8 +170,7 @@ TEST(Planner, WithoutRangePerPageUpToTheThresholdThenWholeVmid) {
   const PlannerLimits limits{.max_ipa_ops = 100, .max_range_ops = 64};
   const TlbiPlanner planner(geometry(g), Features{.ttl = true}, limits);
   for (u64 pages = 1; pages <= 300; ++pages) {
-    const InvalidationScope scope{.range = {Ipa{0x8000'0000}, pages << 12},
-                                  .tables_removed = true};
+    const InvalidationScope scope{.range = {Ipa{0x8000'0000}, pages << 12}, .tables_removed = true};
     const Plan p = plan(planner, scope);
     if (pages <= limits.max_ipa_ops) {
       ASSERT_TRUE(covers_exactly(p, g, 0x8000'0000 >> 12, pages, false, LevelHint::none()));
