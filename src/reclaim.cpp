@@ -64,10 +64,11 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
         }
         if (read_leaves && e.is_leaf(level)) leaves.removed(e, level, ipa);
       }
-      // Descended, or out of budget in the middle of this table: come back to it later.
-      if (descended || f.next_index < entries) continue;
+      // Descended, or out of budget: come back to this table later.
+      if (descended || f.next_index < entries || freed >= budget) continue;
     }
     if (f.root) {
+      if (freed > 0 && freed + g.root_pages() > budget) break;  // next call
       core.free_detached_root(f.page);
       freed += g.root_pages();
     } else {
@@ -84,10 +85,12 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
 void retire_subtree(TableCore& core, Pa table, Level level) {
   Reclaimer& r = core.reclaimer();
   for (;;) {
-    const Pte first = marker::original(entry::load(core.table(table)));
+    // A last-level page is not read at all: it holds no table.
+    const Pte first =
+        level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(table)));
     core.mark_retired(table);
     push(core, r.current, table, level);
-    if (level.is_last() || !first.is_table(level)) return;
+    if (!first.is_table(level)) return;
     table = first.table_address();
     level = level.deeper();
   }
