@@ -40,6 +40,10 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
     const Level level{f.level};
     const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
     u64* table = core.table(f.page);
+    if (level.is_last() && read_leaves && !core.observer()) {
+      leaves.removed_pages(table + f.next_index, entries - f.next_index);
+      f.next_index = entries;
+    }
     if (!level.is_last() || read_leaves) {
       bool descended = false;
       while (f.next_index < entries && freed < budget) {

@@ -109,6 +109,10 @@ class DetachVisitor {
 void visit_detached_leaves(TableCore& core, LeafRemoval& leaves, Pa table, Level level, Ipa base) {
   const Geometry& g = core.geometry();
   const u64* entries = core.table(table);
+  if (level.is_last() && !core.observer()) {
+    leaves.removed_pages(entries, g.entries_per_table());
+    return;
+  }
   for (u64 i = 0; i < g.entries_per_table(); ++i) {
     const Pte e = marker::original(entry::load(entries + i));
     const Ipa ipa = base + i * g.level_bytes(level);

@@ -233,21 +233,25 @@ class Case {
   Case(Granule granule, u64 backing, u64 vm_bytes, bool fwb, bool range)
       : granule_(granule), backing_(backing), vm_{Ipa{kGiB}, vm_bytes}, fwb_(fwb), range_(range) {}
 
-  // Returns false (and says why) when the combination cannot be built.
-  bool prepare() {
+  // Returns false (and, if asked, says why) when the combination cannot be built.
+  bool prepare(bool explain) {
     const unsigned ipa_bits = vm_.base.raw + vm_.bytes <= (u64{1} << 40) ? 40 : 48;
     Result<Geometry> g = Geometry::make(granule_, ipa_bits, 48);
     if (!g.ok()) return false;
     geometry_ = g.value();
     level_ = leaf_level(*geometry_, backing_);
     if (!level_) {
-      std::fprintf(stderr, "s2pt bench: skipping %s backing with the %s granule (no such leaf)\n",
-                   size_name(backing_).c_str(), size_name(granule_bytes(granule_)).c_str());
+      if (explain) {
+        std::fprintf(stderr, "s2pt bench: skipping %s backing with the %s granule (no such leaf)\n",
+                     size_name(backing_).c_str(), size_name(granule_bytes(granule_)).c_str());
+      }
       return false;
     }
     if (vm_.bytes % backing_ != 0 || vm_.bytes + vm_.base.raw > geometry_->ipa_limit()) {
-      std::fprintf(stderr, "s2pt bench: skipping VM size %s with %s backing\n",
-                   size_name(vm_.bytes).c_str(), size_name(backing_).c_str());
+      if (explain) {
+        std::fprintf(stderr, "s2pt bench: skipping VM size %s with %s backing\n",
+                     size_name(vm_.bytes).c_str(), size_name(backing_).c_str());
+      }
       return false;
     }
     return true;
@@ -481,37 +485,42 @@ std::string to_csv(const std::vector<Row>& rows) {
 
 int bench_main(std::span<char* const> args) {
   const Options o = parse(args);
+  std::vector<Case> cases;
+  for (Granule g : o.granules) {
+    for (u64 backing : o.backings) {
+      for (u64 vm : o.vm_sizes) {
+        for (auto [fwb, range] : o.features) {
+          Case c(g, backing, vm, fwb, range);
+          if (c.prepare(/*explain=*/fwb == o.features[0].first && range == o.features[0].second)) {
+            cases.push_back(c);
+          }
+        }
+      }
+    }
+  }
+  if (cases.empty()) {
+    std::fprintf(stderr, "s2pt bench: no case can be built from these options\n");
+    return 2;
+  }
   std::printf(
       "s2pt bench: host time = median of %u unmap calls; modeled = per-op cost table "
       "(tools/s2pt/cost_model.hpp)\n",
       o.repeat);
   print_header();
   std::vector<Row> rows;
-  for (Granule g : o.granules) {
-    for (u64 backing : o.backings) {
-      for (u64 vm : o.vm_sizes) {
-        for (auto [fwb, range] : o.features) {
-          Case c(g, backing, vm, fwb, range);
-          if (!c.prepare()) continue;
-          for (const Method& m : o.methods) {
-            rows.push_back(c.run(m, o.repeat));
-            print_row(rows.back());
-            if (!m.strategy) {
-              std::printf("          (destroy: reclamation afterwards took %s)\n",
-                          duration(rows.back().reclaim_ns).c_str());
-            }
-          }
-        }
+  for (Case& c : cases) {
+    for (const Method& m : o.methods) {
+      rows.push_back(c.run(m, o.repeat));
+      print_row(rows.back());
+      if (!m.strategy) {
+        std::printf("          (destroy: reclamation afterwards took %s)\n",
+                    duration(rows.back().reclaim_ns).c_str());
       }
     }
   }
   bool ok = true;
   if (!o.json.empty()) ok &= write_file(o.json, to_json(rows));
   if (!o.csv.empty()) ok &= write_file(o.csv, to_csv(rows));
-  if (rows.empty()) {
-    std::fprintf(stderr, "s2pt bench: no case could be built from these options\n");
-    return 2;
-  }
   for (const Row& r : rows)
     ok &= r.verified;
   return ok ? 0 : 1;
