@@ -33,7 +33,7 @@ Features features(const SeqCase& c) {
 // The expected log, built op by op.
 class Expect {
  public:
-  explicit Expect(const SeqCase& c, Granule g) : c_(c), g_(g) {}
+  explicit Expect(Granule g) : g_(g) {}
 
   void barrier(OpKind k) { ops.push_back(Op{.kind = k}); }
   void tlbi(TlbiOp op, u64 operand) {
@@ -75,7 +75,6 @@ class Expect {
   std::vector<Op> ops;
 
  private:
-  SeqCase c_;
   Granule g_;
 };
 
@@ -116,7 +115,7 @@ TEST_P(UnmapSequence, FastAlignedGigabyte) {
   map_pages(rig, range);
   ASSERT_TRUE(rig.table().unmap(range, UnmapStrategy::fast).ok());
 
-  Expect want(c, c.granule);
+  Expect want(c.granule);
   if (c.range) {
     want.invalidation_head();
     want.range(TlbiOp::ripas2e1is, kBase, k1G >> granule_shift(c.granule), LevelHint::none());
@@ -169,7 +168,7 @@ TEST_P(UnmapSequence, PerEntryClearsInvalidatesAndCleansEachLeaf) {
   const IpaRange range = two_tables(rig.geometry);
   map_pages(rig, range);
   ASSERT_TRUE(rig.table().unmap(range, UnmapStrategy::per_entry).ok());
-  Expect want(c, c.granule);
+  Expect want(c.granule);
   expect_per_entry(want, rig.geometry, c, range);
   EXPECT_EQ(describe_all(rig.arch.log(), c.granule), describe_all(want.ops, c.granule));
   expect_unmapped(rig, range);
@@ -181,7 +180,7 @@ TEST_P(UnmapSequence, DeferredInvalidatesTheRangeOnceOnlyWithFwbAndRange) {
   const IpaRange range = two_tables(rig.geometry);
   map_pages(rig, range);
   ASSERT_TRUE(rig.table().unmap(range, UnmapStrategy::deferred).ok());
-  Expect want(c, c.granule);
+  Expect want(c.granule);
   if (c.fwb && c.range) {
     const u64 table_span = rig.geometry.level_bytes(Level{2});
     for (u64 off = 0; off < range.size; off += table_span) {
@@ -212,7 +211,7 @@ TEST_P(UnmapSequence, FastAndAutoOnTwoTables) {
     const IpaRange range = two_tables(rig.geometry);
     map_pages(rig, range);
     ASSERT_TRUE(rig.table().unmap(range, s).ok());
-    Expect want(c, c.granule);
+    Expect want(c.granule);
     const u64 pages = range.size >> granule_shift(c.granule);
     if (c.range) {
       want.invalidation_head();
@@ -251,7 +250,7 @@ TEST_P(UnmapSequence, FastUnalignedSplitsBothEnds) {
   const IpaRange range{kBase + 3 * page, 3 * block - 8 * page};
   ASSERT_TRUE(rig.table().unmap(range, UnmapStrategy::fast).ok());
 
-  Expect want(c, c.granule);
+  Expect want(c.granule);
   for (u64 at : {u64{0}, 2 * block}) {
     want.invalidation_head();
     want.ipa(TlbiOp::ipas2e1is, kBase + at, LevelHint::at(Level{2}));
