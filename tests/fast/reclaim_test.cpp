@@ -181,3 +181,42 @@ TEST(DestroyRange, TearsDownInBoundedChunks) {
 
 }  // namespace
 }  // namespace s2pt
+
+namespace s2pt {
+namespace {
+
+// The leaves a destroyed table still mapped reach the observer during reclamation, after the
+// VMID invalidation, with their IPA.
+TEST(Destroy, ReportsTheLeavesStillMappedToTheObserver) {
+  struct Seen {
+    u64 bytes = 0;
+    u64 mismatches = 0;
+  } seen;
+  test::Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
+  Table& table = rig.table();
+  const Ipa base{u64{1} << 30};
+  const Pa pa{u64{1} << 34};
+  ASSERT_TRUE(table.map({base, u64{1} << 30}, pa, Attrs::normal(Perm::rw)).ok());
+  ASSERT_TRUE(table
+                  .map({base + (u64{1} << 30), u64{4} << 20}, pa + (u64{1} << 30),
+                       Attrs::normal(Perm::rw), MapFlags::no_blocks)
+                  .ok());
+  table.set_leaf_observer(LeafObserver{.on_unmap =
+                                           [](void* context, const UnmappedLeaf& leaf) {
+                                             auto* s = static_cast<Seen*>(context);
+                                             s->bytes += leaf.size;
+                                             if (leaf.pa - Pa{u64{1} << 34} !=
+                                                 leaf.ipa - Ipa{u64{1} << 30})
+                                               ++s->mismatches;
+                                           },
+                                       .context = &seen});
+  table.destroy();
+  EXPECT_EQ(seen.bytes, 0u) << "destroy() itself does not walk the VM";
+  table.reclaim_all();
+  EXPECT_EQ(seen.bytes, (u64{1} << 30) + (u64{4} << 20));
+  EXPECT_EQ(seen.mismatches, 0u);
+  EXPECT_EQ(rig.pool.bytes_in_use(), 0u);
+}
+
+}  // namespace
+}  // namespace s2pt

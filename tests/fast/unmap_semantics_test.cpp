@@ -173,9 +173,9 @@ void observe(void* context, const UnmappedLeaf& leaf) {
 
 TEST_P(EachStrategy, ObserverHearsOfEveryLeafAfterItsInvalidation) {
   for (bool fwb : {true, false}) {
+    Observed seen;  // outlives the table: its teardown reports the leaves still mapped
     Rig rig(test::make_geometry(Granule::k4, 40, 40),
             Features{.fwb = fwb, .tlbi_range = true, .ttl = true});
-    Observed seen;
     seen.arch = &rig.arch;
     rig.table().set_leaf_observer(LeafObserver{.on_unmap = observe, .context = &seen});
     const Ipa base{4 * k1G};
