@@ -34,9 +34,9 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
   }
   // Over-reserve so the arena can start on a kMaxBlock boundary: blocks are aligned to their size
   // both physically and virtually.
-  auto* raw = static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock));
-  const auto misalign = reinterpret_cast<std::uintptr_t>(raw) & (kMaxBlock - 1);
-  arena_ = raw + (misalign ? kMaxBlock - misalign : 0);
+  reservation_ = static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock));
+  const auto misalign = reinterpret_cast<std::uintptr_t>(reservation_) & (kMaxBlock - 1);
+  arena_ = reservation_ + (misalign ? kMaxBlock - misalign : 0);
   const u64 units = config_.arena_bytes / kUnit;
   refcounts_ = static_cast<u32*>(reserve(units * sizeof(u32)));
   block_order_ = static_cast<u8*>(reserve(units));
@@ -46,9 +46,7 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
 PagePool::~PagePool() {
   munmap(refcounts_, config_.arena_bytes / kUnit * sizeof(u32));
   munmap(block_order_, config_.arena_bytes / kUnit);
-  // The arena itself stays reserved until exit only if someone still holds pointers; a pool
-  // outlives its tables, so it is released here.
-  munmap(arena_, config_.arena_bytes);
+  munmap(reservation_, config_.arena_bytes + kMaxBlock);
 }
 
 Result<Pa> PagePool::alloc_zeroed(u64 bytes) {

@@ -77,6 +77,14 @@ const BadCall kBadCalls[] = {
      [](Table& t) {
        return t.map({Ipa{3 * k1G - k2M}, 2 * k2M}, Pa{0}, kRw).status;
      }},
+    {"map: one block over a table of pages", Status::exists,
+     [](Table& t) {
+       return t.map({Ipa{3 * k1G}, k2M}, Pa{0}, kRw).status;
+     }},
+    {"map: one block over part of a 1G block", Status::exists,
+     [](Table& t) {
+       return t.map({Ipa{k1G + k2M}, k2M}, Pa{0}, kRw).status;
+     }},
     {"map: over an annotation", Status::exists,
      [](Table& t) {
        return t.map({Ipa{5 * k1G}, k2M}, Pa{0}, kRw).status;

@@ -48,6 +48,7 @@ class PagePool final : public Mm {
   u64 offset_of(Pa pa) const;
 
   PagePoolConfig config_;
+  std::byte* reservation_ = nullptr;  // what mmap returned; the arena starts aligned inside it
   std::byte* arena_ = nullptr;
   u32* refcounts_ = nullptr;
   u8* block_order_ = nullptr;  // per 4K unit: log2(size) + 1 of the live block starting here
