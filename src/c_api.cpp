@@ -36,6 +36,11 @@ static_assert(S2PT_MEM_DEVICE_NGNRNE == static_cast<int>(MemType::device_ngnrne)
 static_assert(S2PT_MAP_REPLACE == static_cast<int>(MapFlags::replace));
 static_assert(S2PT_MAP_NO_BLOCKS == static_cast<int>(MapFlags::no_blocks));
 static_assert(S2PT_UNMAP_PER_ENTRY == static_cast<int>(UnmapStrategy::per_entry));
+static_assert(S2PT_UNMAP_DEFERRED == static_cast<int>(UnmapStrategy::deferred));
+static_assert(S2PT_UNMAP_FAST == static_cast<int>(UnmapStrategy::fast));
+static_assert(S2PT_UNMAP_AUTO == static_cast<int>(UnmapStrategy::automatic));
+static_assert(sizeof(kAllUnmapStrategies) / sizeof(kAllUnmapStrategies[0]) == 4,
+              "a new UnmapStrategy: add its S2PT_UNMAP_* value to s2pt.h");
 static_assert(S2PT_TLBI_IPAS2E1IS == static_cast<int>(TlbiOp::ipas2e1is));
 static_assert(S2PT_TLBI_IPAS2LE1IS == static_cast<int>(TlbiOp::ipas2le1is));
 static_assert(S2PT_TLBI_RIPAS2E1IS == static_cast<int>(TlbiOp::ripas2e1is));
@@ -91,6 +96,8 @@ struct Handle {
 
   CMm mm;
   CArch arch;
+  s2pt_leaf_observer observer = nullptr;
+  void* observer_ctx = nullptr;
   // Constructed once Table::create succeeded; the table keeps references to mm and arch.
   alignas(Table) unsigned char table_bytes[sizeof(Table)];
 };
@@ -155,9 +162,21 @@ s2pt_attrs to_c(const Attrs& a) {
                     .sw = a.sw};
 }
 
+void report_leaf(void* context, const UnmappedLeaf& leaf) {
+  const Handle* h = static_cast<const Handle*>(context);
+  const s2pt_unmapped_leaf c_leaf{.ipa = leaf.ipa.raw,
+                                  .pa = leaf.pa.raw,
+                                  .size = leaf.size,
+                                  .level = leaf.level.value(),
+                                  .attrs = to_c(leaf.attrs)};
+  h->observer(h->observer_ctx, &c_leaf);
+}
+
 constexpr bool known_strategy(unsigned value) {
-  const char* n = name(UnmapStrategy(value));
-  return !(n[0] == '?' && n[1] == '\0');
+  for (UnmapStrategy s : kAllUnmapStrategies) {
+    if (static_cast<unsigned>(s) == value) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -214,7 +233,28 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
 
 void s2pt_table_destroy(s2pt_table* table) {
   // The handle stays: later calls see a destroyed table, as in C++, and stats stay readable.
-  if (Handle* h = handle(table)) h->table().destroy();
+  if (Handle* h = handle(table)) {
+    h->table().destroy();
+    h->table().reclaim_all();
+  }
+}
+
+s2pt_status s2pt_destroy_range(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t budget,
+                               uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().destroy_range(IpaRange{Ipa{ipa}, size}, budget), bytes_done);
+}
+
+s2pt_status s2pt_set_leaf_observer(s2pt_table* table, s2pt_leaf_observer observer, void* ctx) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  h->observer = observer;
+  h->observer_ctx = ctx;
+  h->table().set_leaf_observer(observer == nullptr ? LeafObserver{}
+                                                   : LeafObserver{&report_leaf, h});
+  return S2PT_OK;
 }
 
 s2pt_status s2pt_map(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t pa,

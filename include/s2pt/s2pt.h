@@ -87,7 +87,14 @@ enum {
 /* Unmap strategies: the values of s2pt::UnmapStrategy. A value the library does not know is
  * refused with S2PT_ERR_UNSUPPORTED. */
 typedef enum s2pt_unmap_strategy {
-  S2PT_UNMAP_PER_ENTRY = 0,        /* clear, invalidate and (without FWB) clean each leaf in turn */
+  /* Clear, invalidate and (without FWB) clean each leaf in turn (Linux before 6.6). */
+  S2PT_UNMAP_PER_ENTRY = 0,
+  /* With FWB and TLBI range: clear the leaves, one range invalidation at the end (Linux 6.6+);
+   * otherwise as per_entry. */
+  S2PT_UNMAP_DEFERRED = 1,
+  /* Detach whole subtrees, one invalidation, then (without FWB) one cleaning pass. */
+  S2PT_UNMAP_FAST = 2,
+  S2PT_UNMAP_AUTO = 3,             /* the best for the CPU's features */
   S2PT_UNMAP_MAX_ENUM = 0x7FFFFFFF /* not a strategy: keeps the enum 32 bits wide */
 } s2pt_unmap_strategy;
 
@@ -158,7 +165,7 @@ typedef struct s2pt_config {
 
 /* Storage for one table. Opaque: use only through the functions below. Any placement works;
  * the object must not be copied or moved while the table is live. */
-#define S2PT_TABLE_WORDS 64
+#define S2PT_TABLE_WORDS 256 /* 2 KiB; the library uses s2pt_table_storage_size() of it */
 typedef struct s2pt_table {
   uint64_t opaque[S2PT_TABLE_WORDS];
 } s2pt_table;
@@ -173,7 +180,9 @@ size_t s2pt_table_storage_size(void);
 s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, const s2pt_mm_ops* mm,
                               const s2pt_arch_ops* arch);
 
-/* Invalidates the whole VMID and frees every table page. Afterwards every operation returns
+/* Invalidates the whole VMID and frees every table page before returning (without FWB, cleaning
+ * the memory that was mapped to PoC first, and telling the leaf observer). For a large VM, tear
+ * it down in bounded steps with s2pt_destroy_range first. Afterwards every operation returns
  * S2PT_ERR_UNSUPPORTED (lookups S2PT_ERR_NOT_MAPPED; s2pt_get_stats still works) until the
  * storage is created again. Idempotent. */
 void s2pt_table_destroy(s2pt_table* table);
@@ -191,6 +200,26 @@ s2pt_status s2pt_map(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t pa
 /* Removes every translation in the range; blocks straddling its ends are split first. */
 s2pt_status s2pt_unmap(s2pt_table* table, uint64_t ipa, uint64_t size, s2pt_unmap_strategy strategy,
                        uint64_t* bytes_done);
+
+/* Unmaps the range like S2PT_UNMAP_FAST, in chunks, stopping once about `budget` table pages of
+ * work were done (at least one chunk). S2PT_ERR_AGAIN with *bytes_done when it stopped early:
+ * yield, then call again with the rest. */
+s2pt_status s2pt_destroy_range(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t budget,
+                               uint64_t* bytes_done);
+
+/* A leaf an unmap or destroy removed, reported once its TLB invalidation has completed (the
+ * page may be reused from inside the callback). */
+typedef struct s2pt_unmapped_leaf {
+  uint64_t ipa; /* start of the leaf's region */
+  uint64_t pa;  /* its output address */
+  uint64_t size;
+  int level;
+  s2pt_attrs attrs;
+} s2pt_unmapped_leaf;
+typedef void (*s2pt_leaf_observer)(void* ctx, const s2pt_unmapped_leaf* leaf);
+/* Sets (or, with NULL, clears) the observer told about every leaf an unmap or destroy removes.
+ * S2PT_UNMAP_DEFERRED behaves as S2PT_UNMAP_PER_ENTRY while one is set. */
+s2pt_status s2pt_set_leaf_observer(s2pt_table* table, s2pt_leaf_observer observer, void* ctx);
 
 /* Removes write permission from every mapping in the range. */
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,
