@@ -121,6 +121,26 @@ static size_t count_kind(enum op_kind kind) {
 
 static const uint64_t MiB = 1024 * 1024;
 
+/* The leaf observer: counts what it is told, and checks that each leaf's invalidation has
+ * completed (a TLBI, then a DSB ISH) before it is reported. */
+struct observed {
+  size_t leaves;
+  uint64_t bytes;
+  bool reported_before_invalidation;
+};
+static void observe(void* ctx, const s2pt_unmapped_leaf* leaf) {
+  struct observed* o = ctx;
+  ++o->leaves;
+  o->bytes += leaf->size;
+  bool tlbi_seen = false;
+  bool completed = false;
+  for (size_t i = 0; i < rec.count && i < 4096; ++i) {
+    if (rec.ops[i].kind == OP_TLBI) tlbi_seen = true, completed = false;
+    if (rec.ops[i].kind == OP_DSB_ISH && tlbi_seen) completed = true;
+  }
+  if (!completed) o->reported_before_invalidation = true;
+}
+
 int main(void) {
   CHECK(s2pt_table_storage_size() <= sizeof(s2pt_table));
   CHECK(strstr(s2pt_status_string(S2PT_ERR_EXISTS), "exists") != NULL);
@@ -274,6 +294,35 @@ int main(void) {
     }
     CHECK(ordered);
   }
+
+  /* The fast strategy, watched by a leaf observer. */
+  struct observed seen = {0, 0, false};
+  CHECK_STATUS(s2pt_set_leaf_observer(&table, observe, &seen), S2PT_OK);
+  CHECK_STATUS(s2pt_map(&table, 0x80000000, 64 * PAGE, 0x300000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  rec.count = 0;
+  CHECK_STATUS(s2pt_unmap(&table, 0x80000000, 64 * PAGE, S2PT_UNMAP_FAST, &done), S2PT_OK);
+  CHECK(done == 64 * PAGE);
+  CHECK(seen.leaves == 64 && seen.bytes == 64 * PAGE);
+  CHECK(!seen.reported_before_invalidation);
+  CHECK(count_kind(OP_TLBI) <= 2); /* one invalidation for the range, one VMALLE1IS */
+  CHECK_STATUS(s2pt_lookup(&table, 0x80000000 + 63 * PAGE, &t), S2PT_ERR_NOT_MAPPED);
+  CHECK_STATUS(s2pt_set_leaf_observer(&table, NULL, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_unmap(&table, 0x80000000, PAGE, S2PT_UNMAP_DEFERRED, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_unmap(&table, 0x80000000, PAGE, S2PT_UNMAP_AUTO, NULL), S2PT_OK);
+
+  /* Chunked teardown: a budget of one stops after each level-1 region. */
+  CHECK_STATUS(s2pt_map(&table, 0x100000000, 2 * MiB, 0x300000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  CHECK_STATUS(s2pt_map(&table, 0x140000000, 2 * MiB, 0x300200000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  CHECK_STATUS(s2pt_destroy_range(&table, 0x100000000, 2048 * MiB, 1, &done), S2PT_ERR_AGAIN);
+  CHECK(done == 1024 * MiB);
+  CHECK_STATUS(s2pt_lookup(&table, 0x100000000, &t), S2PT_ERR_NOT_MAPPED);
+  CHECK_STATUS(s2pt_lookup(&table, 0x140000000, &t), S2PT_OK);
+  CHECK_STATUS(s2pt_destroy_range(&table, 0x100000000 + done, 2048 * MiB - done, 1, &done),
+               S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0x140000000, &t), S2PT_ERR_NOT_MAPPED);
 
   s2pt_stats stats;
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
