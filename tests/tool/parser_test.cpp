@@ -126,7 +126,25 @@ destroy
   EXPECT_EQ(s[16].op, OpKind::destroy);
 }
 
+TEST(ScenarioParse, TeardownAndReclaim) {
+  const ParseResult r = parse(
+      "table\ndestroy-range 0x40000000 3G budget=100\ndestroy-range 0 4K\nreclaim 8\nreclaim\n");
+  ASSERT_TRUE(r.ok()) << r.error->message;
+  const std::vector<Step>& s = r.scenario.steps;
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_EQ(s[1].op, OpKind::destroy_range);
+  EXPECT_EQ(s[1].range.size, u64{3} << 30);
+  EXPECT_EQ(s[1].budget, 100u);
+  EXPECT_FALSE(s[2].budget.has_value());
+  EXPECT_EQ(s[3].op, OpKind::reclaim);
+  EXPECT_EQ(s[3].budget, 8u);
+  EXPECT_FALSE(s[4].budget.has_value());
+  EXPECT_EQ(parse_error("table\ndestroy-range 0 4K 100").pos.column, 20u);
+  EXPECT_EQ(parse_error("table\nreclaim 8 9").pos.column, 11u);
+}
+
 TEST(ScenarioParse, EveryStrategyTheCoreNamesIsAccepted) {
+  EXPECT_EQ(unmap_strategies().size(), std::size(kAllUnmapStrategies));
   for (UnmapStrategy strategy : unmap_strategies()) {
     const std::string text = std::string("table\nunmap 0 4K ") + name(strategy) +
                              "\nunmap 0 4K strategy=" + name(strategy) + "\n";

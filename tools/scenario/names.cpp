@@ -33,28 +33,6 @@ constexpr auto kStatuses = [] {
   return out;
 }();
 
-constexpr bool is_unnamed(const char* s) {
-  return s[0] == '?' && s[1] == '\0';
-}
-
-// The strategies are discovered from the core: every enumerator value that s2pt::name() knows.
-// A strategy added to the core is accepted here without touching this file.
-constexpr std::size_t kStrategyCount = [] {
-  std::size_t n = 0;
-  for (unsigned v = 0; v < 256; ++v)
-    n += is_unnamed(name(UnmapStrategy(v))) ? 0 : 1;
-  return n;
-}();
-constexpr auto kStrategies = [] {
-  std::array<UnmapStrategy, kStrategyCount> out{};
-  std::size_t n = 0;
-  for (unsigned v = 0; v < 256; ++v) {
-    if (!is_unnamed(name(UnmapStrategy(v)))) out[n++] = UnmapStrategy(v);
-  }
-  return out;
-}();
-static_assert(kStrategyCount >= 1, "the core names no unmap strategy");
-
 struct MemTypeName {
   MemType mem;
   std::string_view name;
@@ -115,11 +93,11 @@ std::span<const Status> all_statuses() {
 }
 
 std::span<const UnmapStrategy> unmap_strategies() {
-  return kStrategies;
+  return kAllUnmapStrategies;
 }
 
 std::optional<UnmapStrategy> parse_strategy(std::string_view word) {
-  for (UnmapStrategy s : kStrategies) {
+  for (UnmapStrategy s : kAllUnmapStrategies) {
     if (word == name(s)) return s;
   }
   return std::nullopt;

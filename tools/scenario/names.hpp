@@ -1,7 +1,7 @@
 // The words of the scenario format and of the tool's output: status codes, unmap strategies,
 // permissions, memory types and maintenance counters, each parsed through one table so that a
-// value the core adds shows up here by adding one row (or, for strategies, by naming it in the
-// core).
+// value the core adds shows up here by adding one row (strategies come from the core's own
+// kAllUnmapStrategies and name()).
 #pragma once
 
 #include <optional>
@@ -20,7 +20,7 @@ std::string_view status_name(Status s);
 std::optional<Status> parse_status(std::string_view word);
 std::span<const Status> all_statuses();
 
-// Every unmap strategy the core names through s2pt::name(UnmapStrategy).
+// Every unmap strategy the core lists (kAllUnmapStrategies), by s2pt::name(UnmapStrategy).
 std::span<const UnmapStrategy> unmap_strategies();
 std::optional<UnmapStrategy> parse_strategy(std::string_view word);
 

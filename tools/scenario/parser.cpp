@@ -70,7 +70,8 @@ constexpr Keyword kOperations[] = {
     {"mkyoung", OpKind::mkyoung},   {"split", OpKind::split},
     {"collapse", OpKind::collapse}, {"annotate", OpKind::annotate},
     {"flush", OpKind::flush},       {"lookup", OpKind::lookup},
-    {"destroy", OpKind::destroy},   {"fail-alloc", OpKind::fail_alloc},
+    {"destroy", OpKind::destroy},   {"destroy-range", OpKind::destroy_range},
+    {"reclaim", OpKind::reclaim},   {"fail-alloc", OpKind::fail_alloc},
 };
 
 // Parses one line's tokens. Each parse_* member returns false after recording an error.
@@ -103,6 +104,10 @@ class LineParser {
         return lookup(step);
       case OpKind::destroy:
         return finished();
+      case OpKind::destroy_range:
+        return range(step.range) && budget(step.budget, true);
+      case OpKind::reclaim:
+        return budget(step.budget, false);
       case OpKind::fail_alloc:
         return fail_alloc(step);
     }
@@ -341,6 +346,20 @@ class LineParser {
       return true;
     }
     return fail(t, "unknown lookup check " + quote(kv.key) + " (level, af, size, pa)");
+  }
+
+  // destroy-range: [budget=N] after the range; reclaim: [N].
+  bool budget(std::optional<u64>& out, bool keyed) {
+    const Token* t = optional_next();
+    if (!t) return true;
+    std::string_view value = t->text;
+    if (keyed) {
+      const std::optional<KeyValue> kv = split_key_value(value);
+      if (!kv || kv->key != "budget") return fail(*t, "expected budget=N, got " + quote(value));
+      value = kv->value;
+    }
+    if (!number_value(*t, value, out.emplace())) return false;
+    return finished();
   }
 
   // fail-alloc N | fail-alloc off

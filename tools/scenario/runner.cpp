@@ -98,7 +98,14 @@ class Runner {
       case OpKind::lookup:
         return lookup(t, step.ipa);
       case OpKind::destroy:
-        return destroy(step);
+        t.destroy();
+        return reclaim_everything(step, Outcome{});
+      case OpKind::destroy_range: {
+        const Progress p = t.destroy_range(step.range, step.budget.value_or(~u64{0}));
+        return reclaim_everything(step, ranged(p));
+      }
+      case OpKind::reclaim:
+        return reclaim(t, step);
       case OpKind::table:
       case OpKind::fail_alloc:
         break;
@@ -133,8 +140,10 @@ class Runner {
     return Outcome{.note = note};
   }
 
-  std::optional<Outcome> destroy(const Step& step) {
-    table_->destroy();
+  // Frees what the operation retired; after a whole-table destroy nothing may remain allocated.
+  std::optional<Outcome> reclaim_everything(const Step& step, Outcome outcome) {
+    table_->reclaim_all();
+    if (step.op != OpKind::destroy) return outcome;
     if (pool_.bytes_in_use() != 0) {
       fail(step.pos.line,
            "destroy left " + std::to_string(pool_.bytes_in_use()) +
@@ -142,7 +151,20 @@ class Runner {
            true);
       return std::nullopt;
     }
-    return Outcome{};
+    return outcome;
+  }
+
+  // reclaim [N]: Table::reclaim(N), or everything.
+  static Outcome reclaim(Table& t, const Step& step) {
+    const u64 before = t.stats().table_pages;
+    if (step.budget) {
+      t.reclaim(*step.budget);
+    } else {
+      t.reclaim_all();
+    }
+    const u64 freed = before - t.stats().table_pages;
+    return Outcome{.note = "(freed " + std::to_string(freed) + " table page(s)" +
+                           (t.reclaim_pending() ? ", more pending)" : ")")};
   }
 
   static Outcome ranged(Progress p) { return Outcome{.status = p.status, .done = p.bytes_done}; }

@@ -43,7 +43,9 @@ enum class OpKind : u8 {
   annotate,
   flush,
   lookup,
-  destroy,
+  destroy,        // Table::destroy, then reclaim_all: every page freed when the step ends
+  destroy_range,  // Table::destroy_range (chunked teardown), then reclaim_all
+  reclaim,        // Table::reclaim(budget), or reclaim_all
   fail_alloc,
 };
 std::string_view op_name(OpKind op);
@@ -87,6 +89,7 @@ struct Step {
   OwnerId owner;                                      // annotate
   std::optional<LookupExpect> expect;                 // lookup
   std::optional<u64> fail_after;                      // fail_alloc: none = never fail
+  std::optional<u64> budget;                          // destroy_range, reclaim: none = all
 
   std::vector<Expectation> expects;
 };
