@@ -169,8 +169,14 @@ extern "C" el2::u64 el2_guest_sync(el2::GuestFrame* frame) {
   }
   const StageTwoFault fault = decode_fault(esr_value);
   record(cpu.faults, fault);
-  const FaultAction action =
-      cpu.handler ? cpu.handler(fault, cpu.handler_context) : FaultAction::skip;
+  // The guest payload is always mapped: an instruction abort means the table (or VTCR) is wrong,
+  // and skipping instructions would only run the guest into the weeds.
+  FaultAction action = cpu.handler ? cpu.handler(fault, cpu.handler_context) : FaultAction::skip;
+  if (fault.instruction) {
+    say() << "cpu" << cpu_index() << ": guest instruction abort at " << Hex{fault.ipa.raw}
+          << " esr=" << Hex{esr_value} << "\n";
+    action = FaultAction::fail;
+  }
   switch (action) {
     case FaultAction::skip:
       frame->pc += 4;

@@ -3,10 +3,13 @@
 namespace el2 {
 
 bool scenario_boot();
+bool scenario_geometry();
 
 namespace {
 const Scenario kScenarios[] = {
     {"boot", "EL2 entry, MMU, every CPU enters the guest", scenario_boot},
+    {"geometry", "every granule x IPA size: ends, blocks, root seams, exact fault IPAs",
+     scenario_geometry},
 };
 }  // namespace
 
