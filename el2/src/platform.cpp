@@ -106,3 +106,12 @@ long psci_cpu_on(unsigned cpu, u64 entry, u64 context) {
 }
 
 }  // namespace el2
+
+namespace el2 {
+u64 now_us() {
+  u64 count, freq;
+  asm volatile("isb\n\tmrs %0, cntpct_el0" : "=r"(count));
+  asm volatile("mrs %0, cntfrq_el0" : "=r"(freq));
+  return count / (freq / 1000000);
+}
+}  // namespace el2

@@ -59,3 +59,8 @@ const char* command_line();
 long psci_cpu_on(unsigned cpu, u64 entry, u64 context);
 
 }  // namespace el2
+
+namespace el2 {
+// Microseconds since boot (generic timer).
+u64 now_us();
+}  // namespace el2
