@@ -5,6 +5,10 @@ namespace el2 {
 bool scenario_boot();
 bool scenario_geometry();
 bool scenario_unmap();
+bool scenario_permissions();
+bool scenario_access_flag();
+bool scenario_demand();
+bool scenario_split();
 
 namespace {
 const Scenario kScenarios[] = {
@@ -13,6 +17,13 @@ const Scenario kScenarios[] = {
      scenario_geometry},
     {"unmap", "every strategy x FWB x range TLBI: no access survives unmap on any CPU",
      scenario_unmap},
+    {"permissions", "write-protect faults stores on every CPU, loads work, relax restores",
+     scenario_permissions},
+    {"access-flag", "AF clear takes an access-flag fault; mkyoung fixes it",
+     scenario_access_flag},
+    {"demand", "pages mapped by the EL2 fault handler, concurrent faults from all CPUs",
+     scenario_demand},
+    {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
 };
 }  // namespace
 
