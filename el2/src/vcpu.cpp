@@ -23,6 +23,7 @@ constexpr u64 kEcHvc64 = 0x16;
 constexpr u64 kEcInstructionAbortLower = 0x20;
 constexpr u64 kEcDataAbortLower = 0x24;
 constexpr u64 kWnR = u64{1} << 6;
+constexpr u64 kS1ptw = u64{1} << 7;
 constexpr u64 kFsc = 0x3F;
 }  // namespace esr
 
@@ -48,6 +49,7 @@ StageTwoFault decode_fault(u64 esr) {
   }
   f.instruction = (esr >> esr::kEcShift) == esr::kEcInstructionAbortLower;
   f.write = !f.instruction && (esr & esr::kWnR) != 0;
+  f.s1ptw = (esr & esr::kS1ptw) != 0;
   // HPFAR_EL2 holds IPA[47:12] in bits [43:4] for translation and access-flag faults; for a
   // permission fault the architecture does not promise it is valid (Linux translates FAR
   // instead). This guest runs with stage 1 off, so FAR (the VA) is the IPA itself.
@@ -105,6 +107,31 @@ void load_stage2(u64 vtcr, u64 vttbr, bool fwb) {
       "isb"
       :
       : "r"(vtcr), "r"(vttbr), "r"(hcr)
+      : "memory");
+}
+
+void set_guest_stage1(bool enabled, u64 ttbr0) {
+  if (!enabled) {
+    asm volatile("msr sctlr_el1, %0\n\tisb" : : "r"(kSctlrEl1MmuOff) : "memory");
+    return;
+  }
+  constexpr u64 kMair = 0xFF;  // index 0: Normal, inner/outer write-back
+  constexpr u64 kTcr = 16                 // T0SZ: 48-bit VA, walk starts at level 0
+                       | (u64{1} << 8)    // IRGN0 write-back
+                       | (u64{1} << 10)   // ORGN0 write-back
+                       | (u64{3} << 12)   // SH0 inner shareable
+                       | (u64{1} << 23)   // EPD1: no TTBR1 walks
+                       | (u64{5} << 32);  // IPS: 48 bits
+  constexpr u64 kSctlrOn = kSctlrEl1MmuOff | (u64{1} << 0) | (u64{1} << 2) | (u64{1} << 12);
+  asm volatile(
+      "msr mair_el1, %0\n\t"
+      "msr tcr_el1, %1\n\t"
+      "msr ttbr0_el1, %2\n\t"
+      "isb\n\t"
+      "msr sctlr_el1, %3\n\t"
+      "isb"
+      :
+      : "r"(kMair), "r"(kTcr), "r"(ttbr0), "r"(kSctlrOn)
       : "memory");
 }
 

@@ -36,6 +36,7 @@ struct StageTwoFault {
   int level;    // from the fault status code
   bool write;   // ESR_EL2.ISS.WnR
   bool instruction;
+  bool s1ptw;   // ESR_EL2.ISS.S1PTW: the fault hit the guest's own stage-1 table walk
   u64 esr;
 };
 
@@ -81,6 +82,9 @@ PerCpu& this_cpu();
 void init_vcpu(unsigned cpu);
 // Installs a stage-2 table on the calling CPU: VTCR_EL2, VTTBR_EL2 and HCR_EL2 (VM, RW, FWB).
 void load_stage2(u64 vtcr, u64 vttbr, bool fwb);
+// The guest's own stage-1 translation on the calling CPU: off (every VA is an IPA), or on with
+// 4K granule, 48-bit VA, its level-0 table at IPA `ttbr0`, MAIR index 0 Normal write-back.
+void set_guest_stage1(bool enabled, u64 ttbr0 = 0);
 // Faults on the calling CPU go to `handler` (nullptr: record and skip).
 void set_fault_handler(FaultHandler handler, void* context);
 

@@ -10,6 +10,12 @@ namespace {
 // invalidation of this one.
 s2pt::u16 next_vmid = 1;
 
+// Cores with a deferred reclaimer free detached table pages only when asked to.
+template <class T>
+void reclaim_detached_pages(T& table) {
+  if constexpr (requires { table.reclaim_all(); }) table.reclaim_all();
+}
+
 }  // namespace
 
 Status TestVm::create(const Geometry& geometry, FeatureMask mask) {
@@ -54,8 +60,7 @@ Pa TestVm::alloc_memory(u64 bytes) {
 bool TestVm::destroy() {
   if (!live_) return true;
   table().destroy();
-  // Cores with a deferred reclaimer free the detached pages only when asked.
-  if constexpr (requires(Table& t) { t.reclaim_all(); }) table().reclaim_all();
+  reclaim_detached_pages(table());
   const u64 left = table().stats().table_pages;
   table().~Table();
   live_ = false;

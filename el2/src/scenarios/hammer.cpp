@@ -59,4 +59,14 @@ void join_hammers(HammerReport* reports) {
 
 HammerReport hammer_here(const HammerRange& range) { return run_hammer(range); }
 
+FaultAction expect_translation_fault_in_range(const StageTwoFault& f, void* context) {
+  auto* expected = static_cast<ExpectedFaults*>(context);
+  if (!expected->range.contains(f.ipa) || f.kind != FaultKind::translation) {
+    if (__atomic_fetch_add(&expected->unexpected, 1, __ATOMIC_RELAXED) == 0) {
+      expected->first_unexpected = f;
+    }
+  }
+  return FaultAction::skip;
+}
+
 }  // namespace el2

@@ -38,4 +38,24 @@ void join_hammers(HammerReport* reports);
 // One hammer pass on the calling CPU (with the phase as it is now).
 HammerReport hammer_here(const HammerRange& range);
 
+// A fault handler for unmaps under hammering: every fault must be a translation fault inside
+// `range`; anything else is counted (and skipped like the rest).
+struct ExpectedFaults {
+  IpaRange range;
+  u64 unexpected = 0;
+  StageTwoFault first_unexpected{};
+};
+FaultAction expect_translation_fault_in_range(const StageTwoFault& f, void* context);
+
+// Calls fn(strategy) for every unmap strategy of the core. Strategies are enumerated by value
+// until name() no longer knows one, so strategies the core gains later run without a change.
+template <class Fn>
+void for_each_strategy(Fn&& fn) {
+  for (u8 i = 0;; ++i) {
+    const s2pt::UnmapStrategy s = s2pt::UnmapStrategy(i);
+    if (name(s)[0] == '?') return;
+    fn(s);
+  }
+}
+
 }  // namespace el2

@@ -9,6 +9,7 @@ bool scenario_permissions();
 bool scenario_access_flag();
 bool scenario_demand();
 bool scenario_split();
+bool scenario_s1walk();
 
 namespace {
 const Scenario kScenarios[] = {
@@ -24,6 +25,8 @@ const Scenario kScenarios[] = {
     {"demand", "pages mapped by the EL2 fault handler, concurrent faults from all CPUs",
      scenario_demand},
     {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
+    {"s1walk", "unmapping the guest's stage-1 tables: IPA/range TLBIs reach the walk cache",
+     scenario_s1walk},
 };
 }  // namespace
 

@@ -20,34 +20,6 @@ using s2pt::UnmapStrategy;
 constexpr u64 kHalfPages = 64;  // pages unmapped on each side of the page/block boundary
 constexpr u64 kTimeoutUs = 20'000'000;
 
-// Every fault must be a translation fault inside the range being unmapped.
-struct ExpectedFaults {
-  IpaRange range;
-  u64 unexpected = 0;
-  StageTwoFault first_unexpected{};
-};
-
-FaultAction check_fault(const StageTwoFault& f, void* context) {
-  auto* expected = static_cast<ExpectedFaults*>(context);
-  if (!expected->range.contains(f.ipa) || f.kind != FaultKind::translation) {
-    if (__atomic_fetch_add(&expected->unexpected, 1, __ATOMIC_RELAXED) == 0) {
-      expected->first_unexpected = f;
-    }
-  }
-  return FaultAction::skip;
-}
-
-// Strategies are enumerated by value until name() no longer knows one, so the strategies that
-// the core gains later run here without a change.
-template <class Fn>
-void for_each_strategy(Fn&& fn) {
-  for (u8 i = 0;; ++i) {
-    const UnmapStrategy s = UnmapStrategy(i);
-    if (name(s)[0] == '?') return;
-    fn(s);
-  }
-}
-
 struct Setup {
   Granule granule;
   unsigned ipa_bits;
@@ -84,7 +56,7 @@ bool run(const Setup& setup) {
 
   const IpaRange doomed{block_ipa - kHalfPages * page, 2 * kHalfPages * page};
   ExpectedFaults expected{.range = doomed};
-  auto install = [&](unsigned) { set_fault_handler(check_fault, &expected); };
+  auto install = [&](unsigned) { set_fault_handler(expect_translation_fault_in_range, &expected); };
   on_every_cpu(install);
 
   const HammerRange hammer{doomed.start, 2 * kHalfPages, page, salt};
