@@ -33,9 +33,11 @@ bool selected(const char* line, const char* scenario) {
   bool first = true;
   bool any = false;
   while (*line) {
-    while (*line == ' ') ++line;
+    while (*line == ' ')
+      ++line;
     const char* word = line;
-    while (*line && *line != ' ') ++line;
+    while (*line && *line != ' ')
+      ++line;
     const u64 n = static_cast<u64>(line - word);
     if (n == 0) break;
     if (first) {
@@ -49,7 +51,8 @@ bool selected(const char* line, const char* scenario) {
 }
 
 [[noreturn]] void boot_cpu_main() {
-  for (auto* init = __init_array_start; init != __init_array_end; ++init) (*init)();
+  for (auto* init = __init_array_start; init != __init_array_end; ++init)
+    (*init)();
   const u64 arena_start = reinterpret_cast<u64>(__arena_start);
   arena().init(s2pt::Pa{arena_start}, kRamEnd - arena_start);
   init_vcpu(0);

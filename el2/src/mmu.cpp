@@ -13,10 +13,10 @@ constexpr u64 kMair = (u64{0x00} << (8 * kAttrDevice)) | (u64{0xFF} << (8 * kAtt
 // 4K granule, T0SZ 25: a 39-bit VA space whose translation starts at level 1 with 1 GiB blocks.
 constexpr unsigned kT0sz = 25;
 constexpr u64 kGiB = u64{1} << 30;
-constexpr u64 kTcr = kT0sz | (u64{1} << 8)  // IRGN0 write-back
-                     | (u64{1} << 10)       // ORGN0 write-back
-                     | (u64{3} << 12)       // SH0 inner shareable
-                     | (u64{5} << 16)       // PS 48 bits
+constexpr u64 kTcr = kT0sz | (u64{1} << 8)               // IRGN0 write-back
+                     | (u64{1} << 10)                    // ORGN0 write-back
+                     | (u64{3} << 12)                    // SH0 inner shareable
+                     | (u64{5} << 16)                    // PS 48 bits
                      | (u64{1} << 23) | (u64{1} << 31);  // RES1
 
 constexpr u64 kBlockValid = 0b01;

@@ -22,13 +22,15 @@ s2pt::Result<s2pt::Pa> PageArena::alloc_zeroed(u64 bytes) {
   // Blocks are aligned to their size (a power of two): concatenated roots and huge-page backing
   // need it. The arena start is 1 MiB aligned; larger alignments are found by address.
   u64 align = 1;
-  while (align < count) align <<= 1;
+  while (align < count)
+    align <<= 1;
   const u64 align_bytes = align * kUnit;
   u64 first = ((start_ + align_bytes - 1) & ~(align_bytes - 1)) - start_;
   first /= kUnit;
   for (; first + count <= units_; first += align) {
     bool free_run = true;
-    for (u64 u = first; u < first + count && free_run; ++u) free_run = !used(u);
+    for (u64 u = first; u < first + count && free_run; ++u)
+      free_run = !used(u);
     if (!free_run) continue;
     mark(first, count, true);
     in_use_ += count;

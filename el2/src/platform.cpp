@@ -22,7 +22,9 @@ inline constexpr u64 kApplicationExit = 0x20026;  // ADP_Stopped_ApplicationExit
 
 inline constexpr u64 kPsciCpuOn64 = 0xC400'0003;
 
-volatile u32* uart_reg(u64 offset) { return reinterpret_cast<volatile u32*>(kUartBase + offset); }
+volatile u32* uart_reg(u64 offset) {
+  return reinterpret_cast<volatile u32*>(kUartBase + offset);
+}
 
 void put_char(char c) {
   while (*uart_reg(pl011::kFlags) & pl011::kTxFull) {
@@ -55,7 +57,8 @@ Console& Console::operator<<(u64 value) {
     digits[n++] = static_cast<char>('0' + value % 10);
     value /= 10;
   } while (value != 0);
-  while (n > 0) put_char(digits[--n]);
+  while (n > 0)
+    put_char(digits[--n]);
   return *this;
 }
 
@@ -81,13 +84,18 @@ Console& operator<<(Console& out, Hex h) {
   return out << text;
 }
 
-Say::Say() { console_lock.lock(); }
-Say::~Say() { console_lock.unlock(); }
+Say::Say() {
+  console_lock.lock();
+}
+Say::~Say() {
+  console_lock.unlock();
+}
 
 void exit_qemu(u32 code) {
   const u64 block[2] = {semihosting::kApplicationExit, code};
   semihosting_call(semihosting::kSysExit, block);
-  for (;;) asm volatile("wfe");
+  for (;;)
+    asm volatile("wfe");
 }
 
 const char* command_line() {

@@ -47,7 +47,9 @@ class Say {
  private:
   Console console_;
 };
-inline Say say() { return {}; }
+inline Say say() {
+  return {};
+}
 
 // Ends the QEMU run through semihosting SYS_EXIT with `code` as the process exit status.
 [[noreturn]] void exit_qemu(u32 code);

@@ -5,14 +5,16 @@ extern "C" {
 // GCC may emit calls to these even in freestanding code (struct copies, zeroing).
 void* memset(void* dst, int value, unsigned long bytes) {
   auto* p = static_cast<volatile unsigned char*>(dst);
-  for (unsigned long i = 0; i < bytes; ++i) p[i] = static_cast<unsigned char>(value);
+  for (unsigned long i = 0; i < bytes; ++i)
+    p[i] = static_cast<unsigned char>(value);
   return dst;
 }
 
 void* memcpy(void* dst, const void* src, unsigned long bytes) {
   auto* d = static_cast<volatile unsigned char*>(dst);
   const auto* s = static_cast<const unsigned char*>(src);
-  for (unsigned long i = 0; i < bytes; ++i) d[i] = s[i];
+  for (unsigned long i = 0; i < bytes; ++i)
+    d[i] = s[i];
   return dst;
 }
 
@@ -20,9 +22,11 @@ void* memmove(void* dst, const void* src, unsigned long bytes) {
   auto* d = static_cast<volatile unsigned char*>(dst);
   const auto* s = static_cast<const unsigned char*>(src);
   if (d < s) {
-    for (unsigned long i = 0; i < bytes; ++i) d[i] = s[i];
+    for (unsigned long i = 0; i < bytes; ++i)
+      d[i] = s[i];
   } else {
-    for (unsigned long i = bytes; i > 0; --i) d[i - 1] = s[i - 1];
+    for (unsigned long i = bytes; i > 0; --i)
+      d[i - 1] = s[i - 1];
   }
   return dst;
 }
@@ -36,9 +40,13 @@ int memcmp(const void* a, const void* b, unsigned long bytes) {
   return 0;
 }
 
-void __cxa_pure_virtual() { el2::fatal("pure virtual call", 0); }
+void __cxa_pure_virtual() {
+  el2::fatal("pure virtual call", 0);
+}
 
-int __cxa_atexit(void (*)(void*), void*, void*) { return 0; }
+int __cxa_atexit(void (*)(void*), void*, void*) {
+  return 0;
+}
 void* __dso_handle = nullptr;
 }
 
@@ -49,9 +57,12 @@ void fill_bytes(void* dst, unsigned char value, u64 bytes) {
   auto* p = static_cast<unsigned char*>(dst);
   const u64 word = 0x0101010101010101ull * value;
   u64 i = 0;
-  for (; i < bytes && (reinterpret_cast<u64>(p + i) & 7) != 0; ++i) p[i] = value;
-  for (; i + 8 <= bytes; i += 8) *reinterpret_cast<volatile u64*>(p + i) = word;
-  for (; i < bytes; ++i) p[i] = value;
+  for (; i < bytes && (reinterpret_cast<u64>(p + i) & 7) != 0; ++i)
+    p[i] = value;
+  for (; i + 8 <= bytes; i += 8)
+    *reinterpret_cast<volatile u64*>(p + i) = word;
+  for (; i < bytes; ++i)
+    p[i] = value;
 }
 
 void fatal(const char* what, u64 detail) {

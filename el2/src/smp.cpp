@@ -25,14 +25,17 @@ unsigned start_secondaries() {
   for (unsigned cpu = 1; cpu < kMaxCpus; ++cpu) {
     // PSCI answers INVALID_PARAMETERS for a CPU the machine does not have.
     if (psci_cpu_on(cpu, reinterpret_cast<u64>(el2_secondary_entry), cpu) != 0) break;
-    while (!__atomic_load_n(&slots[cpu].ready, __ATOMIC_ACQUIRE)) asm volatile("yield");
+    while (!__atomic_load_n(&slots[cpu].ready, __ATOMIC_ACQUIRE))
+      asm volatile("yield");
     ++started;
   }
   online = started;
   return started;
 }
 
-unsigned cpu_count() { return online; }
+unsigned cpu_count() {
+  return online;
+}
 
 void post(unsigned cpu, Job job, void* context) {
   JobSlot& slot = slots[cpu];
@@ -45,7 +48,8 @@ void post(unsigned cpu, Job job, void* context) {
 
 void wait_for(unsigned cpu) {
   JobSlot& slot = slots[cpu];
-  while (__atomic_load_n(&slot.finished, __ATOMIC_ACQUIRE) != slot.posted) asm volatile("yield");
+  while (__atomic_load_n(&slot.finished, __ATOMIC_ACQUIRE) != slot.posted)
+    asm volatile("yield");
 }
 
 void secondary_loop(unsigned cpu) {
@@ -53,7 +57,8 @@ void secondary_loop(unsigned cpu) {
   __atomic_store_n(&slot.ready, true, __ATOMIC_RELEASE);
   u64 done = 0;
   for (;;) {
-    while (__atomic_load_n(&slot.posted, __ATOMIC_ACQUIRE) == done) asm volatile("wfe");
+    while (__atomic_load_n(&slot.posted, __ATOMIC_ACQUIRE) == done)
+      asm volatile("wfe");
     ++done;
     slot.job(slot.context);
     __atomic_store_n(&slot.finished, done, __ATOMIC_RELEASE);

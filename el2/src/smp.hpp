@@ -19,9 +19,11 @@ void wait_for(unsigned cpu);
 template <class Fn>
 void on_every_cpu(Fn& fn) {
   auto trampoline = [](void* context) { (*static_cast<Fn*>(context))(cpu_index()); };
-  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu) post(cpu, trampoline, &fn);
+  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu)
+    post(cpu, trampoline, &fn);
   fn(0u);
-  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu) wait_for(cpu);
+  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu)
+    wait_for(cpu);
 }
 
 // The loop a secondary CPU runs at EL2 once it is ready.

@@ -1,6 +1,7 @@
 #include "vcpu.hpp"
 
 #include "runtime.hpp"
+#include "s2pt/arch/aarch64.hpp"
 
 extern "C" el2::u64 run_guest(el2::GuestFrame* frame);
 
@@ -11,7 +12,6 @@ PerCpu cpus[kMaxCpus];
 
 constexpr u64 kHcrVm = u64{1} << 0;
 constexpr u64 kHcrRw = u64{1} << 31;  // EL1 is AArch64
-constexpr u64 kHcrFwb = u64{1} << 46;
 // SCTLR_EL1 RES1 bits, MMU and caches off: guest addresses are IPAs.
 constexpr u64 kSctlrEl1MmuOff = 0x30D00800;
 // EL1h with D, A, I and F masked: the guest never takes interrupts.
@@ -42,10 +42,18 @@ StageTwoFault decode_fault(u64 esr) {
   f.esr = esr;
   f.level = static_cast<int>(fsc & 3);
   switch (fsc & 0x3C) {
-    case 0x04: f.kind = FaultKind::translation; break;
-    case 0x08: f.kind = FaultKind::access_flag; break;
-    case 0x0C: f.kind = FaultKind::permission; break;
-    default: f.kind = FaultKind::other; break;
+    case 0x04:
+      f.kind = FaultKind::translation;
+      break;
+    case 0x08:
+      f.kind = FaultKind::access_flag;
+      break;
+    case 0x0C:
+      f.kind = FaultKind::permission;
+      break;
+    default:
+      f.kind = FaultKind::other;
+      break;
   }
   f.instruction = (esr >> esr::kEcShift) == esr::kEcInstructionAbortLower;
   f.write = !f.instruction && (esr & esr::kWnR) != 0;
@@ -64,10 +72,18 @@ StageTwoFault decode_fault(u64 esr) {
 void record(FaultLog& log, const StageTwoFault& f) {
   ++log.count;
   switch (f.kind) {
-    case FaultKind::translation: ++log.translation; break;
-    case FaultKind::access_flag: ++log.access_flag; break;
-    case FaultKind::permission: ++log.permission; break;
-    case FaultKind::other: ++log.other; break;
+    case FaultKind::translation:
+      ++log.translation;
+      break;
+    case FaultKind::access_flag:
+      ++log.access_flag;
+      break;
+    case FaultKind::permission:
+      ++log.permission;
+      break;
+    case FaultKind::other:
+      ++log.other;
+      break;
   }
   log.last = f;
 }
@@ -76,10 +92,14 @@ void record(FaultLog& log, const StageTwoFault& f) {
 
 const char* name(FaultKind kind) {
   switch (kind) {
-    case FaultKind::translation: return "translation";
-    case FaultKind::access_flag: return "access-flag";
-    case FaultKind::permission: return "permission";
-    case FaultKind::other: return "other";
+    case FaultKind::translation:
+      return "translation";
+    case FaultKind::access_flag:
+      return "access-flag";
+    case FaultKind::permission:
+      return "permission";
+    case FaultKind::other:
+      return "other";
   }
   return "?";
 }
@@ -99,15 +119,15 @@ void init_vcpu(unsigned cpu) {
 }
 
 void load_stage2(u64 vtcr, u64 vttbr, bool fwb) {
-  const u64 hcr = kHcrVm | kHcrRw | (fwb ? kHcrFwb : 0);
   asm volatile(
       "msr vtcr_el2, %0\n\t"
       "msr vttbr_el2, %1\n\t"
       "msr hcr_el2, %2\n\t"
       "isb"
       :
-      : "r"(vtcr), "r"(vttbr), "r"(hcr)
+      : "r"(vtcr), "r"(vttbr), "r"(kHcrVm | kHcrRw)
       : "memory");
+  s2pt::aarch64::set_hcr_fwb(fwb);
 }
 
 void set_guest_stage1(bool enabled, u64 ttbr0) {
@@ -115,7 +135,7 @@ void set_guest_stage1(bool enabled, u64 ttbr0) {
     asm volatile("msr sctlr_el1, %0\n\tisb" : : "r"(kSctlrEl1MmuOff) : "memory");
     return;
   }
-  constexpr u64 kMair = 0xFF;  // index 0: Normal, inner/outer write-back
+  constexpr u64 kMair = 0xFF;             // index 0: Normal, inner/outer write-back
   constexpr u64 kTcr = 16                 // T0SZ: 48-bit VA, walk starts at level 0
                        | (u64{1} << 8)    // IRGN0 write-back
                        | (u64{1} << 10)   // ORGN0 write-back
@@ -209,8 +229,10 @@ extern "C" el2::u64 el2_guest_sync(el2::GuestFrame* frame) {
       frame->pc += 4;
       frame->x[9] = 1;
       return 0;
-    case FaultAction::retry: return 0;
-    case FaultAction::fail: break;
+    case FaultAction::retry:
+      return 0;
+    case FaultAction::fail:
+      break;
   }
   return static_cast<u64>(GuestExit::failed);
 }

@@ -33,10 +33,10 @@ const char* name(FaultKind kind);
 struct StageTwoFault {
   Ipa ipa;
   FaultKind kind;
-  int level;    // from the fault status code
-  bool write;   // ESR_EL2.ISS.WnR
+  int level;   // from the fault status code
+  bool write;  // ESR_EL2.ISS.WnR
   bool instruction;
-  bool s1ptw;   // ESR_EL2.ISS.S1PTW: the fault hit the guest's own stage-1 table walk
+  bool s1ptw;  // ESR_EL2.ISS.S1PTW: the fault hit the guest's own stage-1 table walk
   u64 esr;
 };
 
@@ -65,8 +65,8 @@ enum class GuestExit : u64 { done = 1, failed = 2, el1_exception = 3 };
 
 struct GuestResult {
   GuestExit exit;
-  u64 x[4];       // x0..x3 as the guest left them
-  bool skipped;   // x9: EL2 skipped at least the last access
+  u64 x[4];      // x0..x3 as the guest left them
+  bool skipped;  // x9: EL2 skipped at least the last access
 };
 
 struct PerCpu {
@@ -89,8 +89,8 @@ void set_guest_stage1(bool enabled, u64 ttbr0 = 0);
 void set_fault_handler(FaultHandler handler, void* context);
 
 // Runs the guest routine at `entry` on the calling CPU with x0..x5 = args until it returns.
-GuestResult call_guest(void (*entry)(), u64 a0 = 0, u64 a1 = 0, u64 a2 = 0, u64 a3 = 0,
-                       u64 a4 = 0, u64 a5 = 0);
+GuestResult call_guest(void (*entry)(), u64 a0 = 0, u64 a1 = 0, u64 a2 = 0, u64 a3 = 0, u64 a4 = 0,
+                       u64 a5 = 0);
 
 struct Access {
   bool faulted;

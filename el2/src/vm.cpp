@@ -30,8 +30,8 @@ Status TestVm::create(const Geometry& geometry, FeatureMask mask) {
 
   const u64 start = reinterpret_cast<u64>(__guest_start);
   const u64 bytes = reinterpret_cast<u64>(__guest_end) - start;
-  const s2pt::Progress p = this->table().map(IpaRange{Ipa{start}, bytes}, Pa{start},
-                                             Attrs::normal(s2pt::Perm::rwx));
+  const s2pt::Progress p =
+      this->table().map(IpaRange{Ipa{start}, bytes}, Pa{start}, Attrs::normal(s2pt::Perm::rwx));
   if (!p.ok()) return p.status;
 
   const u64 vtcr = geometry.vtcr();
@@ -64,7 +64,8 @@ bool TestVm::destroy() {
   const u64 left = table().stats().table_pages;
   table().~Table();
   live_ = false;
-  for (unsigned i = 0; i < buffers_used_; ++i) arena().free(buffers_[i], buffer_bytes_[i]);
+  for (unsigned i = 0; i < buffers_used_; ++i)
+    arena().free(buffers_[i], buffer_bytes_[i]);
   buffers_used_ = 0;
   const u64 leaked = arena().units_in_use() - units_before_;
   if (left != 0 || leaked != 0) {
@@ -76,7 +77,8 @@ bool TestVm::destroy() {
 }
 
 void fill_pattern(Pa pa, Ipa ipa, u64 bytes, u64 salt) {
-  for (u64 off = 0; off < bytes; off += 4096) write64(pa + off, pattern(ipa + off, salt));
+  for (u64 off = 0; off < bytes; off += 4096)
+    write64(pa + off, pattern(ipa + off, salt));
   sync_with_guest(pa, bytes);
 }
 

@@ -54,7 +54,9 @@ class TestVm {
 };
 
 // The pattern the guest expects in the first word of each 4 KiB of guest memory mapped at `ipa`.
-constexpr u64 pattern(Ipa ipa, u64 salt) { return ipa.raw ^ salt; }
+constexpr u64 pattern(Ipa ipa, u64 salt) {
+  return ipa.raw ^ salt;
+}
 // Writes pattern(ipa + k * 4K) at pa + k * 4K for the `bytes` of memory to be mapped at `ipa`.
 void fill_pattern(Pa pa, Ipa ipa, u64 bytes, u64 salt);
 

@@ -3,11 +3,11 @@
 namespace s2pt::aarch64 {
 namespace {
 
-#define S2PT_READ_SYSREG(name)                     \
-  [] {                                             \
-    u64 value;                                     \
+#define S2PT_READ_SYSREG(name)                    \
+  [] {                                            \
+    u64 value;                                    \
     asm volatile("mrs %0, " #name : "=r"(value)); \
-    return value;                                  \
+    return value;                                 \
   }()
 
 constexpr u64 field(u64 reg, unsigned shift, unsigned width = 4) {
@@ -15,7 +15,7 @@ constexpr u64 field(u64 reg, unsigned shift, unsigned width = 4) {
 }
 
 // ID register fields (Arm ARM D19.2).
-constexpr unsigned kIsar0Tlb = 56;  // 2: TLBI outer-shareable and range instructions
+constexpr unsigned kIsar0Tlb = 56;      // 2: TLBI outer-shareable and range instructions
 constexpr unsigned kMmfr1VmidBits = 4;  // 2: 16-bit VMID
 constexpr unsigned kMmfr2Fwb = 40;
 constexpr unsigned kMmfr2Ttl = 48;
@@ -67,23 +67,39 @@ void Aarch64Arch::tlbi(Vmid vmid, TlbiOp op, u64 operand) {
     asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(wanted) : "memory");
   }
   switch (op) {
-    case TlbiOp::ipas2e1is: asm volatile("tlbi ipas2e1is, %0" : : "r"(operand) : "memory"); break;
-    case TlbiOp::ipas2le1is: asm volatile("tlbi ipas2le1is, %0" : : "r"(operand) : "memory"); break;
-    case TlbiOp::ripas2e1is: asm volatile("tlbi ripas2e1is, %0" : : "r"(operand) : "memory"); break;
+    case TlbiOp::ipas2e1is:
+      asm volatile("tlbi ipas2e1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::ipas2le1is:
+      asm volatile("tlbi ipas2le1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::ripas2e1is:
+      asm volatile("tlbi ripas2e1is, %0" : : "r"(operand) : "memory");
+      break;
     case TlbiOp::ripas2le1is:
       asm volatile("tlbi ripas2le1is, %0" : : "r"(operand) : "memory");
       break;
-    case TlbiOp::vmalle1is: asm volatile("tlbi vmalle1is" : : : "memory"); break;
-    case TlbiOp::vmalls12e1is: asm volatile("tlbi vmalls12e1is" : : : "memory"); break;
+    case TlbiOp::vmalle1is:
+      asm volatile("tlbi vmalle1is" : : : "memory");
+      break;
+    case TlbiOp::vmalls12e1is:
+      asm volatile("tlbi vmalls12e1is" : : : "memory");
+      break;
   }
   if (borrow) {
     asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(vttbr) : "memory");
   }
 }
 
-void Aarch64Arch::dsb_ishst() { asm volatile("dsb ishst" : : : "memory"); }
-void Aarch64Arch::dsb_ish() { asm volatile("dsb ish" : : : "memory"); }
-void Aarch64Arch::isb() { asm volatile("isb" : : : "memory"); }
+void Aarch64Arch::dsb_ishst() {
+  asm volatile("dsb ishst" : : : "memory");
+}
+void Aarch64Arch::dsb_ish() {
+  asm volatile("dsb ish" : : : "memory");
+}
+void Aarch64Arch::isb() {
+  asm volatile("isb" : : : "memory");
+}
 
 void Aarch64Arch::dc_civac(Pa pa, u64 bytes) {
   const u64 line = cpu_.dcache_line;

@@ -39,8 +39,8 @@ bool run(Granule granule) {
   c.expect(vm.table().map(blocks, block_pa, old).ok(), "map block");
   c.expect(!vm.table().test_and_clear_young(pages).value(), "fresh old pages are young");
 
-  const Ipa probes[] = {pages_ipa + 0x18, pages_ipa + (kPages - 1) * page + 0xFF8,
-                        block_ipa + 0x40, block_ipa + block - page + 0x10};
+  const Ipa probes[] = {pages_ipa + 0x18, pages_ipa + (kPages - 1) * page + 0xFF8, block_ipa + 0x40,
+                        block_ipa + block - page + 0x10};
   u64 bad_faults = 0, bad_reads = 0;
   auto expect_af_fault = [&](unsigned) {
     for (Ipa at : probes) {

@@ -21,7 +21,8 @@ class StartLine {
   explicit StartLine(unsigned cpus) : cpus_(cpus) {}
   void arrive() {
     __atomic_add_fetch(&arrived_, 1u, __ATOMIC_ACQ_REL);
-    while (__atomic_load_n(&arrived_, __ATOMIC_ACQUIRE) < cpus_) asm volatile("yield");
+    while (__atomic_load_n(&arrived_, __ATOMIC_ACQUIRE) < cpus_)
+      asm volatile("yield");
   }
 
  private:
@@ -93,8 +94,8 @@ bool run(Granule granule) {
   // The region is page-aligned only, so the handler maps pages (no block fits a fault).
   const Pa backing = vm.alloc_memory(pages * page);
   fill_pattern(backing, start, pages * page, salt);
-  Demand demand{.vm = &vm, .range = IpaRange{start, pages * page}, .backing = backing,
-                .page = page};
+  Demand demand{
+      .vm = &vm, .range = IpaRange{start, pages * page}, .backing = backing, .page = page};
 
   u64 wrong = 0, skipped = 0;
   StartLine* line = nullptr;
@@ -103,8 +104,8 @@ bool run(Granule granule) {
     line->arrive();
 
     // Shared pages: everyone at once, each CPU storing its tag at its own offset.
-    GuestResult r = call_guest(guest_sweep, start.raw, kSharedPages, page, salt, cpu + 1,
-                               8 * (1 + cpu));
+    GuestResult r =
+        call_guest(guest_sweep, start.raw, kSharedPages, page, salt, cpu + 1, 8 * (1 + cpu));
     __atomic_fetch_add(&wrong, r.x[0], __ATOMIC_RELAXED);
     __atomic_fetch_add(&skipped, r.x[1], __ATOMIC_RELAXED);
     // Pages of its own.
@@ -150,8 +151,8 @@ bool run(Granule granule) {
   c.expect(vm.destroy(), "leak");
   say() << (c.ok() ? "PASS" : "FAIL") << " demand " << (1u << (granule_shift(granule) - 10))
         << "K, " << cpus << " CPUs, " << kRounds << " rounds: " << demand.maps
-        << " pages mapped on fault, "
-        << demand.already_mapped << " faults found the page already mapped\n";
+        << " pages mapped on fault, " << demand.already_mapped
+        << " faults found the page already mapped\n";
   return c.ok();
 }
 

@@ -61,8 +61,7 @@ void check_mapped(Checker& c, const Region& r, u64 salt) {
   write64(r.probe + 0x20, pattern(at, salt));
   const Access load = guest_load(at + 0x20);
   c.expect(!load.faulted, r.what, (at + 0x20).raw, load.fault.esr);
-  c.expect(load.faulted || load.value == pattern(at, salt), r.what, load.value,
-           pattern(at, salt));
+  c.expect(load.faulted || load.value == pattern(at, salt), r.what, load.value, pattern(at, salt));
   const u64 stored = ~pattern(at, salt);
   const Access store = guest_store(at + 0x28, stored);
   c.expect(!store.faulted, r.what, (at + 0x28).raw, store.fault.esr);
@@ -78,8 +77,7 @@ void expect_fault(Checker& c, Ipa at, bool write) {
   c.expect(a.faulted, "unmapped IPA did not fault", at.raw);
   if (!a.faulted) return;
   c.expect(a.fault.ipa == at, "fault IPA differs", a.fault.ipa.raw, at.raw);
-  c.expect(a.fault.kind == FaultKind::translation, "not a translation fault", at.raw,
-           a.fault.esr);
+  c.expect(a.fault.kind == FaultKind::translation, "not a translation fault", at.raw, a.fault.esr);
   c.expect(a.fault.write == write, "WnR differs", at.raw, a.fault.esr);
 }
 
@@ -113,7 +111,8 @@ bool map_all(Checker& c, TestVm& vm, const Layout& layout) {
 
 void check_layout(Checker& c, TestVm& vm, const Layout& layout, u64 salt) {
   if (!map_all(c, vm, layout)) return;
-  for (unsigned i = 0; i < layout.count; ++i) check_mapped(c, layout.regions[i], salt);
+  for (unsigned i = 0; i < layout.count; ++i)
+    check_mapped(c, layout.regions[i], salt);
   check_unmapped_neighbours(c, layout, vm.table().geometry());
 }
 
@@ -196,7 +195,8 @@ bool scenario_geometry() {
         say() << "  skip " << ipa_bits << "-bit IPA: beyond the CPU's PARange\n";
         continue;
       }
-      const s2pt::Result<Geometry> g = Geometry::make(granule, ipa_bits, pa_bits > 48 ? 48 : pa_bits);
+      const s2pt::Result<Geometry> g =
+          Geometry::make(granule, ipa_bits, pa_bits > 48 ? 48 : pa_bits);
       if (!g.ok()) {
         say() << "FAIL geometry " << ipa_bits << "-bit IPA refused: " << describe(g.status())
               << "\n";

@@ -18,26 +18,33 @@ HammerReport reports_by_cpu[kMaxCpus];
 
 HammerReport run_hammer(const HammerRange& range) {
   const unsigned cpu = cpu_index();
-  const GuestResult r =
-      call_guest(guest_hammer, range.start.raw, range.pages, range.stride, range.salt,
-                 reinterpret_cast<u64>(&control.phase),
-                 reinterpret_cast<u64>(&control.progress[cpu]));
+  const GuestResult r = call_guest(guest_hammer, range.start.raw, range.pages, range.stride,
+                                   range.salt, reinterpret_cast<u64>(&control.phase),
+                                   reinterpret_cast<u64>(&control.progress[cpu]));
   return HammerReport{r.exit, r.x[0], r.x[1], r.x[2], r.x[3]};
 }
 
-void hammer_job(void*) { reports_by_cpu[cpu_index()] = run_hammer(current); }
+void hammer_job(void*) {
+  reports_by_cpu[cpu_index()] = run_hammer(current);
+}
 
-Pa pa_of(const void* p) { return Pa{reinterpret_cast<u64>(p)}; }
+Pa pa_of(const void* p) {
+  return Pa{reinterpret_cast<u64>(p)};
+}
 
 }  // namespace
 
-void set_phase(HammerPhase phase) { write64(pa_of(&control.phase), static_cast<u64>(phase)); }
+void set_phase(HammerPhase phase) {
+  write64(pa_of(&control.phase), static_cast<u64>(phase));
+}
 
 void start_hammers(const HammerRange& range) {
   current = range;
   set_phase(HammerPhase::running);
-  for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu) write64(pa_of(&control.progress[cpu]), 0);
-  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu) post(cpu, hammer_job, nullptr);
+  for (unsigned cpu = 0; cpu < kMaxCpus; ++cpu)
+    write64(pa_of(&control.progress[cpu]), 0);
+  for (unsigned cpu = 1; cpu < cpu_count(); ++cpu)
+    post(cpu, hammer_job, nullptr);
 }
 
 bool wait_for_passes(u64 passes, u64 timeout_us) {
@@ -57,7 +64,9 @@ void join_hammers(HammerReport* reports) {
   }
 }
 
-HammerReport hammer_here(const HammerRange& range) { return run_hammer(range); }
+HammerReport hammer_here(const HammerRange& range) {
+  return run_hammer(range);
+}
 
 FaultAction expect_translation_fault_in_range(const StageTwoFault& f, void* context) {
   auto* expected = static_cast<ExpectedFaults*>(context);

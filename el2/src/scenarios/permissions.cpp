@@ -62,8 +62,10 @@ bool run(Granule granule, bool fwb) {
   fill_pattern(pages_pa, pages_ipa, 2 * kPages * page, salt);
   fill_pattern(block_pa, block_ipa, block, salt);
   const Attrs rw = Attrs::normal(Perm::rw);
-  c.expect(vm.table().map(IpaRange{pages_ipa, 2 * kPages * page}, pages_pa, rw,
-                          MapFlags::no_blocks).ok(), "map pages");
+  c.expect(vm.table()
+               .map(IpaRange{pages_ipa, 2 * kPages * page}, pages_pa, rw, MapFlags::no_blocks)
+               .ok(),
+           "map pages");
   c.expect(vm.table().map(IpaRange{block_ipa, block}, block_pa, rw).ok(), "map block");
   const IpaRange target{block_ipa - kPages * page, 2 * kPages * page};
   auto pa_of = [&](Ipa at) {
@@ -106,8 +108,7 @@ bool run(Granule granule, bool fwb) {
   on_every_cpu(protected_check);
   c.expect(stores.bad == 0, "store to write-protected IPA", stores.bad, stores.first_bad.raw);
   c.expect(loads.bad == 0, "load from write-protected IPA", loads.bad, loads.first_bad.raw);
-  c.expect(outside.bad == 0, "store outside the range faulted", outside.bad,
-           outside.first_bad.raw);
+  c.expect(outside.bad == 0, "store outside the range faulted", outside.bad, outside.first_bad.raw);
   for (u64 k = 0; k < 2 * kPages; ++k) {
     const Ipa at = target.start + k * page + 0x100;
     c.expect(read64(pa_of(at)) != 0xDEAD, "a faulting store reached memory", at.raw);
@@ -128,8 +129,7 @@ bool run(Granule granule, bool fwb) {
     }
   };
   on_every_cpu(relaxed_check);
-  c.expect(after.bad == 0 && relax.real == 0, "store after relax", after.bad,
-           after.first_bad.raw);
+  c.expect(after.bad == 0 && relax.real == 0, "store after relax", after.bad, after.first_bad.raw);
   c.expect(vm.destroy(), "leak");
   say() << (c.ok() ? "PASS" : "FAIL") << " permissions " << (1u << (granule_shift(granule) - 10))
         << "K fwb=" << fwb << ": spurious faults after relax " << relax.spurious << "\n";

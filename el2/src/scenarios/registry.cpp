@@ -20,8 +20,7 @@ const Scenario kScenarios[] = {
      scenario_unmap},
     {"permissions", "write-protect faults stores on every CPU, loads work, relax restores",
      scenario_permissions},
-    {"access-flag", "AF clear takes an access-flag fault; mkyoung fixes it",
-     scenario_access_flag},
+    {"access-flag", "AF clear takes an access-flag fault; mkyoung fixes it", scenario_access_flag},
     {"demand", "pages mapped by the EL2 fault handler, concurrent faults from all CPUs",
      scenario_demand},
     {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
@@ -30,6 +29,8 @@ const Scenario kScenarios[] = {
 };
 }  // namespace
 
-ScenarioList scenarios() { return {kScenarios, kScenarios + sizeof kScenarios / sizeof kScenarios[0]}; }
+ScenarioList scenarios() {
+  return {kScenarios, kScenarios + sizeof kScenarios / sizeof kScenarios[0]};
+}
 
 }  // namespace el2

@@ -48,11 +48,13 @@ bool run(const Setup& setup) {
   fill_pattern(pages_pa, pages_ipa, 2 * kHalfPages * page, salt);
   fill_pattern(block_pa, block_ipa, block, salt);
   const Attrs rw = Attrs::normal(s2pt::Perm::rw);
-  c.expect(vm.table().map(IpaRange{pages_ipa, 2 * kHalfPages * page}, pages_pa, rw,
-                          MapFlags::no_blocks).ok(), "map pages");
+  c.expect(vm.table()
+               .map(IpaRange{pages_ipa, 2 * kHalfPages * page}, pages_pa, rw, MapFlags::no_blocks)
+               .ok(),
+           "map pages");
   c.expect(vm.table().map(IpaRange{block_ipa, block}, block_pa, rw).ok(), "map block");
-  c.expect(vm.table().lookup(block_ipa).ok() &&
-               vm.table().lookup(block_ipa).value().size == block, "mapped as a block");
+  c.expect(vm.table().lookup(block_ipa).ok() && vm.table().lookup(block_ipa).value().size == block,
+           "mapped as a block");
 
   const IpaRange doomed{block_ipa - kHalfPages * page, 2 * kHalfPages * page};
   ExpectedFaults expected{.range = doomed};
@@ -82,8 +84,7 @@ bool run(const Setup& setup) {
   for (unsigned cpu = 0; cpu < cpu_count(); ++cpu) {
     const HammerReport& r = reports[cpu];
     c.expect(r.exit == GuestExit::done, "hammer exit", cpu, static_cast<u64>(r.exit));
-    c.expect(r.late_successes == 0, "access succeeded after unmap returned", cpu,
-             r.late_successes);
+    c.expect(r.late_successes == 0, "access succeeded after unmap returned", cpu, r.late_successes);
     c.expect(r.wrong_values == 0, "read returned wrong data", cpu, r.wrong_values);
     if (cpu != 0) c.expect(r.early_successes > 0, "hammer never read the range", cpu);
     early += r.early_successes;
@@ -117,8 +118,8 @@ bool run(const Setup& setup) {
   say() << (c.ok() ? "PASS" : "FAIL") << " unmap " << name(setup.strategy) << " "
         << (1u << (granule_shift(setup.granule) - 10)) << "K/" << setup.ipa_bits
         << " fwb=" << setup.fwb << " range=" << setup.range_tlbi << ": " << early
-        << " reads before; unmap issued TLBI ipa " << m.tlbi_ipa << " range " << m.tlbi_range << " vmid "
-        << m.tlbi_vmid << ", DC CIVAC lines " << m.dc_civac_lines() << "\n";
+        << " reads before; unmap issued TLBI ipa " << m.tlbi_ipa << " range " << m.tlbi_range
+        << " vmid " << m.tlbi_vmid << ", DC CIVAC lines " << m.dc_civac_lines() << "\n";
   return c.ok();
 }
 
