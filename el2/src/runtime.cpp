@@ -65,15 +65,16 @@ void fill_bytes(void* dst, unsigned char value, u64 bytes) {
     p[i] = value;
 }
 
+// Fatal paths write without the console lock: the CPU may have failed while holding it.
 void fatal(const char* what, u64 detail) {
-  say() << "FATAL cpu" << cpu_index() << ": " << what << " " << Hex{detail} << "\n";
+  Console() << "FATAL cpu" << cpu_index() << ": " << what << " " << Hex{detail} << "\n";
   exit_qemu(kExitFatal);
 }
 
 }  // namespace el2
 
 extern "C" [[noreturn]] void el2_unexpected_exception(el2::u64 esr, el2::u64 elr, el2::u64 far) {
-  el2::say() << "FATAL cpu" << el2::cpu_index() << ": exception at EL2 esr=" << el2::Hex{esr}
-             << " elr=" << el2::Hex{elr} << " far=" << el2::Hex{far} << "\n";
+  el2::Console() << "FATAL cpu" << el2::cpu_index() << ": exception at EL2 esr=" << el2::Hex{esr}
+                 << " elr=" << el2::Hex{elr} << " far=" << el2::Hex{far} << "\n";
   el2::exit_qemu(el2::kExitFatal);
 }
