@@ -1,6 +1,7 @@
 // Boot flow: CPU 0 sets up the EL2 MMU, the page arena and the other CPUs, runs the scenarios
 // named on the semihosting command line (all of them by default) and exits QEMU with 0 only if
 // every one passed.
+#include "gic.hpp"
 #include "mmu.hpp"
 #include "page_arena.hpp"
 #include "runtime.hpp"
@@ -56,8 +57,11 @@ bool selected(const char* line, const char* scenario) {
   const u64 arena_start = reinterpret_cast<u64>(__arena_start);
   arena().init(s2pt::Pa{arena_start}, kRamEnd - arena_start);
   init_vcpu(0);
+  gic_init_distributor();
+  gic_init_cpu();
   const unsigned cpus = start_secondaries();
-  say() << "s2pt-el2: " << cpus << " CPUs at EL2\n";
+  say() << "s2pt-el2: " << cpus << " CPUs at EL2, "
+        << (gic_v2_present() ? "GICv2 wake-ups" : "no GICv2: idle CPUs spin") << "\n";
 
   const char* line = command_line();
   bool all_passed = true;
@@ -87,5 +91,6 @@ extern "C" [[noreturn]] void el2_cpu_main(unsigned cpu) {
   enable_mmu();
   if (cpu == 0) boot_cpu_main();
   init_vcpu(cpu);
+  gic_init_cpu();
   secondary_loop(cpu);
 }

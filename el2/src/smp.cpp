@@ -1,5 +1,6 @@
 #include "smp.hpp"
 
+#include "gic.hpp"
 #include "runtime.hpp"
 
 extern "C" char el2_secondary_entry[];

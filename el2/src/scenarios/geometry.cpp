@@ -206,8 +206,10 @@ bool scenario_geometry() {
         ok = false;
         continue;
       }
-      // The 36- and 44-bit geometries run without FWB: both MemAttr encodings meet the walker.
-      ok = check_geometry(g.value(), (ipa_bits / 4) % 2 == 0) && ok;
+      // The 16K geometries run without FWB, so both MemAttr encodings meet the walker. Only
+      // those: without FWB the core cleans every mapped block to PoC line by line, which for
+      // the 512 MiB and 1 GiB blocks of 64K and 4K takes QEMU seconds.
+      ok = check_geometry(g.value(), granule != Granule::k16) && ok;
     }
   }
   return ok;
