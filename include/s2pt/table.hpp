@@ -38,13 +38,29 @@ constexpr bool has(MapFlags set, MapFlags f) {
 }
 
 enum class UnmapStrategy : u8 {
-  per_entry,  // clear, invalidate and (without FWB) clean each leaf in turn
+  per_entry,  // clear, invalidate and (without FWB) clean each leaf in turn (Linux before 6.6)
+  // Linux 6.6+: with FWB and TLBI range, clear the leaves and invalidate the range once at the
+  // end (a table left empty is still invalidated on its own); otherwise per_entry.
+  deferred,
+  // Detach every subtree the range covers whole, one range invalidation, then (without FWB) one
+  // cache-maintenance pass and one DSB, then reclaim the detached pages (src/unmap_fast.cpp).
+  fast,
+  automatic,  // the best for the features at hand: fast
 };
+inline constexpr UnmapStrategy kAllUnmapStrategies[] = {
+    UnmapStrategy::per_entry, UnmapStrategy::deferred, UnmapStrategy::fast,
+    UnmapStrategy::automatic};
 
 constexpr const char* name(UnmapStrategy s) {
   switch (s) {
     case UnmapStrategy::per_entry:
       return "per_entry";
+    case UnmapStrategy::deferred:
+      return "deferred";
+    case UnmapStrategy::fast:
+      return "fast";
+    case UnmapStrategy::automatic:
+      return "auto";
   }
   return "?";
 }
@@ -73,7 +89,10 @@ class Table {
   Table& operator=(Table&&) = delete;
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
-  ~Table() { destroy(); }
+  ~Table() {
+    destroy();
+    reclaim_all();
+  }
 
   // Maps [range) to [pa, pa + size) with the largest aligned blocks unless no_blocks. Without
   // FWB, cacheable memory is cleaned and invalidated to PoC (and executable memory invalidated
@@ -84,7 +103,18 @@ class Table {
 
   // Removes every translation in [range). Blocks that straddle the range's ends are split
   // (break-before-make) so that what lies outside stays mapped; tables left empty are freed.
+  // Unmapped leaves are reported to the leaf observer, if one is set, once their invalidation
+  // completed (deferred falls back to per_entry when an observer is set).
   Progress unmap(IpaRange range, UnmapStrategy strategy = UnmapStrategy::per_entry);
+
+  // Tears [range) down in chunks, as unmap(fast) does, stopping once about `budget` table pages
+  // of work were done (at least one chunk: one level-1 region, a bounded number of table pages
+  // whatever the VM's size). Returns again with the bytes done so far when it stopped early; the
+  // caller yields and calls again with the rest.
+  Progress destroy_range(IpaRange range, u64 budget);
+
+  // Reports every leaf an unmap (or a destroy) removes; a default-constructed one reports nothing.
+  void set_leaf_observer(const LeafObserver& observer) { core_.set_observer(observer); }
 
   // Removes write permission from every leaf in [range) (splitting blocks at the ends).
   Progress write_protect(IpaRange range);
@@ -110,8 +140,21 @@ class Table {
 
   Result<Translation> lookup(Ipa ipa) const;
 
-  // Unlinks and frees every table page, after invalidating the whole VMID. Idempotent.
+  // Detaches the whole table, invalidates the VMID once and hands every table page to the
+  // reclaimer. Returns in a time that depends on the geometry (the root's entries are parked,
+  // see src/markers.hpp), not on how much is mapped. The pages are freed (and, without FWB, the
+  // cacheable leaves cleaned to PoC; the observer told) by reclaim(): the guest memory may be
+  // reused once reclaim_pending() is false. Idempotent.
   void destroy();
+
+  // Frees up to `budget` table pages that were unlinked and whose grace period is over (no shared
+  // walker can still hold them). Returns how many. For a hypervisor's quiescent points.
+  u64 reclaim(u64 budget);
+  bool reclaim_pending();
+  // Frees everything retired, waiting for shared walkers to leave if needed.
+  void reclaim_all();
+  // Shared walkers (the concurrent fault path) enter and leave the reclaimer here.
+  Reclaimer& reclaimer() { return core_.reclaimer(); }
 
   TableStats stats() const;
   const Geometry& geometry() const { return core_.geometry(); }
