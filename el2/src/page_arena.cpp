@@ -16,7 +16,7 @@ void PageArena::mark(u64 first, u64 count, bool value) {
   }
 }
 
-s2pt::Result<s2pt::Pa> PageArena::alloc_zeroed(u64 bytes) {
+s2pt::Result<s2pt::Pa> PageArena::alloc(u64 bytes, bool zeroed) {
   if (bytes == 0 || bytes % kUnit != 0) return s2pt::Status::bad_attributes;
   const u64 count = bytes / kUnit;
   // Blocks are aligned to their size (a power of two): concatenated roots and huge-page backing
@@ -35,7 +35,7 @@ s2pt::Result<s2pt::Pa> PageArena::alloc_zeroed(u64 bytes) {
     mark(first, count, true);
     in_use_ += count;
     const s2pt::Pa pa{start_ + first * kUnit};
-    fill_bytes(phys_to_virt(pa), 0, bytes);
+    if (zeroed) fill_bytes(phys_to_virt(pa), 0, bytes);
     return pa;
   }
   return s2pt::Status::no_memory;

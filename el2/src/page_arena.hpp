@@ -15,7 +15,9 @@ class PageArena final : public s2pt::Mm {
 
   void init(s2pt::Pa start, u64 bytes);
 
-  s2pt::Result<s2pt::Pa> alloc_zeroed(u64 bytes) override;
+  s2pt::Result<s2pt::Pa> alloc_zeroed(u64 bytes) override { return alloc(bytes, true); }
+  // Guest memory need not be zeroed: clearing tens of MiB per scenario costs seconds under TCG.
+  s2pt::Result<s2pt::Pa> alloc(u64 bytes, bool zeroed);
   void free(s2pt::Pa pa, u64 bytes) override;
   void* phys_to_virt(s2pt::Pa pa) override { return reinterpret_cast<void*>(pa.raw); }
   u32* refcount(s2pt::Pa pa) override { return &refs_[unit_of(pa)]; }

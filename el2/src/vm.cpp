@@ -46,14 +46,14 @@ Status TestVm::create(const Geometry& geometry, FeatureMask mask) {
   return Status::ok;
 }
 
-Pa TestVm::alloc_memory(u64 bytes) {
+Pa TestVm::alloc_memory(u64 bytes, bool zeroed) {
   if (buffers_used_ == kMaxBuffers) fatal("too many guest buffers", bytes);
-  s2pt::Result<Pa> pa = arena().alloc_zeroed(bytes);
+  s2pt::Result<Pa> pa = arena().alloc(bytes, zeroed);
   if (!pa.ok()) fatal("out of guest memory", bytes);
+  if (zeroed) sync_with_guest(pa.value(), bytes);
   buffers_[buffers_used_] = pa.value();
   buffer_bytes_[buffers_used_] = bytes;
   ++buffers_used_;
-  sync_with_guest(pa.value(), bytes);
   return pa.value();
 }
 

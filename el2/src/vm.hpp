@@ -33,8 +33,9 @@ class TestVm {
   SpinLock& lock() { return lock_; }
   s2pt::aarch64::Aarch64Arch& arch() { return arch_; }
 
-  // Guest memory: `bytes` of zeroed RAM aligned to `bytes` (a power of two), freed by destroy().
-  Pa alloc_memory(u64 bytes);
+  // Guest memory: `bytes` of RAM aligned to `bytes` (a power of two), freed by destroy(). Not
+  // cleared unless asked: it may hold what an earlier scenario left there.
+  Pa alloc_memory(u64 bytes, bool zeroed = false);
 
   // Destroys the table and frees the guest memory. False (after saying why) if the table leaked
   // pages. Safe to call twice.

@@ -94,6 +94,12 @@ bool run(Granule granule) {
   // The region is page-aligned only, so the handler maps pages (no block fits a fault).
   const Pa backing = vm.alloc_memory(pages * page);
   fill_pattern(backing, start, pages * page, salt);
+  auto clear_tags = [&] {
+    for (u64 k = 0; k < pages; ++k) {
+      for (unsigned w = 1; w <= kMaxCpus; ++w)
+        write64(backing + k * page + 8 * w, 0);
+    }
+  };
   Demand demand{
       .vm = &vm, .range = IpaRange{start, pages * page}, .backing = backing, .page = page};
 
@@ -121,6 +127,7 @@ bool run(Granule granule) {
   for (unsigned round = 0; round < kRounds; ++round) {
     StartLine start_line(cpus);
     line = &start_line;
+    clear_tags();  // each round's stores must be seen anew
     const u64 maps_before = demand.maps;
     demand.faulted_cpus = 0;
     demand.all_cpus = (u64{1} << cpus) - 1;

@@ -60,7 +60,7 @@ bool run(const Setup& setup) {
   const u64 unit = g.page_bytes();
   const Ipa area{u64{1} << 36};
   const Ipa data{u64{1} << 37};
-  const Pa area_pa = vm.alloc_memory(kAreaUnits * unit);
+  const Pa area_pa = vm.alloc_memory(kAreaUnits * unit, true);  // tables: unused entries 0
   const Pa data_pa = vm.alloc_memory(kDataPages * unit);
   const u64 salt = 0x51A1C ^ static_cast<u64>(setup.strategy);
   const Attrs rw = Attrs::normal(s2pt::Perm::rw);

@@ -17,7 +17,7 @@ using s2pt::Level;
 using s2pt::MapFlags;
 using s2pt::UnmapStrategy;
 
-constexpr u64 kHalfPages = 64;  // pages unmapped on each side of the page/block boundary
+constexpr u64 kHalfPages = 16;  // pages unmapped on each side of the page/block boundary
 constexpr u64 kTimeoutUs = 20'000'000;
 
 struct Setup {
