@@ -48,7 +48,7 @@ Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
     Result<Pa> below = build_subtree(core, Pte::from_raw(entries[i]), child, target);
     if (!below.ok()) {
-      free_unlinked(core, top.value(), child);
+      free_unreachable(core, top.value(), child);
       return below.status();
     }
     entries[i] = Pte::table(below.value()).raw();  // still unlinked: plain stores
@@ -56,11 +56,11 @@ Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   return top.value();
 }
 
-void free_unlinked(TableCore& core, Pa table, Level level) {
+void free_unreachable(TableCore& core, Pa table, Level level) {
   const u64* entries = core.table(table);
   for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
     const Pte e = Pte::from_raw(entries[i]);
-    if (e.is_table(level)) free_unlinked(core, e.table_address(), level.deeper());
+    if (e.is_table(level)) free_unreachable(core, e.table_address(), level.deeper());
   }
   core.free_table(table);
 }
@@ -81,7 +81,9 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
       .tables_removed = was_table,
       .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
   });
-  if (was_table) {
+  if (was_table && old_memory == OldMemory::still_mapped) {
+    free_unreachable(ctx.core, old.table_address(), ctx.level.deeper());
+  } else if (was_table) {
     dispose_subtree(ctx.core, old.table_address(), ctx.level.deeper(), ctx.entry_base());
   } else if (old_memory == OldMemory::released && clean_removed_leaf(ctx.core, old, ctx.level)) {
     ctx.core.maintenance().dsb_ish();

@@ -32,8 +32,9 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs);
 // `target` level, and returns its top table. On no_memory nothing is left allocated.
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target);
 
-// Frees the pages of a subtree that was never linked (no TLB can hold it, nothing to clean).
-void free_unlinked(TableCore& core, Pa table, Level level);
+// Frees the pages of a subtree no walker can reach (never linked, or unlinked with its
+// invalidation completed) without reading its leaves: the caller knows none needs cleaning.
+void free_unreachable(TableCore& core, Pa table, Level level);
 
 // Splits the block or annotation at ctx into a table of the next level (break-before-make for
 // a live block). The walker then descends into it.
