@@ -1,8 +1,14 @@
 // A stage-2 translation table and its operations.
 //
-// Concurrency: every operation here is exclusive: the caller serialises them (one writer),
-// as Linux does under the write side of kvm->mmu_lock. Hardware walkers on any CPU may run
-// throughout; each operation completes its TLB maintenance before it returns.
+// Concurrency (docs/concurrency.md):
+//  - handle_fault is SHARED: any number of calls may run at once, on any CPUs.
+//  - Every other operation is EXCLUSIVE: one at a time, and never while a handle_fault runs.
+//    Callers get both with one reader-writer lock per table, like Linux's kvm->mmu_lock: faults
+//    take the read side, everything else the write side.
+//  - Hardware walkers on every CPU run throughout. Each operation has completed the TLB and cache
+//    maintenance for what it removed or changed before it returns.
+//  - reclaim() may run at any time outside exclusive operations (it frees only pages no walker
+//    can reach), lookup() and owner() wherever an exclusive operation could.
 #pragma once
 
 #include "s2pt/arch.hpp"
