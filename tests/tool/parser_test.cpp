@@ -126,6 +126,31 @@ destroy
   EXPECT_EQ(s[16].op, OpKind::destroy);
 }
 
+TEST(ScenarioParse, SplitCollapseFault) {
+  const ParseResult r = parse(
+      "table\nsplit 0 1G level=2 budget=9\nsplit 0 2M\ncollapse 0 1G\n"
+      "fault 0x1000 0x2000 r-x device leaf=2M expect=relaxed\nfault 0 0\n");
+  ASSERT_TRUE(r.ok()) << r.error->message;
+  const std::vector<Step>& s = r.scenario.steps;
+  ASSERT_EQ(s.size(), 6u);
+  EXPECT_EQ(s[1].level, 2);
+  EXPECT_EQ(s[1].budget, 9u);
+  EXPECT_EQ(s[2].level, 3);
+  EXPECT_FALSE(s[2].budget.has_value());
+  EXPECT_EQ(s[3].op, OpKind::collapse);
+  EXPECT_EQ(s[4].op, OpKind::fault);
+  EXPECT_EQ(s[4].ipa, Ipa{0x1000});
+  EXPECT_EQ(s[4].pa, Pa{0x2000});
+  EXPECT_EQ(s[4].attrs.perm, Perm::rx);
+  EXPECT_EQ(s[4].attrs.mem, MemType::device_ngnre);
+  EXPECT_EQ(s[4].leaf_bytes, u64{2} << 20);
+  EXPECT_EQ(s[4].fault_expect, FaultOutcome::relaxed);
+  EXPECT_EQ(s[5].leaf_bytes, 0u);
+  EXPECT_FALSE(s[5].fault_expect.has_value());
+  EXPECT_EQ(parse_error("table\nsplit 0 2M level=4").pos.column, 12u);
+  EXPECT_EQ(parse_error("table\nfault 0 0 expect=gone").pos.column, 11u);
+}
+
 TEST(ScenarioParse, TeardownAndReclaim) {
   const ParseResult r = parse(
       "table\ndestroy-range 0x40000000 3G budget=100\ndestroy-range 0 4K\nreclaim 8\nreclaim\n");

@@ -64,14 +64,23 @@ struct Keyword {
   OpKind op;
 };
 constexpr Keyword kOperations[] = {
-    {"table", OpKind::table},       {"map", OpKind::map},
-    {"unmap", OpKind::unmap},       {"write-protect", OpKind::write_protect},
-    {"relax", OpKind::relax},       {"mkold", OpKind::mkold},
-    {"mkyoung", OpKind::mkyoung},   {"split", OpKind::split},
-    {"collapse", OpKind::collapse}, {"annotate", OpKind::annotate},
-    {"flush", OpKind::flush},       {"lookup", OpKind::lookup},
-    {"destroy", OpKind::destroy},   {"destroy-range", OpKind::destroy_range},
-    {"reclaim", OpKind::reclaim},   {"fail-alloc", OpKind::fail_alloc},
+    {"table", OpKind::table},
+    {"map", OpKind::map},
+    {"unmap", OpKind::unmap},
+    {"write-protect", OpKind::write_protect},
+    {"relax", OpKind::relax},
+    {"mkold", OpKind::mkold},
+    {"mkyoung", OpKind::mkyoung},
+    {"split", OpKind::split},
+    {"collapse", OpKind::collapse},
+    {"fault", OpKind::fault},
+    {"annotate", OpKind::annotate},
+    {"flush", OpKind::flush},
+    {"lookup", OpKind::lookup},
+    {"destroy", OpKind::destroy},
+    {"destroy-range", OpKind::destroy_range},
+    {"reclaim", OpKind::reclaim},
+    {"fail-alloc", OpKind::fail_alloc},
 };
 
 // Parses one line's tokens. Each parse_* member returns false after recording an error.
@@ -97,6 +106,9 @@ class LineParser {
       case OpKind::mkold:
       case OpKind::mkyoung:
       case OpKind::split:
+        return range(step.range) && split_options(step);
+      case OpKind::fault:
+        return fault(step);
       case OpKind::collapse:
       case OpKind::flush:
         return range(step.range) && finished();
@@ -348,6 +360,61 @@ class LineParser {
     return fail(t, "unknown lookup check " + quote(kv.key) + " (level, af, size, pa)");
   }
 
+  // split IPA SIZE [level=N] [budget=N]
+  bool split_options(Step& step) {
+    while (const Token* t = optional_next()) {
+      const std::optional<KeyValue> kv = split_key_value(t->text);
+      if (kv && kv->key == "level") {
+        u64 level = 0;
+        if (!number_value(*t, kv->value, level)) return false;
+        if (level > 3) return fail(*t, "level must be 0 to 3");
+        step.level = static_cast<int>(level);
+      } else if (kv && kv->key == "budget") {
+        if (!number_value(*t, kv->value, step.budget.emplace())) return false;
+      } else {
+        return fail(*t, "expected level=N or budget=N, got " + quote(t->text));
+      }
+    }
+    return true;
+  }
+
+  // fault IPA PA [leaf=SIZE] [PERM] [MEMTYPE] [expect=OUTCOME]
+  bool fault(Step& step) {
+    u64 ipa = 0;
+    u64 pa = 0;
+    if (!number(ipa, "the faulting IPA") || !number(pa, "the backing PA")) return false;
+    step.ipa = Ipa{ipa};
+    step.pa = Pa{pa};
+    bool perm_seen = false;
+    bool mem_seen = false;
+    while (const Token* t = optional_next()) {
+      if (const std::optional<Perm> p = parse_perm(t->text)) {
+        if (perm_seen) return fail(*t, "permissions given twice");
+        perm_seen = true;
+        step.attrs.perm = *p;
+      } else if (const std::optional<MemType> m = parse_memtype(t->text)) {
+        if (mem_seen) return fail(*t, "memory type given twice");
+        mem_seen = true;
+        step.attrs.mem = *m;
+      } else if (const std::optional<KeyValue> kv = split_key_value(t->text);
+                 kv && kv->key == "leaf") {
+        if (!number_value(*t, kv->value, step.leaf_bytes)) return false;
+      } else if (kv && kv->key == "expect") {
+        for (FaultOutcome o : {FaultOutcome::mapped, FaultOutcome::relaxed,
+                               FaultOutcome::made_young, FaultOutcome::already_resolved}) {
+          if (kv->value == fault_outcome_name(o)) step.fault_expect = o;
+        }
+        if (!step.fault_expect) {
+          return fail(*t, "expected mapped, relaxed, made_young or already_resolved");
+        }
+      } else {
+        return fail(*t, "expected permissions, a memory type, leaf=SIZE or expect=OUTCOME; got " +
+                            quote(t->text));
+      }
+    }
+    return true;
+  }
+
   // destroy-range: [budget=N] after the range; reclaim: [N].
   bool budget(std::optional<u64>& out, bool keyed) {
     const Token* t = optional_next();
@@ -466,6 +533,20 @@ std::string joined(const std::vector<Token>& tokens) {
 }
 
 }  // namespace
+
+std::string_view fault_outcome_name(FaultOutcome o) {
+  switch (o) {
+    case FaultOutcome::mapped:
+      return "mapped";
+    case FaultOutcome::relaxed:
+      return "relaxed";
+    case FaultOutcome::made_young:
+      return "made_young";
+    case FaultOutcome::already_resolved:
+      return "already_resolved";
+  }
+  return "?";
+}
 
 std::string_view op_name(OpKind op) {
   for (const Keyword& k : kOperations) {

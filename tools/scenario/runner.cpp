@@ -92,9 +92,11 @@ class Runner {
       case OpKind::flush:
         return ranged(t.flush_dcache(step.range));
       case OpKind::split:
+        return ranged(t.split(step.range, Level{step.level}, step.budget.value_or(~u64{0})));
       case OpKind::collapse:
-        return Outcome{.status = Status::unsupported,
-                       .note = "(the core has no eager " + std::string(op_name(step.op)) + " yet)"};
+        return ranged(t.collapse(step.range));
+      case OpKind::fault:
+        return fault(t, step);
       case OpKind::lookup:
         return lookup(t, step.ipa);
       case OpKind::destroy:
@@ -152,6 +154,32 @@ class Runner {
       return std::nullopt;
     }
     return outcome;
+  }
+
+  // One fault on one CPU: the page cache is filled first, as a fault handler does outside the
+  // lock, and what the fault did not use goes back to the pool.
+  std::optional<Outcome> fault(Table& t, const Step& step) {
+    const Geometry& g = t.geometry();
+    PageCache cache(g.page_bytes(), 0);
+    if (const Status s = cache.topup(pool_, g.levels()); s != Status::ok) {
+      cache.drain(pool_);
+      return Outcome{.status = s, .note = "(filling the page cache)"};
+    }
+    const FaultRequest request{
+        .ipa = step.ipa,
+        .pa = step.pa,
+        .leaf_bytes = step.leaf_bytes != 0 ? step.leaf_bytes : g.page_bytes(),
+        .attrs = step.attrs};
+    const Result<FaultOutcome> r = t.handle_fault(request, cache);
+    cache.drain(pool_);
+    if (!r.ok()) return Outcome{.status = r.status()};
+    if (step.fault_expect && *step.fault_expect != r.value()) {
+      fail(step.pos.line, "expected the fault to be " +
+                              std::string(fault_outcome_name(*step.fault_expect)) + ", it was " +
+                              std::string(fault_outcome_name(r.value())));
+      return std::nullopt;
+    }
+    return Outcome{.note = "(" + std::string(fault_outcome_name(r.value())) + ")"};
   }
 
   // reclaim [N]: Table::reclaim(N), or everything.

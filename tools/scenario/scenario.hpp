@@ -38,8 +38,9 @@ enum class OpKind : u8 {
   relax,
   mkold,
   mkyoung,
-  split,     // parsed; the core has no eager split yet, so running it reports unsupported
-  collapse,  // parsed; likewise
+  split,     // Table::split (eager split to a level, with a page budget)
+  collapse,  // Table::collapse
+  fault,     // Table::handle_fault (the shared fault path, run here on one CPU)
   annotate,
   flush,
   lookup,
@@ -49,6 +50,7 @@ enum class OpKind : u8 {
   fail_alloc,
 };
 std::string_view op_name(OpKind op);
+std::string_view fault_outcome_name(FaultOutcome o);
 
 // What a `lookup ... expect` clause demands; unset fields are not checked.
 struct LookupExpect {
@@ -89,7 +91,10 @@ struct Step {
   OwnerId owner;                                      // annotate
   std::optional<LookupExpect> expect;                 // lookup
   std::optional<u64> fail_after;                      // fail_alloc: none = never fail
-  std::optional<u64> budget;                          // destroy_range, reclaim: none = all
+  std::optional<u64> budget;                          // destroy_range, reclaim, split: none = all
+  int level = Level::kLast;                           // split: the target level
+  u64 leaf_bytes = 0;                                 // fault: 0 = one granule
+  std::optional<FaultOutcome> fault_expect;           // fault: the outcome it must have
 
   std::vector<Expectation> expects;
 };
