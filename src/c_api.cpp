@@ -277,6 +277,22 @@ s2pt_status s2pt_unmap(s2pt_table* table, uint64_t ipa, uint64_t size, s2pt_unma
   return finish(h->table().unmap(IpaRange{Ipa{ipa}, size}, UnmapStrategy(value)), bytes_done);
 }
 
+s2pt_status s2pt_split(s2pt_table* table, uint64_t ipa, uint64_t size, int level,
+                       uint64_t page_budget, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  if (level < 0 || level > Level::kLast) return S2PT_ERR_UNSUPPORTED;
+  return finish(h->table().split(IpaRange{Ipa{ipa}, size}, Level{level}, page_budget), bytes_done);
+}
+
+s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().collapse(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,
                                uint64_t* bytes_done) {
   if (bytes_done != nullptr) *bytes_done = 0;

@@ -221,6 +221,15 @@ typedef void (*s2pt_leaf_observer)(void* ctx, const s2pt_unmapped_leaf* leaf);
  * S2PT_UNMAP_DEFERRED behaves as S2PT_UNMAP_PER_ENTRY while one is set. */
 s2pt_status s2pt_set_leaf_observer(s2pt_table* table, s2pt_leaf_observer observer, void* ctx);
 
+/* Splits every block in the range into leaves of `level` (2 or 3), each block rebuilt unlinked and
+ * swapped in with one break-before-make. Stops with S2PT_ERR_AGAIN and *bytes_done before a
+ * block whose new subtree would take more than `page_budget` table pages in this call. */
+s2pt_status s2pt_split(s2pt_table* table, uint64_t ipa, uint64_t size, int level,
+                       uint64_t page_budget, uint64_t* bytes_done);
+/* Replaces every table in the range whose leaves map one contiguous, aligned range with the same
+ * attributes by one block. */
+s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done);
+
 /* Removes write permission from every mapping in the range. */
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,
                                uint64_t* bytes_done);
