@@ -311,6 +311,19 @@ int main(void) {
   CHECK_STATUS(s2pt_unmap(&table, 0x80000000, PAGE, S2PT_UNMAP_DEFERRED, NULL), S2PT_OK);
   CHECK_STATUS(s2pt_unmap(&table, 0x80000000, PAGE, S2PT_UNMAP_AUTO, NULL), S2PT_OK);
 
+  /* Eager split of a 2 MiB block into pages, and collapse back. */
+  CHECK_STATUS(s2pt_map(&table, 0xC0000000, 2 * MiB, 0x300000000, &rw, 0, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 3, 0, &done), S2PT_ERR_AGAIN);
+  CHECK(done == 0);
+  CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 3, 16, &done), S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0xC0001000, &t), S2PT_OK);
+  CHECK(t.level == 3 && t.pa == 0x300001000);
+  CHECK_STATUS(s2pt_collapse(&table, 0xC0000000, 2 * MiB, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0xC0001000, &t), S2PT_OK);
+  CHECK(t.level == 2 && t.pa == 0x300001000);
+  CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 7, 16, NULL), S2PT_ERR_UNSUPPORTED);
+  CHECK_STATUS(s2pt_unmap(&table, 0xC0000000, 2 * MiB, S2PT_UNMAP_FAST, NULL), S2PT_OK);
+
   /* Chunked teardown: a budget of one stops after each level-1 region. */
   CHECK_STATUS(s2pt_map(&table, 0x100000000, 2 * MiB, 0x300000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
                S2PT_OK);
