@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "s2pt/entry.hpp"
+#include "s2pt/hosted/walker_slots.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
 
@@ -19,6 +20,15 @@ using test::Rig;
 
 constexpr u64 k1G = u64{1} << 30;
 constexpr u64 k2M = u64{2} << 20;
+
+TEST(ReclaimerEpochs, EachThreadGetsItsOwnSlot) {
+  const unsigned mine = hosted::this_thread_walker_slot();
+  EXPECT_EQ(hosted::this_thread_walker_slot(), mine);
+  unsigned other = mine;
+  std::thread([&] { other = hosted::this_thread_walker_slot(); }).join();
+  EXPECT_NE(other, mine);
+  EXPECT_LT(other, Reclaimer::kWalkerSlots);
+}
 
 TEST(ReclaimerEpochs, GraceWaitsOnlyForWalkersThatEnteredBefore) {
   Reclaimer r;
@@ -252,7 +262,7 @@ TEST(Reclaim, ConcurrentSharedWalkerNeverSeesAFreedPage) {
     std::mt19937_64 rng(3);
     while (!stop.load(std::memory_order_relaxed)) {
       const Ipa ipa = base + (rng() % (kSpan / 4096)) * 4096;
-      Reclaimer::Guard inside(table.reclaimer(), 2);
+      hosted::SharedWalk inside(table.reclaimer());
       const u64* t = core.root();
       for (Level level = g.start_level();; level = level.deeper()) {
         const Pte e = entry::load(t + g.index(ipa, level));
