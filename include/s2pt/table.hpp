@@ -1,13 +1,20 @@
 // A stage-2 translation table and its operations.
 //
-// Concurrency: every operation here is exclusive: the caller serialises them (one writer),
-// as Linux does under the write side of kvm->mmu_lock. Hardware walkers on any CPU may run
-// throughout; each operation completes its TLB maintenance before it returns.
+// Concurrency (docs/concurrency.md):
+//  - handle_fault is SHARED: any number of calls may run at once, on any CPUs.
+//  - Every other operation is EXCLUSIVE: one at a time, and never while a handle_fault runs.
+//    Callers get both with one reader-writer lock per table, like Linux's kvm->mmu_lock: faults
+//    take the read side, everything else the write side.
+//  - Hardware walkers on every CPU run throughout. Each operation has completed the TLB and cache
+//    maintenance for what it removed or changed before it returns.
+//  - reclaim() may run at any time outside exclusive operations (it frees only pages no walker
+//    can reach), lookup() and owner() wherever an exclusive operation could.
 #pragma once
 
 #include "s2pt/arch.hpp"
 #include "s2pt/geometry.hpp"
 #include "s2pt/mm.hpp"
+#include "s2pt/page_cache.hpp"
 #include "s2pt/pte.hpp"
 #include "s2pt/table_core.hpp"
 #include "s2pt/tlbi_plan.hpp"
@@ -79,6 +86,21 @@ struct TableStats {
   MaintenanceCounters maintenance;
 };
 
+// A stage-2 fault for handle_fault to resolve.
+struct FaultRequest {
+  Ipa ipa;         // the faulting IPA
+  Pa pa;           // the host memory backing the leaf that holds `ipa`, aligned to leaf_bytes
+  u64 leaf_bytes;  // what to map: the granule, or a block size the backing memory allows
+  Attrs attrs;     // what the mapping grants
+};
+
+enum class FaultOutcome : u8 {
+  mapped,            // a new leaf was installed
+  relaxed,           // the existing leaf gained permissions (and was invalidated)
+  made_young,        // the existing leaf's access flag was set
+  already_resolved,  // another CPU resolved it first; the guest only needs to retry the access
+};
+
 class Table {
  public:
   // Allocates the (possibly concatenated) root. Fails with no_memory, or bad_geometry when the
@@ -115,6 +137,29 @@ class Table {
 
   // Reports every leaf an unmap (or a destroy) removes; a default-constructed one reports nothing.
   void set_leaf_observer(const LeafObserver& observer) { core_.set_observer(observer); }
+
+  // The fault path. SHARED: any number of handle_fault calls may run at once, on any CPUs, with
+  // each other and with the hardware walkers; they must not overlap the exclusive operations
+  // (the caller holds the read side of the lock whose write side the other operations hold, as
+  // with Linux's mmu_lock). Entries change only by compare-and-swap; a busy entry means retry.
+  //  - IPA unmapped: installs the requested leaf (the faulting page alone if a table already sits
+  //    where the requested block would go), taking table pages from `cache`, which the caller
+  //    filled beforehand with at least levels() - 1 pages (no allocation here; no_memory, and
+  //    nothing changed, when it holds fewer).
+  //    A table page that lost the race to be linked goes back to the cache.
+  //  - IPA mapped to the same memory: adds attrs.perm (invalidating the old permissions before
+  //    returning) and sets the access flag.
+  //  - IPA mapped elsewhere or annotated: exists. A busy entry: again.
+  Result<FaultOutcome> handle_fault(const FaultRequest& fault, PageCache& cache);
+
+  // Splits every block in [range) into leaves of `target` level ahead of dirty logging: builds
+  // each block's new subtree unlinked, then installs it with one break-before-make. Stops before
+  // a block whose subtree would take more than `page_budget` pages in total for this call and
+  // returns again with the bytes done, for the caller to call again (bounded memory per call).
+  Progress split(IpaRange range, Level target, u64 page_budget);
+  // Replaces every table in [range) whose leaves map one contiguous, block-aligned range with
+  // identical attributes by a block (break-before-make; the subtree is freed).
+  Progress collapse(IpaRange range);
 
   // Removes write permission from every leaf in [range) (splitting blocks at the ends).
   Progress write_protect(IpaRange range);

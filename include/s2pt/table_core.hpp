@@ -52,6 +52,16 @@ class TableCore {
     __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
     return page.value();
   }
+  // Makes a zeroed page from a page cache a table page (referenced once, by the entry about to
+  // point at it), or undoes that for a page that lost the race to be linked.
+  void adopt_table(Pa page) {
+    __atomic_store_n(mm_.refcount(page), 1u, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+  }
+  void disown_table(Pa page) {
+    __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+  }
   // Gives back a table page that no hardware or software walker can reach any more: it was never
   // linked, or it was unlinked and the TLB invalidation that followed has completed.
   void free_table(Pa page) {
