@@ -168,6 +168,12 @@ TEST(ScenarioParse, TeardownAndReclaim) {
   EXPECT_EQ(parse_error("table\nreclaim 8 9").pos.column, 11u);
 }
 
+TEST(ScenarioParse, UnmapDefaultsToTheCoresDefault) {
+  const ParseResult r = parse("table\nunmap 0 4K\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.scenario.steps[1].strategy, UnmapStrategy::automatic);
+}
+
 TEST(ScenarioParse, EveryStrategyTheCoreNamesIsAccepted) {
   EXPECT_EQ(unmap_strategies().size(), std::size(kAllUnmapStrategies));
   for (UnmapStrategy strategy : unmap_strategies()) {

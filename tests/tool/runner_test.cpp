@@ -20,7 +20,7 @@ table granule=4K ipa=40 pa=40 fwb=on
 map 0x40000000 2M 0x80000000 rw
 expect-ops tlbi=0
 lookup 0x40001000 expect mapped 0x80001000 rw normal_wb level=2 size=2M af=on
-unmap 0x40000000 2M
+unmap 0x40000000 2M per_entry
 expect-ops tlbi_ipa=2 tlbi_s1=2 dsb_ishst=2 dsb_ish=4 isb=2
 expect-pages 2
 lookup 0x40001000 expect unmapped
@@ -50,7 +50,8 @@ TEST(ScenarioRun, FailuresNameTheirLine) {
       {"table\nmap 0 4K 0x1000\nmap 0 4K 0x1000\n\nexpect-error unaligned", 5,
        "fail with unaligned, got exists"},
       {"table\nmap 0 4K 0x1000\nexpect-pages 9", 3, "expected 9 table pages, there are 4"},
-      {"table\nmap 0 4K 0x1000\nunmap 0 4K\nexpect-ops tlbi_ipa=2", 4, "the operation issued 3"},
+      {"table\nmap 0 4K 0x1000\nunmap 0 4K per_entry\nexpect-ops tlbi_ipa=2", 4,
+       "the operation issued 3"},
       {"table\nmap 0 2M 0\nsplit 0 2M budget=0", 3, "split failed: again"},
       {"table\nfault 0 0x1000\nfault 0 0x1000 expect=mapped", 3,
        "expected the fault to be mapped, it was already_resolved"},
@@ -100,13 +101,15 @@ TEST(ScenarioRun, ReportShowsCountsAndTrace) {
   std::size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
   ASSERT_NE(out, nullptr);
-  const RunResult r = run_text("table fwb=on\nmap 0 4K 0x1000\nunmap 0 4K\n", out, true);
+  const RunResult r = run_text("table fwb=on\nmap 0 4K 0x1000\nunmap 0 4K per_entry\n", out, true);
   std::fclose(out);
   const std::string text(buffer, size);
   std::free(buffer);
   EXPECT_TRUE(r.passed());
-  EXPECT_NE(text.find("3: unmap 0 4K  ->  ok  [tlbi_ipa=3 tlbi_s1=3 dsb_ishst=3 dsb_ish=6 isb=3]"),
-            std::string::npos)
+  EXPECT_NE(
+      text.find(
+          "3: unmap 0 4K per_entry  ->  ok  [tlbi_ipa=3 tlbi_s1=3 dsb_ishst=3 dsb_ish=6 isb=3]"),
+      std::string::npos)
       << text;
   EXPECT_NE(text.find("      TLBI IPAS2LE1IS ipa=0x0 ttl=L3\n"), std::string::npos) << text;
   EXPECT_NE(text.find("      TLBI VMALLE1IS\n"), std::string::npos) << text;

@@ -86,7 +86,7 @@ struct Step {
   Pa pa;                                              // map
   Attrs attrs;                                        // map
   MapFlags flags = MapFlags::none;                    // map
-  UnmapStrategy strategy = UnmapStrategy::per_entry;  // unmap
+  UnmapStrategy strategy = UnmapStrategy::automatic;  // unmap: the core's default
   Perm perm = Perm::none;                             // relax
   OwnerId owner;                                      // annotate
   std::optional<LookupExpect> expect;                 // lookup
