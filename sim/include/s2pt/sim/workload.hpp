@@ -1,0 +1,44 @@
+// A random table workload against the model: one writer maps, unmaps, write-protects, relaxes,
+// ages and splits (map with replace over part of a block) while guest CPUs access the same IPAs
+// and speculatively fill their caches. Every operation is checked by the oracles at its return.
+#pragma once
+
+#include <vector>
+
+#include "s2pt/maintenance.hpp"
+#include "s2pt/sim/config.hpp"
+#include "s2pt/sim/violation.hpp"
+#include "s2pt/table.hpp"
+
+namespace s2pt::sim {
+
+struct WorkloadConfig {
+  Granule granule = Granule::k4;
+  bool fwb = true;
+  bool tlbi_range = true;
+  bool ttl = true;
+  UnmapStrategy strategy = UnmapStrategy::per_entry;
+  unsigned ops = 200;
+  u64 seed = 1;
+  // true: every guest CPU runs on its own host thread, plus a prefetcher thread (real races, not
+  // reproducible); false: stepped mode, one thread, reproducible from the seed.
+  bool threaded = true;
+  unsigned cpus = 3;  // CPU 0 runs the writer; the others run guests
+  Adversary adversary{};
+};
+
+struct WorkloadResult {
+  u64 ops = 0;
+  u64 ops_failed = 0;  // operations that returned an error (e.g. `exists`), not violations
+  u64 accesses = 0;
+  u64 accesses_ok = 0;
+  std::vector<Violation> violations;
+  MaintenanceCounters counters;
+  double modeled_ns = 0;
+  double host_ns = 0;
+  u64 digest = 0;  // of the op sequence and (stepped mode) every access
+};
+
+WorkloadResult run_workload(const WorkloadConfig& config);
+
+}  // namespace s2pt::sim

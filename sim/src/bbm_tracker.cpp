@@ -1,0 +1,111 @@
+#include "bbm_tracker.hpp"
+
+#include <cstring>
+
+#include "live_table.hpp"
+
+namespace s2pt::sim {
+
+void BbmTracker::observe(Machine& m) {
+  diff(
+      m, [](Ipa, u64) { return true; }, true);
+}
+
+void BbmTracker::observe(Machine& m, const std::vector<TlbiScope>& scopes) {
+  bool any = false;
+  for (const TlbiScope& s : scopes) {
+    if (s.kind == TlbiScope::Kind::vmid_all) return observe(m);
+    any |= s.kind != TlbiScope::Kind::stage1_all;
+  }
+  if (!any) return;  // stage-1 invalidation completes no stage-2 break
+  diff(
+      m,
+      [&](Ipa base, u64 bytes) {
+        for (const TlbiScope& s : scopes) {
+          if (s.kind == TlbiScope::Kind::stage1_all) continue;
+          if (s.start < base + bytes && base < s.start + s.bytes) return true;
+        }
+        return false;
+      },
+      false);
+}
+
+template <class Wanted>
+void BbmTracker::diff(Machine& m, Wanted&& wanted, bool full) {
+  std::lock_guard lock(mutex_);
+  ++epoch_;
+  for (const AttachedTable& t : m.tables_) {
+    const Geometry& g = t.geometry;
+    auto visit = [&](Pa pa, Level level, Ipa base, const u64* slots, u64 entries, bool) {
+      auto [it, fresh] = pages_.try_emplace(pa.raw);
+      Shadow& s = it->second;
+      // A page first seen (newly linked), or seen in a new place, has no history to check.
+      if (!fresh && (s.level != level || s.base != base || s.seen.size() != entries)) fresh = true;
+      s.epoch = epoch_;
+      if (fresh) {
+        s.level = level;
+        s.base = base;
+        s.seen.assign(entries, 0);
+        for (u64 i = 0; i < entries; ++i)
+          s.seen[i] = entry::load(slots + i).raw();
+        return;
+      }
+      if (std::memcmp(s.seen.data(), slots, entries * sizeof(u64)) == 0) return;
+      for (u64 i = 0; i < entries; ++i) {
+        const Pte now = entry::load(slots + i);
+        if (now.raw() == s.seen[i]) continue;
+        transition(m, t, pa, pa + i * sizeof(u64), level, base + i * g.level_bytes(level),
+                   Pte::from_raw(s.seen[i]), now);
+        s.seen[i] = now.raw();
+      }
+    };
+    for_each_live_page(
+        m.mm_, t, visit, [](Pa, Level, Ipa) {}, wanted);
+  }
+  if (!full) return;
+  // Pages no longer reachable (unlinked subtrees) and the breaks recorded in them are forgotten.
+  std::erase_if(pages_, [&](const auto& p) { return p.second.epoch != epoch_; });
+  std::erase_if(breaks_, [&](const auto& b) { return pages_.count(b.second.page.raw) == 0; });
+}
+
+void BbmTracker::transition(Machine& m, const AttachedTable& t, Pa page, Pa slot, Level level,
+                            Ipa base, Pte before, Pte now) {
+  const u64 bytes = t.geometry.level_bytes(level);
+  if (before.is_valid() && now.is_valid()) {
+    if (needs_break_before_make(before, now, level)) {
+      m.report(Violation{.kind = ViolationKind::break_before_make,
+                         .ipa = base,
+                         .pa = slot,
+                         .time = m.now(),
+                         .detail = "valid-to-valid change with no completed TLBI between"});
+    }
+    return;
+  }
+  if (before.is_valid()) {
+    breaks_[slot.raw] = Break{
+        .vmid = t.vmid, .page = page, .old = before, .level = level, .base = base, .bytes = bytes};
+    return;
+  }
+  if (!now.is_valid()) return;
+  auto it = breaks_.find(slot.raw);
+  if (it == breaks_.end()) return;
+  if (!it->second.completed && needs_break_before_make(it->second.old, now, level)) {
+    m.report(Violation{.kind = ViolationKind::break_before_make,
+                       .ipa = base,
+                       .pa = slot,
+                       .time = m.now(),
+                       .detail = "entry made valid again before the TLBI of its break completed"});
+  }
+  breaks_.erase(it);
+}
+
+void BbmTracker::completed(const TlbiScope& scope) {
+  std::lock_guard lock(mutex_);
+  for (auto& [slot, b] : breaks_) {
+    if (!b.completed && scope.covers(b.vmid, b.base, b.bytes, b.level, b.old.is_table(b.level))) {
+      b.completed = true;
+    }
+  }
+}
+
+}  // namespace s2pt::sim

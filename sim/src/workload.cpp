@@ -1,0 +1,247 @@
+#include "s2pt/sim/workload.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "s2pt/sim/machine.hpp"
+#include "s2pt/sim/sim_arch.hpp"
+
+namespace s2pt::sim {
+namespace {
+
+constexpr Vmid kVmid{7};
+constexpr Ipa kWindowStart{u64{1} << 30};
+constexpr u64 kWindowBytes = u64{1} << 30;
+// Guest memory lives far from the table pages; each "variant" is another copy of the window, so
+// a remap changes the output address and no two IPAs ever share a PA.
+constexpr Pa kGuestBase{u64{1} << 38};
+
+struct Op {
+  enum Kind : u8 { map, unmap, write_protect, relax, split, age } kind;
+  IpaRange range;
+  u64 variant = 0;
+  Attrs attrs;
+  MapFlags flags = MapFlags::none;
+};
+
+class OpGenerator {
+ public:
+  OpGenerator(const Geometry& g, u64 seed) : g_(g), rng_(seed) {}
+
+  Op next() {
+    Op op{};
+    const u64 roll = rng_.below(100);
+    op.kind = roll < 35   ? Op::map
+              : roll < 60 ? Op::unmap
+              : roll < 72 ? Op::write_protect
+              : roll < 80 ? Op::relax
+              : roll < 95 ? Op::split
+                          : Op::age;
+    op.range = op.kind == Op::split ? small_range(4) : range();
+    op.variant = rng_.below(3);
+    const u64 mem = rng_.below(10);
+    op.attrs = Attrs::normal(rng_.chance(85) ? Perm::rw : Perm::read);
+    if (mem == 8) op.attrs.mem = MemType::normal_nc;
+    if (mem == 9) op.attrs.mem = MemType::device_ngnre;
+    if (op.kind == Op::split || rng_.chance(40)) op.flags = op.flags | MapFlags::replace;
+    if (op.kind == Op::map && rng_.chance(20)) op.flags = op.flags | MapFlags::no_blocks;
+    return op;
+  }
+
+ private:
+  IpaRange small_range(u64 max_pages) {
+    const u64 page = g_.page_bytes();
+    const u64 pages = 1 + rng_.below(max_pages);
+    const u64 start = rng_.below(kWindowBytes / page - pages) * page;
+    return IpaRange{kWindowStart + start, pages * page};
+  }
+  IpaRange range() {
+    const u64 roll = rng_.below(100);
+    if (roll < 45) return small_range(16);
+    if (roll < 70) return small_range(512);
+    if (roll < 95) {
+      // One or two blocks of the largest block level below 1 GiB, aligned.
+      const Level block{2};
+      const u64 bytes = g_.level_bytes(block);
+      const u64 slots = kWindowBytes / bytes;
+      const u64 n = slots > 1 ? 1 + rng_.below(2) : 1;
+      const u64 first = rng_.below(slots - n + 1);
+      return IpaRange{kWindowStart + first * bytes, n * bytes};
+    }
+    return IpaRange{kWindowStart, kWindowBytes};
+  }
+
+  const Geometry& g_;
+  Rng rng_;
+};
+
+const char* name(Op::Kind k) {
+  switch (k) {
+    case Op::map:
+      return "map";
+    case Op::unmap:
+      return "unmap";
+    case Op::write_protect:
+      return "write_protect";
+    case Op::relax:
+      return "relax";
+    case Op::split:
+      return "split";
+    case Op::age:
+      return "age";
+  }
+  return "?";
+}
+
+Progress run(Table& table, const Op& op, UnmapStrategy strategy) {
+  const Pa pa = kGuestBase + op.variant * kWindowBytes + (op.range.start - kWindowStart);
+  switch (op.kind) {
+    case Op::map:
+    case Op::split:
+      return table.map(op.range, pa, op.attrs, op.flags);
+    case Op::unmap:
+      return table.unmap(op.range, strategy);
+    case Op::write_protect:
+      return table.write_protect(op.range);
+    case Op::relax:
+      return table.relax(op.range, Perm::write);
+    case Op::age: {
+      const Result<bool> young = table.test_and_clear_young(op.range);
+      if (!young.ok()) return Progress{young.status(), 0};
+      return table.mkyoung(op.range);
+    }
+  }
+  return Progress{Status::unsupported, 0};
+}
+
+std::string label(const Op& op) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%s [0x%llx, +0x%llx) v%llu", name(op.kind),
+                static_cast<unsigned long long>(op.range.start.raw),
+                static_cast<unsigned long long>(op.range.size),
+                static_cast<unsigned long long>(op.variant));
+  return buf;
+}
+
+}  // namespace
+
+WorkloadResult run_workload(const WorkloadConfig& config) {
+  WorkloadResult result;
+  const Geometry geometry = Geometry::make(config.granule, 40, 40).value();
+  SimMm mm;
+  MachineConfig mc;
+  mc.cpus = config.cpus < 2 ? 2 : config.cpus;
+  mc.seed = config.seed;
+  mc.adversary = config.adversary;
+  Machine machine(mc, mm);
+  SimArch arch(machine);
+  SimArch::Binding writer_cpu(0);
+
+  Result<Table> created = Table::create(TableConfig{.geometry = geometry,
+                                                    .vmid = kVmid,
+                                                    .use_fwb = config.fwb,
+                                                    .use_tlbi_range = config.tlbi_range,
+                                                    .use_ttl = config.ttl},
+                                        mm, arch);
+  if (!created.ok()) {
+    result.violations.push_back(Violation{.kind = ViolationKind::leak, .detail = "create failed"});
+    return result;
+  }
+  Table& table = created.value();
+  machine.attach(table);
+
+  const IpaRange window{kWindowStart, kWindowBytes};
+  std::atomic<u64> focus_start{kWindowStart.raw};
+  std::atomic<u64> focus_size{kWindowBytes};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  if (config.threaded) {
+    for (unsigned c = 1; c < machine.cpus(); ++c) {
+      threads.emplace_back([&, c] {
+        Rng rng(config.seed ^ (0xA5A5ull * c));
+        while (!stop.load(std::memory_order_relaxed)) {
+          const bool focused = rng.chance(75);
+          const u64 start =
+              focused ? focus_start.load(std::memory_order_relaxed) : window.start.raw;
+          const u64 size = focused ? focus_size.load(std::memory_order_relaxed) : window.size;
+          const Ipa ipa{start + (rng.below(size) & ~u64{7})};
+          if (rng.chance(20)) {
+            machine.prefetch(c, kVmid, ipa);
+          } else {
+            machine.access(c, kVmid, ipa, rng.chance(50));
+          }
+          // Two host cores are shared by every thread: leave the writer room to run.
+          std::this_thread::yield();
+        }
+      });
+    }
+    // The writer's own CPU fills speculatively too, behind the writer's back.
+    threads.emplace_back([&] {
+      Rng rng(config.seed ^ 0x5EEDull);
+      while (!stop.load(std::memory_order_relaxed)) {
+        const u64 start = focus_start.load(std::memory_order_relaxed);
+        const u64 size = focus_size.load(std::memory_order_relaxed);
+        machine.prefetch(0, kVmid, Ipa{start + (rng.below(size) & ~u64{7})});
+        std::this_thread::yield();
+      }
+    });
+  } else {
+    machine.set_stepping(Stepping{.enabled = true,
+                                  .vmid = kVmid,
+                                  .window = window,
+                                  .accesses_per_step = 2,
+                                  .prefetches_per_step = 2});
+  }
+
+  OpGenerator gen(geometry, config.seed);
+  Rng between(config.seed ^ 0xB1B1ull);
+  u64 digest = 0xCBF29CE484222325ull;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (unsigned i = 0; i < config.ops; ++i) {
+    const Op op = gen.next();
+    focus_start.store(op.range.start.raw, std::memory_order_relaxed);
+    focus_size.store(op.range.size, std::memory_order_relaxed);
+    machine.set_focus(op.range);
+    machine.begin_op(label(op));
+    const Progress p = run(table, op, config.strategy);
+    machine.end_op();
+    ++result.ops;
+    if (!p.ok()) ++result.ops_failed;
+    digest = (digest ^ (static_cast<u64>(p.status) << 32 ^ p.bytes_done)) * 0x100000001B3ull;
+    if (!config.threaded) {
+      // The guests also run between operations, with every translation cacheable.
+      for (unsigned k = 0; k < 4; ++k) {
+        const auto cpu = static_cast<unsigned>(between.below(machine.cpus()));
+        const Ipa ipa = op.range.start + (between.below(op.range.size) & ~u64{7});
+        machine.access(cpu, kVmid, ipa, between.chance(50));
+      }
+    }
+  }
+  stop.store(true);
+  for (std::thread& t : threads)
+    t.join();
+  result.host_ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+
+  machine.begin_op("destroy");
+  table.destroy();
+  machine.detach(kVmid);
+  machine.end_op();
+  machine.check_no_leak();
+
+  result.violations = machine.violations();
+  result.counters = machine.counters();
+  result.modeled_ns = machine.modeled_ns();
+  for (unsigned c = 0; c < machine.cpus(); ++c) {
+    for (const Access& a : machine.accesses(c)) {
+      ++result.accesses;
+      if (a.result == AccessResult::ok) ++result.accesses_ok;
+    }
+  }
+  result.digest = config.threaded ? digest : digest ^ machine.access_digest();
+  return result;
+}
+
+}  // namespace s2pt::sim
