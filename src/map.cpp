@@ -12,15 +12,60 @@ class OccupiedVisitor {
   Status leaf(WalkContext& ctx) { return ctx.old.is_zero() ? Status::ok : Status::exists; }
 };
 
+// Without FWB, whatever the host left in the caches must reach PoC before the guest can see the
+// memory (it may access it non-cacheably); new executable memory must not hit stale
+// instructions. Completed before the first entry that maps it is written.
+bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
+  return (!core.fwb() && attrs.cacheable()) ||
+         (has(attrs.perm, Perm::exec) && !core.features().dic);
+}
+
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
+  Maintenance& m = core.maintenance();
+  if (!core.fwb() && attrs.cacheable()) {
+    m.dc_civac(pa, bytes);
+    m.dsb_ish();
+  }
+  if (has(attrs.perm, Perm::exec) && !core.features().dic) {
+    m.ic_ivau(pa, bytes);
+    m.dsb_ish();
+    m.isb();
+  }
+}
+
+// Whether [range) -> pa is exactly one leaf: a page, or an aligned block the flags allow.
+bool maps_one_leaf(const Geometry& g, IpaRange range, Pa pa, MapFlags flags) {
+  if (range.size == g.page_bytes()) return true;
+  if (has(flags, MapFlags::no_blocks)) return false;
+  for (Level level = g.start_level(); !level.is_last(); level = level.deeper()) {
+    if (g.block_allowed(level) && range.size == g.level_bytes(level) &&
+        range.start.aligned(range.size) && pa.aligned(range.size)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+class PruneVisitor {
+ public:
+  Status table_post(WalkContext& ctx) {
+    free_if_empty(ctx);
+    return Status::ok;
+  }
+};
+
 class MapVisitor {
  public:
-  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags)
-      : range_(range), pa_(pa), attrs_(attrs), flags_(flags) {}
+  // `prepare_leaves`: the memory was not prepared up front; do it for each leaf just before it
+  // is installed (a single-leaf map, which may still be refused when it reaches the leaf).
+  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves)
+      : range_(range), pa_(pa), attrs_(attrs), flags_(flags), prepare_leaves_(prepare_leaves) {}
 
   Status table_pre(WalkContext& ctx) {
-    // A table under a range that one leaf can cover is collapsed into that leaf (replace only:
-    // otherwise the range was checked to be empty, and empty tables are never left behind).
-    if (!has(flags_, MapFlags::replace) || !fits_leaf(ctx)) return Status::ok;
+    if (!fits_leaf(ctx)) return Status::ok;
+    // Tables are never left empty, so a table where one leaf would go holds mappings or
+    // annotations: refused without replace, collapsed into the leaf with it.
+    if (!has(flags_, MapFlags::replace)) return Status::exists;
     break_before_make(ctx, new_leaf(ctx));
     return Status::ok;
   }
@@ -31,6 +76,7 @@ class MapVisitor {
     if (fits_leaf(ctx)) {
       const Pte next = new_leaf(ctx);
       if (ctx.old == next) return Status::ok;
+      if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
@@ -50,12 +96,6 @@ class MapVisitor {
     return split_entry(ctx);
   }
 
-  // Tables created by this call that stayed empty (an allocation failed below them) go away.
-  Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
-    return Status::ok;
-  }
-
  private:
   bool fits_leaf(const WalkContext& ctx) const {
     const Geometry& g = ctx.core.geometry();
@@ -72,6 +112,7 @@ class MapVisitor {
   Pa pa_;
   Attrs attrs_;
   MapFlags flags_;
+  bool prepare_leaves_;
 };
 
 }  // namespace
@@ -84,28 +125,25 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   if ((static_cast<u8>(flags) & ~u8{3}) != 0) return {Status::bad_attributes, 0};
   if (!core_.has_root()) return {Status::unsupported, 0};
 
-  // A one-page map meets any existing mapping before it changes anything, so only larger maps
-  // need the read-only pass that keeps a refused call from changing the table.
-  if (!has(flags, MapFlags::replace) && range.size > g.page_bytes()) {
+  // A map that installs a single leaf meets any existing mapping before it changes anything (it
+  // only creates tables under invalid entries, below which nothing is mapped), so only larger
+  // maps need the read-only pass that keeps a refused call from changing the table.
+  const bool single_leaf = maps_one_leaf(g, range, pa, flags);
+  if (!has(flags, MapFlags::replace) && !single_leaf) {
     OccupiedVisitor occupied;
     if (Progress p = walk(core_, range, occupied); !p.ok()) return {p.status, 0};
   }
+  if (!single_leaf) prepare_memory(core_, pa, range.size, attrs);
 
-  Maintenance& m = core_.maintenance();
-  if (!core_.fwb() && attrs.cacheable()) {
-    // Whatever the host left in the caches must reach PoC before the guest can see the page
-    // (it may access it non-cacheably); completed before the first entry is written.
-    m.dc_civac(pa, range.size);
-    m.dsb_ish();
+  MapVisitor visitor(range, pa, attrs, flags, single_leaf && memory_needs_preparing(core_, attrs));
+  const Progress progress = walk(core_, range, visitor);
+  if (!progress.ok()) {
+    // The walk stops at the failure without visiting the tables above it on the way out; any of
+    // them this call created and left empty goes now.
+    PruneVisitor prune;
+    walk(core_, range, prune);
   }
-  if (has(attrs.perm, Perm::exec) && !core_.features().dic) {
-    m.ic_ivau(pa, range.size);
-    m.dsb_ish();
-    m.isb();
-  }
-
-  MapVisitor visitor(range, pa, attrs, flags);
-  return walk(core_, range, visitor);
+  return progress;
 }
 
 }  // namespace s2pt

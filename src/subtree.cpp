@@ -93,8 +93,8 @@ void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
   if (!skip_leaves) {
     Ipa cursor = base;
     const Ipa end = base + g.entries_per_table() * g.level_bytes(level);
-    Walker<DisposeVisitor>(core, visitor).walk_table(core.table(table), table, level, false, cursor,
-                                                     end);
+    Walker<DisposeVisitor>(core, visitor)
+        .walk_table(core.table(table), table, level, false, cursor, end);
   }
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
   if (visitor.cleaned()) core.maintenance().dsb_ish();

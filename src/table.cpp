@@ -1,7 +1,7 @@
 // Table lifetime, lookups and statistics.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 
+#include "s2pt/walker.hpp"
 #include "subtree.hpp"
 
 namespace s2pt {
@@ -16,7 +16,9 @@ Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
   return Result<Table>(static_cast<Table&&>(table));
 }
 
-Table::Table(Table&& other) noexcept : core_(other.core_) { other.core_.clear_root(); }
+Table::Table(Table&& other) noexcept : core_(other.core_) {
+  other.core_.clear_root();
+}
 
 void Table::destroy() {
   if (!core_.has_root()) return;
@@ -98,7 +100,8 @@ Result<Translation> Table::lookup(Ipa ipa) const {
       .base = visitor.base(),
       .size = size,
       .level = visitor.level(),
-      .pa = leaf.output_address() + (ipa - visitor.base()),
+      // Output-address bits below the leaf's size are RES0 in a block: read as the hardware does.
+      .pa = leaf.output_address().align_down(size) + (ipa - visitor.base()),
       .attrs = attrs.value(),
   };
 }

@@ -10,18 +10,21 @@ namespace s2pt::hosted {
 namespace {
 
 [[noreturn]] void die(const char* what, u64 value) {
-  std::fprintf(stderr, "s2pt page pool: %s (0x%llx)\n", what, static_cast<unsigned long long>(value));
+  std::fprintf(stderr, "s2pt page pool: %s (0x%llx)\n", what,
+               static_cast<unsigned long long>(value));
   std::abort();
 }
 
 void* reserve(u64 bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) die("cannot reserve arena bytes", bytes);
   return p;
 }
 
-unsigned order_of(u64 bytes) { return static_cast<unsigned>(__builtin_ctzll(bytes / PagePool::kUnit)); }
+unsigned order_of(u64 bytes) {
+  return static_cast<unsigned>(__builtin_ctzll(bytes / PagePool::kUnit));
+}
 
 }  // namespace
 
@@ -31,9 +34,9 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
   }
   // Over-reserve so the arena can start on a kMaxBlock boundary: blocks are aligned to their size
   // both physically and virtually.
-  auto* raw = static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock));
-  const auto misalign = reinterpret_cast<std::uintptr_t>(raw) & (kMaxBlock - 1);
-  arena_ = raw + (misalign ? kMaxBlock - misalign : 0);
+  reservation_ = static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock));
+  const auto misalign = reinterpret_cast<std::uintptr_t>(reservation_) & (kMaxBlock - 1);
+  arena_ = reservation_ + (misalign ? kMaxBlock - misalign : 0);
   const u64 units = config_.arena_bytes / kUnit;
   refcounts_ = static_cast<u32*>(reserve(units * sizeof(u32)));
   block_order_ = static_cast<u8*>(reserve(units));
@@ -43,9 +46,7 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
 PagePool::~PagePool() {
   munmap(refcounts_, config_.arena_bytes / kUnit * sizeof(u32));
   munmap(block_order_, config_.arena_bytes / kUnit);
-  // The arena itself stays reserved until exit only if someone still holds pointers; a pool
-  // outlives its tables, so it is released here.
-  munmap(arena_, config_.arena_bytes);
+  munmap(reservation_, config_.arena_bytes + kMaxBlock);
 }
 
 Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
@@ -75,19 +76,25 @@ Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
 void PagePool::free(Pa pa, u64 bytes) {
   std::lock_guard lock(mutex_);
   const u64 offset = offset_of(pa);
-  if (block_order_[offset / kUnit] != order_of(bytes) + 1) die("free of a block not allocated as such", pa.raw);
+  if (block_order_[offset / kUnit] != order_of(bytes) + 1)
+    die("free of a block not allocated as such", pa.raw);
   block_order_[offset / kUnit] = 0;
   if (config_.poison_freed) {
     auto* words = reinterpret_cast<u32*>(arena_ + offset);
-    for (u64 i = 0; i < bytes / sizeof(u32); ++i) words[i] = kPoison;
+    for (u64 i = 0; i < bytes / sizeof(u32); ++i)
+      words[i] = kPoison;
   }
   free_lists_[order_of(bytes)].push_back(offset);
   bytes_in_use_ -= bytes;
 }
 
-void* PagePool::phys_to_virt(Pa pa) { return arena_ + offset_of(pa); }
+void* PagePool::phys_to_virt(Pa pa) {
+  return arena_ + offset_of(pa);
+}
 
-u32* PagePool::refcount(Pa pa) { return refcounts_ + offset_of(pa) / kUnit; }
+u32* PagePool::refcount(Pa pa) {
+  return refcounts_ + offset_of(pa) / kUnit;
+}
 
 u64 PagePool::bytes_in_use() const {
   std::lock_guard lock(mutex_);

@@ -6,10 +6,14 @@
 
 namespace s2pt::entry {
 
-inline Pte load(const u64* slot) { return Pte::from_raw(__atomic_load_n(slot, __ATOMIC_ACQUIRE)); }
+inline Pte load(const u64* slot) {
+  return Pte::from_raw(__atomic_load_n(slot, __ATOMIC_ACQUIRE));
+}
 
 // Release: whatever the new entry points to (a freshly filled table) is visible before it.
-inline void store(u64* slot, Pte value) { __atomic_store_n(slot, value.raw(), __ATOMIC_RELEASE); }
+inline void store(u64* slot, Pte value) {
+  __atomic_store_n(slot, value.raw(), __ATOMIC_RELEASE);
+}
 
 // On failure `expected` receives the current value.
 inline bool compare_exchange(u64* slot, Pte& expected, Pte desired) {

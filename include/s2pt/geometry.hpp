@@ -20,7 +20,9 @@ class Geometry {
   constexpr unsigned pa_bits() const { return pa_bits_; }
   constexpr unsigned vmid_bits() const { return vmid_bits_; }
   constexpr unsigned levels() const { return levels_; }
-  constexpr Level start_level() const { return Level{Level::kLast + 1 - static_cast<int>(levels_)}; }
+  constexpr Level start_level() const {
+    return Level{Level::kLast + 1 - static_cast<int>(levels_)};
+  }
   constexpr unsigned root_pages() const { return root_pages_; }
   constexpr u64 root_bytes() const { return u64{root_pages_} * page_bytes(); }
   constexpr u64 page_bytes() const { return granule_bytes(granule_); }
@@ -53,9 +55,7 @@ class Geometry {
     if (granule_ == Granule::k4) return level.value() == 1 || level.value() == 2;
     return level.value() == 2;
   }
-  constexpr bool leaf_allowed(Level level) const {
-    return level.is_last() || block_allowed(level);
-  }
+  constexpr bool leaf_allowed(Level level) const { return level.is_last() || block_allowed(level); }
   // Entries in one contiguous-hint group at `level` (D8.6.1 of the Arm ARM).
   constexpr u64 contiguous_entries(Level level) const {
     if (granule_ == Granule::k16) return level.is_last() ? 128 : 32;
@@ -94,9 +94,12 @@ inline constexpr u64 kInnerShareable = 3;
 
 constexpr u64 tg0(Granule g) {
   switch (g) {
-    case Granule::k4: return 0;
-    case Granule::k64: return 1;
-    case Granule::k16: return 2;
+    case Granule::k4:
+      return 0;
+    case Granule::k64:
+      return 1;
+    case Granule::k16:
+      return 2;
   }
   return 0;
 }
@@ -104,14 +107,22 @@ constexpr u64 tg0(Granule g) {
 // PARange / VTCR_EL2.PS encoding of a physical address size, or -1.
 constexpr int ps(unsigned pa_bits) {
   switch (pa_bits) {
-    case 32: return 0;
-    case 36: return 1;
-    case 40: return 2;
-    case 42: return 3;
-    case 44: return 4;
-    case 48: return 5;
-    case 52: return 6;
-    default: return -1;
+    case 32:
+      return 0;
+    case 36:
+      return 1;
+    case 40:
+      return 2;
+    case 42:
+      return 3;
+    case 44:
+      return 4;
+    case 48:
+      return 5;
+    case 52:
+      return 6;
+    default:
+      return -1;
   }
 }
 }  // namespace vtcr
@@ -154,7 +165,8 @@ constexpr Result<Geometry> Geometry::make(Granule granule, unsigned ipa_bits, un
 
 constexpr u64 Geometry::vtcr() const {
   const int start = start_level().value();
-  const u64 sl0 = granule_ == Granule::k4 ? static_cast<u64>(2 - start) : static_cast<u64>(3 - start);
+  const u64 sl0 =
+      granule_ == Granule::k4 ? static_cast<u64>(2 - start) : static_cast<u64>(3 - start);
   u64 value = vtcr::kRes1;
   value |= u64{64u - ipa_bits_} << vtcr::kT0szShift;
   value |= sl0 << vtcr::kSl0Shift;

@@ -18,10 +18,18 @@ enum class Perm : u8 {
 };
 inline constexpr u8 kPermMask = 7;
 
-constexpr Perm operator|(Perm a, Perm b) { return Perm(static_cast<u8>(a) | static_cast<u8>(b)); }
-constexpr Perm operator&(Perm a, Perm b) { return Perm(static_cast<u8>(a) & static_cast<u8>(b)); }
-constexpr Perm without(Perm a, Perm b) { return Perm(static_cast<u8>(a) & ~static_cast<u8>(b)); }
-constexpr bool has(Perm set, Perm p) { return (set & p) == p; }
+constexpr Perm operator|(Perm a, Perm b) {
+  return Perm(static_cast<u8>(a) | static_cast<u8>(b));
+}
+constexpr Perm operator&(Perm a, Perm b) {
+  return Perm(static_cast<u8>(a) & static_cast<u8>(b));
+}
+constexpr Perm without(Perm a, Perm b) {
+  return Perm(static_cast<u8>(a) & ~static_cast<u8>(b));
+}
+constexpr bool has(Perm set, Perm p) {
+  return (set & p) == p;
+}
 
 enum class MemType : u8 { normal_wb, normal_nc, device_ngnre, device_ngnrne };
 inline constexpr u8 kMemTypeCount = 4;
@@ -83,26 +91,34 @@ inline constexpr u64 kOutputAddress = 0x0000'FFFF'FFFF'F000;
 inline constexpr u64 kLocked = u64{1} << 10;
 inline constexpr unsigned kOwnerShift = 2;
 inline constexpr u64 kOwner = u64{0xFF} << kOwnerShift;
-inline constexpr u64 kLeafAttrs = kMemAttr | kS2apRead | kS2apWrite | kSh | kAf | kDbm |
-                                  kContiguous | kXn | kSw;
+inline constexpr u64 kLeafAttrs =
+    kMemAttr | kS2apRead | kS2apWrite | kSh | kAf | kDbm | kContiguous | kXn | kSw;
 }  // namespace bits
 
 constexpr u64 encode_memattr(MemType mem, MemAttrFormat format) {
   if (format == MemAttrFormat::fwb) {
     // MemAttr[2:0] with FWB: 0b110 force Normal-WB, 0b101 Normal-NC, 0b00x Device.
     switch (mem) {
-      case MemType::normal_wb: return 0b0110;
-      case MemType::normal_nc: return 0b0101;
-      case MemType::device_ngnre: return 0b0001;
-      case MemType::device_ngnrne: return 0b0000;
+      case MemType::normal_wb:
+        return 0b0110;
+      case MemType::normal_nc:
+        return 0b0101;
+      case MemType::device_ngnre:
+        return 0b0001;
+      case MemType::device_ngnrne:
+        return 0b0000;
     }
   }
   // Classic: [3:2] outer, [1:0] inner cacheability; [3:2] == 0 selects Device.
   switch (mem) {
-    case MemType::normal_wb: return 0b1111;
-    case MemType::normal_nc: return 0b0101;
-    case MemType::device_ngnre: return 0b0001;
-    case MemType::device_ngnrne: return 0b0000;
+    case MemType::normal_wb:
+      return 0b1111;
+    case MemType::normal_nc:
+      return 0b0101;
+    case MemType::device_ngnre:
+      return 0b0001;
+    case MemType::device_ngnrne:
+      return 0b0000;
   }
   return 0;
 }
@@ -124,13 +140,13 @@ class Pte {
   // Held by a walker that is changing this entry; others must retry.
   static constexpr Pte locked() { return Pte{bits::kLocked}; }
   // Invalid, but records who owns the IPA range (the hardware faults on it as on any invalid).
-  static constexpr Pte owned_by(OwnerId owner) {
-    return Pte{u64{owner.raw} << bits::kOwnerShift};
-  }
+  static constexpr Pte owned_by(OwnerId owner) { return Pte{u64{owner.raw} << bits::kOwnerShift}; }
   static constexpr Pte table(Pa next) {
     return Pte{(next.raw & bits::kOutputAddress) | bits::kTableOrPage | bits::kValid};
   }
-  static constexpr Pte block(Pa out, const Attrs& a, MemAttrFormat f) { return leaf_bits(out, a, f); }
+  static constexpr Pte block(Pa out, const Attrs& a, MemAttrFormat f) {
+    return leaf_bits(out, a, f);
+  }
   static constexpr Pte page(Pa out, const Attrs& a, MemAttrFormat f) {
     return Pte{leaf_bits(out, a, f).raw_ | bits::kTableOrPage};
   }
@@ -171,17 +187,19 @@ class Pte {
   constexpr bool af() const { return (raw_ & bits::kAf) != 0; }
   constexpr bool contiguous() const { return (raw_ & bits::kContiguous) != 0; }
   constexpr u64 memattr() const { return (raw_ & bits::kMemAttr) >> bits::kMemAttrShift; }
-  constexpr Shareability sh() const {
-    return Shareability((raw_ & bits::kSh) >> bits::kShShift);
-  }
+  constexpr Shareability sh() const { return Shareability((raw_ & bits::kSh) >> bits::kShShift); }
   constexpr u8 sw() const { return static_cast<u8>((raw_ & bits::kSw) >> bits::kSwShift); }
 
   // The attributes of a leaf; bad_attributes if its MemAttr is not one s2pt writes.
   constexpr Result<Attrs> attrs(MemAttrFormat format) const {
     Result<MemType> mem = decode_memattr(memattr(), format);
     if (!mem.ok()) return mem.status();
-    return Attrs{.perm = perm(), .mem = mem.value(), .sh = sh(), .af = af(),
-                 .contiguous = contiguous(), .sw = sw()};
+    return Attrs{.perm = perm(),
+                 .mem = mem.value(),
+                 .sh = sh(),
+                 .af = af(),
+                 .contiguous = contiguous(),
+                 .sw = sw()};
   }
 
   constexpr Pte with_perm(Perm p) const {
@@ -191,9 +209,7 @@ class Pte {
     if (!has(p, Perm::exec)) raw |= bits::kXn;
     return Pte{raw};
   }
-  constexpr Pte with_af(bool af) const {
-    return Pte{af ? raw_ | bits::kAf : raw_ & ~bits::kAf};
-  }
+  constexpr Pte with_af(bool af) const { return Pte{af ? raw_ | bits::kAf : raw_ & ~bits::kAf}; }
   // The same leaf attributes pointing elsewhere (used to split a block into smaller leaves).
   constexpr Pte with_output(Pa out) const {
     return Pte{(raw_ & ~bits::kOutputAddress) | (out.raw & bits::kOutputAddress)};

@@ -43,17 +43,18 @@ enum class UnmapStrategy : u8 {
 
 constexpr const char* name(UnmapStrategy s) {
   switch (s) {
-    case UnmapStrategy::per_entry: return "per_entry";
+    case UnmapStrategy::per_entry:
+      return "per_entry";
   }
   return "?";
 }
 
 // What translates one IPA.
 struct Translation {
-  Ipa base;     // start of the leaf's region
-  u64 size;     // bytes the leaf maps
+  Ipa base;  // start of the leaf's region
+  u64 size;  // bytes the leaf maps
   Level level;
-  Pa pa;        // the output address of the queried IPA (leaf address + offset)
+  Pa pa;  // the output address of the queried IPA (leaf address + offset)
   Attrs attrs;
 };
 

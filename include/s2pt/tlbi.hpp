@@ -19,17 +19,27 @@ enum class TlbiOp : u8 {
 
 constexpr const char* name(TlbiOp op) {
   switch (op) {
-    case TlbiOp::ipas2e1is: return "IPAS2E1IS";
-    case TlbiOp::ipas2le1is: return "IPAS2LE1IS";
-    case TlbiOp::ripas2e1is: return "RIPAS2E1IS";
-    case TlbiOp::ripas2le1is: return "RIPAS2LE1IS";
-    case TlbiOp::vmalle1is: return "VMALLE1IS";
-    case TlbiOp::vmalls12e1is: return "VMALLS12E1IS";
+    case TlbiOp::ipas2e1is:
+      return "IPAS2E1IS";
+    case TlbiOp::ipas2le1is:
+      return "IPAS2LE1IS";
+    case TlbiOp::ripas2e1is:
+      return "RIPAS2E1IS";
+    case TlbiOp::ripas2le1is:
+      return "RIPAS2LE1IS";
+    case TlbiOp::vmalle1is:
+      return "VMALLE1IS";
+    case TlbiOp::vmalls12e1is:
+      return "VMALLS12E1IS";
   }
   return "?";
 }
-constexpr bool is_range(TlbiOp op) { return op == TlbiOp::ripas2e1is || op == TlbiOp::ripas2le1is; }
-constexpr bool is_by_ipa(TlbiOp op) { return op == TlbiOp::ipas2e1is || op == TlbiOp::ipas2le1is; }
+constexpr bool is_range(TlbiOp op) {
+  return op == TlbiOp::ripas2e1is || op == TlbiOp::ripas2le1is;
+}
+constexpr bool is_by_ipa(TlbiOp op) {
+  return op == TlbiOp::ipas2e1is || op == TlbiOp::ipas2le1is;
+}
 constexpr bool is_leaf_only(TlbiOp op) {
   return op == TlbiOp::ipas2le1is || op == TlbiOp::ripas2le1is;
 }
@@ -53,7 +63,7 @@ class LevelHint {
 
 namespace tlbi {
 
-inline constexpr unsigned kTtlShift = 44;  // IPAS2: TTL in Xt[47:44]
+inline constexpr unsigned kTtlShift = 44;                // IPAS2: TTL in Xt[47:44]
 inline constexpr u64 kIpaPageMask = (u64{1} << 36) - 1;  // IPAS2: IPA[47:12] in Xt[35:0]
 // RIPAS2 fields.
 inline constexpr unsigned kRangeTgShift = 46;
@@ -67,9 +77,12 @@ inline constexpr unsigned kMaxNum = 31;
 // TTL[3:2] and RIPAS2 TG: 1 = 4K, 2 = 16K, 3 = 64K.
 constexpr u64 tg_field(Granule g) {
   switch (g) {
-    case Granule::k4: return 1;
-    case Granule::k16: return 2;
-    case Granule::k64: return 3;
+    case Granule::k4:
+      return 1;
+    case Granule::k16:
+      return 2;
+    case Granule::k64:
+      return 3;
   }
   return 0;
 }
@@ -94,8 +107,8 @@ constexpr u64 ipa_operand(Ipa ipa, Granule g, LevelHint hint) {
 }
 
 struct IpaOperand {
-  Ipa ipa;          // the 4K-aligned IPA the operand names
-  LevelHint hint;   // none when TTL is 0 or its granule field disagrees
+  Ipa ipa;         // the 4K-aligned IPA the operand names
+  LevelHint hint;  // none when TTL is 0 or its granule field disagrees
 };
 constexpr IpaOperand decode_ipa(u64 operand, Granule g) {
   const u64 ttl = (operand >> kTtlShift) & 0xF;

@@ -74,8 +74,8 @@ class TlbiPlanner {
       return;
     }
     if (scope.empty_tables) {
-      emit(TlbiInstr{TlbiOp::ipas2e1is, tlbi::ipa_operand(scope.range.start, geometry_.granule(),
-                                                          LevelHint::none())});
+      emit(TlbiInstr{TlbiOp::ipas2e1is,
+                     tlbi::ipa_operand(scope.range.start, geometry_.granule(), LevelHint::none())});
       return;
     }
     const bool leaf_only = scope.leaf_only && !scope.tables_removed;
@@ -84,7 +84,8 @@ class TlbiPlanner {
     const Granule g = geometry_.granule();
     if (by_ipa(scope)) {
       const u64 stride = stride_bytes(scope);
-      for (Ipa ipa = scope.range.start.align_down(stride); ipa < scope.range.end(); ipa = ipa + stride) {
+      for (Ipa ipa = scope.range.start.align_down(stride); ipa < scope.range.end();
+           ipa = ipa + stride) {
         emit(TlbiInstr{ipa_op, tlbi::ipa_operand(ipa, g, hint)});
       }
       return;
@@ -93,9 +94,10 @@ class TlbiPlanner {
     u64 base = scope.range.start.raw >> granule_shift(g);
     u64 remaining = pages(scope);
     auto emit_range = [&](unsigned scale, unsigned num) {
-      emit(TlbiInstr{range_op, tlbi::range_operand(tlbi::RangeOperand{
-                                   .granule = g, .scale = scale, .num = num, .hint = hint,
-                                   .base_page = base})});
+      emit(TlbiInstr{
+          range_op,
+          tlbi::range_operand(tlbi::RangeOperand{
+              .granule = g, .scale = scale, .num = num, .hint = hint, .base_page = base})});
       base += tlbi::range_pages(scale, num);
     };
     while (remaining >= tlbi::kMaxRangePages) {

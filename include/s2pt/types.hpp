@@ -64,10 +64,16 @@ inline constexpr Level kLastLevel{Level::kLast};
 // Translation granule; the enumerator value is log2 of its size in bytes.
 enum class Granule : u8 { k4 = 12, k16 = 14, k64 = 16 };
 
-constexpr unsigned granule_shift(Granule g) { return static_cast<unsigned>(g); }
-constexpr u64 granule_bytes(Granule g) { return u64{1} << granule_shift(g); }
+constexpr unsigned granule_shift(Granule g) {
+  return static_cast<unsigned>(g);
+}
+constexpr u64 granule_bytes(Granule g) {
+  return u64{1} << granule_shift(g);
+}
 // Each level of a table resolves log2(granule / 8) bits: one 64-bit entry per 8 bytes.
-constexpr unsigned bits_per_level(Granule g) { return granule_shift(g) - 3; }
+constexpr unsigned bits_per_level(Granule g) {
+  return granule_shift(g) - 3;
+}
 
 struct Vmid {
   u16 raw = 0;
@@ -93,19 +99,32 @@ enum class Status : u8 {
 
 constexpr const char* describe(Status s) {
   switch (s) {
-    case Status::ok: return "ok";
-    case Status::unaligned: return "unaligned address or size";
-    case Status::empty_range: return "empty range";
-    case Status::wraps: return "range wraps around the address space";
-    case Status::ipa_out_of_range: return "IPA beyond the table's input size";
-    case Status::pa_out_of_range: return "PA beyond the configured output size";
-    case Status::bad_attributes: return "unknown or unsupported attribute bits";
-    case Status::exists: return "a mapping already exists";
-    case Status::no_memory: return "out of table pages";
-    case Status::again: return "entry busy, retry";
-    case Status::unsupported: return "unsupported";
-    case Status::bad_geometry: return "impossible geometry";
-    case Status::not_mapped: return "not mapped";
+    case Status::ok:
+      return "ok";
+    case Status::unaligned:
+      return "unaligned address or size";
+    case Status::empty_range:
+      return "empty range";
+    case Status::wraps:
+      return "range wraps around the address space";
+    case Status::ipa_out_of_range:
+      return "IPA beyond the table's input size";
+    case Status::pa_out_of_range:
+      return "PA beyond the configured output size";
+    case Status::bad_attributes:
+      return "unknown or unsupported attribute bits";
+    case Status::exists:
+      return "a mapping already exists";
+    case Status::no_memory:
+      return "out of table pages";
+    case Status::again:
+      return "entry busy, retry";
+    case Status::unsupported:
+      return "unsupported";
+    case Status::bad_geometry:
+      return "impossible geometry";
+    case Status::not_mapped:
+      return "not mapped";
   }
   return "unknown status";
 }
@@ -115,7 +134,7 @@ template <class T>
 class Result {
  public:
   constexpr Result(T value) : status_(Status::ok), value_(static_cast<T&&>(value)) {}  // NOLINT
-  constexpr Result(Status status) : status_(status), empty_{} {}                      // NOLINT
+  constexpr Result(Status status) : status_(status), empty_{} {}                       // NOLINT
   constexpr Result(const Result& other) : status_(other.status_), empty_{} {
     if (ok()) new (&value_) T(other.value_);
   }

@@ -21,10 +21,10 @@ enum class WalkMode : u8 {
 
 struct WalkContext {
   TableCore& core;
-  u64* slot;     // the entry being visited
-  Pte old;       // its value as last read
-  Ipa addr;      // where the walk is inside this entry's region
-  Ipa end;       // end of the walk
+  u64* slot;  // the entry being visited
+  Pte old;    // its value as last read
+  Ipa addr;   // where the walk is inside this entry's region
+  Ipa end;    // end of the walk
   Level level;
   Pa table_pa;   // the table page holding the entry
   bool in_root;  // the entry is in the root table (which has no reference count)
@@ -73,8 +73,8 @@ class Walker {
   Progress walk(IpaRange range) {
     Ipa cursor = range.start;
     const Geometry& g = core_.geometry();
-    const Status status = walk_table(core_.root(), core_.root_pa(), g.start_level(), true, cursor,
-                                     range.end());
+    const Status status =
+        walk_table(core_.root(), core_.root_pa(), g.start_level(), true, cursor, range.end());
     return Progress{status, cursor - range.start};
   }
 
@@ -92,8 +92,14 @@ class Walker {
 
  private:
   Status walk_entry(u64* slot, Pa table_pa, Level level, bool in_root, Ipa& cursor, Ipa end) {
-    WalkContext ctx{.core = core_, .slot = slot, .old = entry::load(slot), .addr = cursor,
-                    .end = end, .level = level, .table_pa = table_pa, .in_root = in_root,
+    WalkContext ctx{.core = core_,
+                    .slot = slot,
+                    .old = entry::load(slot),
+                    .addr = cursor,
+                    .end = end,
+                    .level = level,
+                    .table_pa = table_pa,
+                    .in_root = in_root,
                     .mode = mode_};
     const Ipa entry_end = ctx.entry_end();
     const Ipa stop = end < entry_end ? end : entry_end;

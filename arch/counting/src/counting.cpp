@@ -11,7 +11,9 @@ std::string hex(u64 v) {
   return buf;
 }
 
-std::string hint(LevelHint h) { return h.known() ? " ttl=L" + std::to_string(h.level().value()) : ""; }
+std::string hint(LevelHint h) {
+  return h.known() ? " ttl=L" + std::to_string(h.level().value()) : "";
+}
 
 std::string describe_tlbi(const Op& op, Granule granule) {
   std::string s = std::string("TLBI ") + name(op.tlbi);
@@ -30,12 +32,18 @@ std::string describe_tlbi(const Op& op, Granule granule) {
 
 std::string describe(const Op& op, Granule granule) {
   switch (op.kind) {
-    case OpKind::tlbi: return describe_tlbi(op, granule);
-    case OpKind::dsb_ishst: return "DSB ISHST";
-    case OpKind::dsb_ish: return "DSB ISH";
-    case OpKind::isb: return "ISB";
-    case OpKind::dc_civac: return "DC CIVAC " + hex(op.pa.raw) + " +" + hex(op.bytes);
-    case OpKind::ic_ivau: return "IC IVAU " + hex(op.pa.raw) + " +" + hex(op.bytes);
+    case OpKind::tlbi:
+      return describe_tlbi(op, granule);
+    case OpKind::dsb_ishst:
+      return "DSB ISHST";
+    case OpKind::dsb_ish:
+      return "DSB ISH";
+    case OpKind::isb:
+      return "ISB";
+    case OpKind::dc_civac:
+      return "DC CIVAC " + hex(op.pa.raw) + " +" + hex(op.bytes);
+    case OpKind::ic_ivau:
+      return "IC IVAU " + hex(op.pa.raw) + " +" + hex(op.bytes);
   }
   return "?";
 }
@@ -43,7 +51,8 @@ std::string describe(const Op& op, Granule granule) {
 std::vector<std::string> CountingArch::lines(Granule granule) const {
   std::vector<std::string> out;
   out.reserve(log_.size());
-  for (const Op& op : log_) out.push_back(describe(op, granule));
+  for (const Op& op : log_)
+    out.push_back(describe(op, granule));
   return out;
 }
 

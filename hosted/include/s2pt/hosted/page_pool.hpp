@@ -14,7 +14,7 @@ struct PagePoolConfig {
   u64 arena_bytes = u64{2} << 30;  // reserved, not committed, up front
   // "Physical" address of the arena's first byte. [2 GiB, 4 GiB) fits even a 32-bit PA space.
   Pa base{u64{2} << 30};
-  bool poison_freed = false;        // fill freed pages with a pattern (catches stale reads)
+  bool poison_freed = false;  // fill freed pages with a pattern (catches stale reads)
 };
 
 class PagePool final : public Mm {
@@ -40,7 +40,7 @@ class PagePool final : public Mm {
   bool contains(Pa pa) const;
   Pa base() const { return config_.base; }
 
-  static constexpr u64 kUnit = 4096;          // smallest block (4K granule page)
+  static constexpr u64 kUnit = 4096;              // smallest block (4K granule page)
   static constexpr u64 kMaxBlock = u64{1} << 20;  // 16 concatenated 64K root pages
   static constexpr u32 kPoison = 0xDEADBEEF;
 
@@ -48,6 +48,7 @@ class PagePool final : public Mm {
   u64 offset_of(Pa pa) const;
 
   PagePoolConfig config_;
+  std::byte* reservation_ = nullptr;  // what mmap returned; the arena starts aligned inside it
   std::byte* arena_ = nullptr;
   u32* refcounts_ = nullptr;
   u8* block_order_ = nullptr;  // per 4K unit: log2(size) + 1 of the live block starting here
