@@ -144,7 +144,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
                                                     .use_fwb = config.fwb,
                                                     .use_tlbi_range = config.tlbi_range,
                                                     .use_ttl = config.ttl},
-                                        mm, arch);
+                                        mm, config.arch ? config.arch(arch) : arch);
   if (!created.ok()) {
     result.violations.push_back(Violation{.kind = ViolationKind::leak, .detail = "create failed"});
     return result;

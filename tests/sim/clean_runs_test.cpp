@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <optional>
 #include <string>
 
+#include "rig.hpp"
 #include "s2pt/sim/workload.hpp"
 
 namespace s2pt::sim {
@@ -87,6 +89,27 @@ TEST_P(SimCleanRun, SteppedGuestsSeeNoViolation) {
   const WorkloadResult r = run_workload(w);
   EXPECT_TRUE(r.violations.empty()) << r.violations.size() << " violations\n" << describe(r);
   EXPECT_GT(r.accesses_ok, 0u);
+}
+
+// The same threaded workload with the DSB ISH after each TLBI dropped is not clean: the runs
+// above are not silent for lack of races.
+TEST(SimDirtyRun, ThreadedRunWithoutDsbIsCaught) {
+  std::optional<test::DroppingArch> dropping;
+  WorkloadConfig w{.ops = 80, .seed = 5, .threaded = true};
+  w.arch = [&](Arch& inner) -> Arch& {
+    dropping.emplace(inner);
+    dropping->drop_dsb_ish = true;
+    return *dropping;
+  };
+  const WorkloadResult r = run_workload(w);
+  std::size_t incomplete = 0;
+  std::size_t stale = 0;
+  for (const Violation& v : r.violations) {
+    incomplete += v.kind == ViolationKind::incomplete_tlbi ? 1 : 0;
+    stale += v.kind == ViolationKind::stale_tlb ? 1 : 0;
+  }
+  EXPECT_GT(incomplete, 0u);
+  EXPECT_GT(stale, 0u) << "no CPU cached anything the writer removed";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStrategies, SimCleanRun, testing::ValuesIn(all_cases()), case_name);

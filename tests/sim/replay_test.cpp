@@ -2,6 +2,9 @@
 // CPU, every violation), and another seed gives another run.
 #include <gtest/gtest.h>
 
+#include <optional>
+
+#include "rig.hpp"
 #include "s2pt/sim/workload.hpp"
 
 namespace s2pt::sim {
@@ -34,13 +37,19 @@ TEST(SimReplay, OtherSeedOtherRun) {
   EXPECT_NE(a.digest, b.digest);
 }
 
-// A broken run replays too: the same violations, at the same times.
+// A broken run (VMALLE1IS dropped) replays too: the same violations, at the same times.
 TEST(SimReplay, ViolationsReplay) {
+  std::optional<test::DroppingArch> dropping;
   WorkloadConfig c = stepped(99);
-  c.adversary.delayed_completion = true;
-  c.ttl = true;
+  c.arch = [&](Arch& inner) -> Arch& {
+    dropping.emplace(inner);
+    dropping->drop_vmalle1is = true;
+    return *dropping;
+  };
   const WorkloadResult a = run_workload(c);
   const WorkloadResult b = run_workload(c);
+  EXPECT_GT(a.violations.size(), 0u);
+  EXPECT_EQ(a.digest, b.digest);
   ASSERT_EQ(a.violations.size(), b.violations.size());
   for (std::size_t i = 0; i < a.violations.size(); ++i) {
     EXPECT_EQ(a.violations[i].describe(), b.violations[i].describe());

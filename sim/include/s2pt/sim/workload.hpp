@@ -3,6 +3,7 @@
 // and speculatively fill their caches. Every operation is checked by the oracles at its return.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "s2pt/maintenance.hpp"
@@ -25,6 +26,9 @@ struct WorkloadConfig {
   bool threaded = true;
   unsigned cpus = 3;  // CPU 0 runs the writer; the others run guests
   Adversary adversary{};
+  // Test-only: the Arch the table is given, from the machine's SimArch (by default, that one).
+  // Lets a test put an instruction-dropping wrapper in front to check the oracles catch it.
+  std::function<Arch&(Arch& sim_arch)> arch{};
 };
 
 struct WorkloadResult {
