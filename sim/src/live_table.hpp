@@ -21,6 +21,23 @@ inline Pte live_descriptor(SimMm& mm, const AttachedTable& t, Ipa ipa, Level lev
   }
 }
 
+// A cached translation is still right if the live table maps its region with a leaf of the same
+// level, output and memory type, and grants at least its permissions (a TLB that grants less
+// only faults spuriously). The access flag may differ: aging clears it without invalidation.
+inline bool still_matches_live(SimMm& mm, const AttachedTable& t, const TlbEntry& e) {
+  const Pte live = live_descriptor(mm, t, e.base, e.level);
+  if (!live.is_leaf(e.level) || !t.geometry.leaf_allowed(e.level)) return false;
+  if (live.output_address() != e.pa) return false;
+  const Result<MemType> mem = decode_memattr(live.memattr(), t.format);
+  if (!mem.ok() || mem.value() != e.mem) return false;
+  return (live.perm() & e.perm) == e.perm;
+}
+
+inline bool still_matches_live(SimMm& mm, const AttachedTable& t, const WalkEntry& w) {
+  const Pte live = live_descriptor(mm, t, w.base, w.level);
+  return live.is_table(w.level) && live.table_address() == w.next;
+}
+
 // Calls visit(page_pa, level, base, slots, entries, is_root) for every table page reachable from
 // the root whose region `wanted(base, bytes)` accepts, parents before children. Pages that are
 // freed or outside the pool are passed to `bad`.

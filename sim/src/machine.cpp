@@ -7,6 +7,7 @@
 
 #include "bbm_tracker.hpp"
 #include "cpu.hpp"
+#include "live_table.hpp"
 #include "s2pt/entry.hpp"
 #include "s2pt/table.hpp"
 
@@ -80,9 +81,24 @@ void Machine::fill(Cpu& cpu, const TlbEntry& entry) {
       (cpu.tlb.size() >= config_.tlb_entries || cpu.rng.chance(5))) {
     entries.erase(std::next(entries.begin(), static_cast<long>(cpu.rng.below(entries.size()))));
   }
-  // Full and not allowed to evict: the new translation is simply not cached.
+  if (cpu.tlb.size() >= config_.tlb_entries) make_room(cpu, entries);
+  // Full with nothing that may go: the new translation is simply not cached.
   if (cpu.tlb.size() >= config_.tlb_entries) return;
   entries.emplace(key, entry);
+}
+
+// Without eviction a full TLB would stop caching for good. It gives up instead an entry that still
+// matches the live table (dropping one that may be stale could hide a missing invalidation);
+// if the few it looks at are all stale, nothing goes.
+void Machine::make_room(Cpu& cpu, Tlb::Map& entries) {
+  for (int tries = 0; tries < 8 && !entries.empty(); ++tries) {
+    auto it = std::next(entries.begin(), static_cast<long>(cpu.rng.below(entries.size())));
+    const AttachedTable* t = table_of(it->second.vmid);
+    if (t != nullptr && still_matches_live(mm_, *t, it->second)) {
+      entries.erase(it);
+      return;
+    }
+  }
 }
 
 void Machine::fill_walk(Cpu& cpu, const WalkEntry& entry) {
@@ -95,6 +111,11 @@ void Machine::fill_walk(Cpu& cpu, const WalkEntry& entry) {
   if (!config_.adversary.no_eviction && !walks.empty() &&
       (walks.size() >= config_.walk_cache_entries || cpu.rng.chance(5))) {
     walks.erase(std::next(walks.begin(), static_cast<long>(cpu.rng.below(walks.size()))));
+  }
+  for (int tries = 0; tries < 8 && walks.size() >= config_.walk_cache_entries; ++tries) {
+    auto it = std::next(walks.begin(), static_cast<long>(cpu.rng.below(walks.size())));
+    const AttachedTable* t = table_of(it->second.vmid);
+    if (t != nullptr && still_matches_live(mm_, *t, it->second)) walks.erase(it);
   }
   if (walks.size() >= config_.walk_cache_entries) return;
   walks.emplace(key, entry);

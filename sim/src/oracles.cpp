@@ -20,21 +20,12 @@ std::string describe(const TlbEntry& e) {
          " descriptor " + hex(e.descriptor);
 }
 
-// A cached translation is still right if the live table maps its region with a leaf of the same
-// level, output and memory type, and grants at least its permissions (a TLB that grants less
-// only faults spuriously). The access flag may differ: aging clears it without invalidation.
 bool still_valid(SimMm& mm, const AttachedTable& t, const TlbEntry& e) {
-  const Pte live = live_descriptor(mm, t, e.base, e.level);
-  if (!live.is_leaf(e.level) || !t.geometry.leaf_allowed(e.level)) return false;
-  if (live.output_address() != e.pa) return false;
-  const Result<MemType> mem = decode_memattr(live.memattr(), t.format);
-  if (!mem.ok() || mem.value() != e.mem) return false;
-  return (live.perm() & e.perm) == e.perm;
+  return still_matches_live(mm, t, e);
 }
 
 bool still_valid(SimMm& mm, const AttachedTable& t, const WalkEntry& w) {
-  const Pte live = live_descriptor(mm, t, w.base, w.level);
-  return live.is_table(w.level) && live.table_address() == w.next;
+  return still_matches_live(mm, t, w);
 }
 
 }  // namespace

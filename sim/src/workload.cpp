@@ -1,5 +1,6 @@
 #include "s2pt/sim/workload.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -157,6 +158,21 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
   std::atomic<u64> focus_size{kWindowBytes};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
+  // Per background thread: how many accesses/prefetches it has done.
+  std::vector<std::atomic<u64>> progress(machine.cpus());
+  // Before each operation the writer lets every background thread act on the new focus a few
+  // times, so that caches hold what the operation is about to change.
+  auto wait_for_guests = [&] {
+    std::vector<u64> start(progress.size());
+    for (std::size_t i = 0; i < progress.size(); ++i)
+      start[i] = progress[i].load();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    for (std::size_t i = 0; i < progress.size(); ++i) {
+      while (progress[i].load() < start[i] + 4 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    }
+  };
   if (config.threaded) {
     for (unsigned c = 1; c < machine.cpus(); ++c) {
       threads.emplace_back([&, c] {
@@ -172,18 +188,27 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
           } else {
             machine.access(c, kVmid, ipa, rng.chance(50));
           }
+          progress[c].fetch_add(1);
           // Two host cores are shared by every thread: leave the writer room to run.
           std::this_thread::yield();
         }
       });
     }
-    // The writer's own CPU fills speculatively too, behind the writer's back.
+    // A prefetcher: every CPU, the writer's included, fills speculatively behind the writer's
+    // back, now and then caching every translation of a slice of the focus at once.
     threads.emplace_back([&] {
       Rng rng(config.seed ^ 0x5EEDull);
       while (!stop.load(std::memory_order_relaxed)) {
         const u64 start = focus_start.load(std::memory_order_relaxed);
         const u64 size = focus_size.load(std::memory_order_relaxed);
-        machine.prefetch(0, kVmid, Ipa{start + (rng.below(size) & ~u64{7})});
+        const auto cpu = static_cast<unsigned>(rng.below(machine.cpus()));
+        if (rng.chance(10)) {
+          const u64 slice = std::min<u64>(size, u64{4} << 20);
+          machine.prefetch_all(cpu, kVmid, IpaRange{Ipa{start}, slice});
+        } else {
+          machine.prefetch(cpu, kVmid, Ipa{start + (rng.below(size) & ~u64{7})});
+        }
+        progress[0].fetch_add(1);
         std::this_thread::yield();
       }
     });
@@ -204,6 +229,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
     focus_start.store(op.range.start.raw, std::memory_order_relaxed);
     focus_size.store(op.range.size, std::memory_order_relaxed);
     machine.set_focus(op.range);
+    if (config.threaded) wait_for_guests();
     machine.begin_op(label(op));
     const Progress p = run(table, op, config.strategy);
     machine.end_op();

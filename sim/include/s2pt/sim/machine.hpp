@@ -154,6 +154,7 @@ class Machine {
   Translation walk(Cpu& cpu, const AttachedTable& table, Ipa ipa);
   void fill(Cpu& cpu, const TlbEntry& entry);
   void fill_walk(Cpu& cpu, const WalkEntry& entry);
+  void make_room(Cpu& cpu, Tlb::Map& entries);
   void apply(const TlbiScope& scope);
   void step(unsigned cpu, const char* what);
   void charge(unsigned cpu, double ns);
