@@ -2,7 +2,7 @@
 // and prints violations, op counts, and modelled hardware time beside host time.
 //
 //   s2pt-sim-stress [--ops N] [--seed S] [--runs R] [--granule 4k|64k] [--no-fwb] [--no-range]
-//                   [--no-ttl] [--stepped] [--cpus K]
+//                   [--no-ttl] [--stepped] [--cpus K] [--strategy NAME]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,7 +15,7 @@ namespace {
 int usage() {
   std::fprintf(stderr,
                "usage: s2pt-sim-stress [--ops N] [--seed S] [--runs R] [--granule 4k|64k] "
-               "[--no-fwb] [--no-range] [--no-ttl] [--stepped] [--cpus K]\n");
+               "[--no-fwb] [--no-range] [--no-ttl] [--stepped] [--cpus K] [--strategy NAME]\n");
   return 2;
 }
 
@@ -55,6 +55,17 @@ int main(int argc, char** argv) {
       } else {
         return usage();
       }
+    } else if (arg == "--strategy") {
+      const char* v = value();
+      if (v == nullptr) return usage();
+      bool found = false;
+      for (unsigned k = 0; k < 256 && !found; ++k) {
+        if (std::strcmp(name(UnmapStrategy(k)), v) == 0) {
+          c.strategy = UnmapStrategy(k);
+          found = true;
+        }
+      }
+      if (!found) return usage();
     } else if (arg == "--no-fwb") {
       c.fwb = false;
     } else if (arg == "--no-range") {
@@ -71,13 +82,13 @@ int main(int argc, char** argv) {
   for (unsigned run = 0; run < runs; ++run) {
     const sim::WorkloadResult r = sim::run_workload(c);
     std::printf(
-        "seed %llu: %llu ops (%llu refused), %llu accesses (%llu translated), %zu violations\n"
+        "%s seed %llu: %llu ops (%llu refused), %llu accesses (%llu translated), %zu violations\n"
         "  TLBI %llu (ipa %llu, range %llu, vmid %llu, s1 %llu), DSB %llu, DC CIVAC %llu lines\n"
         "  modelled hardware time %.3f ms, host time %.3f ms, digest %016llx\n",
-        static_cast<unsigned long long>(c.seed), static_cast<unsigned long long>(r.ops),
-        static_cast<unsigned long long>(r.ops_failed), static_cast<unsigned long long>(r.accesses),
-        static_cast<unsigned long long>(r.accesses_ok), r.violations.size(),
-        static_cast<unsigned long long>(r.counters.tlbi_total()),
+        name(c.strategy), static_cast<unsigned long long>(c.seed),
+        static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.ops_failed),
+        static_cast<unsigned long long>(r.accesses), static_cast<unsigned long long>(r.accesses_ok),
+        r.violations.size(), static_cast<unsigned long long>(r.counters.tlbi_total()),
         static_cast<unsigned long long>(r.counters.tlbi_ipa),
         static_cast<unsigned long long>(r.counters.tlbi_range),
         static_cast<unsigned long long>(r.counters.tlbi_vmid),
