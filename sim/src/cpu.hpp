@@ -23,7 +23,9 @@ struct Cpu {
   std::vector<PendingTlbi> pending;  // broadcast TLBIs issued here, not yet completed
   u64 pending_cmos = 0;              // DC CIVACs issued here, not yet completed
   bool cmos_reported = false;
-  std::vector<Access> log;
+  std::vector<Access> log;  // the first MachineConfig::access_log_limit accesses
+  u64 accesses = 0;
+  u64 accesses_ok = 0;
   Rng rng;
   MaintenanceCounters counters;
   double modeled_ns = 0;

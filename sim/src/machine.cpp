@@ -189,13 +189,29 @@ Machine::Translation Machine::walk(Cpu& cpu, const AttachedTable& t, Ipa ipa) {
 
 // --- guest activity -------------------------------------------------------------------------
 
+void Machine::record(Cpu& cpu, const Access& a) {
+  ++cpu.accesses;
+  if (a.result == AccessResult::ok) ++cpu.accesses_ok;
+  if (cpu.log.size() < config_.access_log_limit) cpu.log.push_back(a);
+}
+
+Machine::AccessCounts Machine::access_counts() const {
+  AccessCounts n;
+  for (const auto& cpu : cpus_) {
+    std::lock_guard lock(cpu->mutex);
+    n.total += cpu->accesses;
+    n.ok += cpu->accesses_ok;
+  }
+  return n;
+}
+
 Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
   Cpu& cpu = *cpus_.at(c);
   const AttachedTable* t = table_of(vmid);
   std::lock_guard lock(cpu.mutex);
   Access a{.time = tick(), .cpu = c, .ipa = ipa, .write = write};
   if (t == nullptr) {
-    cpu.log.push_back(a);
+    record(cpu, a);
     return a;
   }
   const Geometry& g = t->geometry;
@@ -221,14 +237,14 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
     Translation tr = walk(cpu, *t, ipa);
     if (tr.result != AccessResult::ok) {
       a.result = tr.result;
-      cpu.log.push_back(a);
+      record(cpu, a);
       return a;
     }
     used = tr.entry;
   }
   if (!has(used->perm, write ? Perm::write : Perm::read)) {
     a.result = AccessResult::permission_fault;
-    cpu.log.push_back(a);
+    record(cpu, a);
     return a;
   }
   a.result = AccessResult::ok;
@@ -247,7 +263,7 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
   if (write && t->format == MemAttrFormat::classic && used->mem == MemType::normal_wb) {
     mark_dirty(a.pa);
   }
-  cpu.log.push_back(a);
+  record(cpu, a);
   return a;
 }
 

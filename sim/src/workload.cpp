@@ -271,12 +271,9 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
   result.violations = machine.violations();
   result.counters = machine.counters();
   result.modeled_ns = machine.modeled_ns();
-  for (unsigned c = 0; c < machine.cpus(); ++c) {
-    for (const Access& a : machine.accesses(c)) {
-      ++result.accesses;
-      if (a.result == AccessResult::ok) ++result.accesses_ok;
-    }
-  }
+  const Machine::AccessCounts counts = machine.access_counts();
+  result.accesses = counts.total;
+  result.accesses_ok = counts.ok;
   result.digest = config.threaded ? digest : digest ^ machine.access_digest();
   return result;
 }

@@ -28,6 +28,7 @@ struct MachineConfig {
   unsigned cpus = 2;
   unsigned tlb_entries = 4096;  // per CPU, stage-2 and combined entries together
   unsigned walk_cache_entries = 512;
+  u64 access_log_limit = u64{1} << 20;  // per CPU; later accesses are counted, not logged
   Features features{.fwb = true, .tlbi_range = true, .ttl = true, .dic = true, .bbm_level = 0};
   Adversary adversary{};
   CostModel costs{};

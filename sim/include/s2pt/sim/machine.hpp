@@ -94,7 +94,13 @@ class Machine {
   void prefetch(unsigned cpu, Vmid vmid, Ipa ipa);
   // Caches every valid translation in `range` on `cpu` (the most a CPU may hold).
   void prefetch_all(unsigned cpu, Vmid vmid, IpaRange range);
+  // The logged accesses of `cpu` (the first MachineConfig::access_log_limit), and counts of all.
   std::vector<Access> accesses(unsigned cpu) const;
+  struct AccessCounts {
+    u64 total = 0;
+    u64 ok = 0;
+  };
+  AccessCounts access_counts() const;
   // Order-sensitive digest of every access of every CPU (for replay checks).
   u64 access_digest() const;
 
@@ -154,6 +160,7 @@ class Machine {
   Translation walk(Cpu& cpu, const AttachedTable& table, Ipa ipa);
   void fill(Cpu& cpu, const TlbEntry& entry);
   void fill_walk(Cpu& cpu, const WalkEntry& entry);
+  void record(Cpu& cpu, const Access& a);
   void make_room(Cpu& cpu, Tlb::Map& entries);
   void apply(const TlbiScope& scope);
   void step(unsigned cpu, const char* what);
