@@ -1,5 +1,6 @@
 #include "bbm_tracker.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "live_table.hpp"
@@ -7,35 +8,41 @@
 namespace s2pt::sim {
 
 void BbmTracker::observe(Machine& m) {
-  diff(
-      m, [](Ipa, u64) { return true; }, true);
+  diff(m, nullptr);
 }
 
 void BbmTracker::observe(Machine& m, const std::vector<TlbiScope>& scopes) {
-  bool any = false;
+  std::vector<std::pair<u64, u64>> regions;
   for (const TlbiScope& s : scopes) {
     if (s.kind == TlbiScope::Kind::vmid_all) return observe(m);
-    any |= s.kind != TlbiScope::Kind::stage1_all;
+    // A stage-1 invalidation completes no stage-2 break.
+    if (s.kind != TlbiScope::Kind::stage1_all)
+      regions.emplace_back(s.start.raw, s.start.raw + s.bytes);
   }
-  if (!any) return;  // stage-1 invalidation completes no stage-2 break
-  diff(
-      m,
-      [&](Ipa base, u64 bytes) {
-        for (const TlbiScope& s : scopes) {
-          if (s.kind == TlbiScope::Kind::stage1_all) continue;
-          if (s.start < base + bytes && base < s.start + s.bytes) return true;
-        }
-        return false;
-      },
-      false);
+  if (!regions.empty()) diff(m, &regions);
 }
 
-template <class Wanted>
-void BbmTracker::diff(Machine& m, Wanted&& wanted, bool full) {
+void BbmTracker::diff(Machine& m, const std::vector<std::pair<u64, u64>>* regions) {
   std::lock_guard lock(mutex_);
   ++epoch_;
+  auto wanted = [&](Ipa base, u64 bytes) {
+    if (regions == nullptr) return true;
+    for (auto [lo, hi] : *regions) {
+      if (lo < base.raw + bytes && base.raw < hi) return true;
+    }
+    return false;
+  };
   for (const AttachedTable& t : m.tables_) {
     const Geometry& g = t.geometry;
+    auto compare = [&](Pa pa, Level level, Ipa base, const u64* slots, Shadow& s, u64 lo, u64 hi) {
+      for (u64 i = lo; i < hi; ++i) {
+        const Pte now = entry::load(slots + i);
+        if (now.raw() == s.seen[i]) continue;
+        transition(m, t, pa, pa + i * sizeof(u64), level, base + i * g.level_bytes(level),
+                   Pte::from_raw(s.seen[i]), now);
+        s.seen[i] = now.raw();
+      }
+    };
     auto visit = [&](Pa pa, Level level, Ipa base, const u64* slots, u64 entries, bool) {
       auto [it, fresh] = pages_.try_emplace(pa.raw);
       Shadow& s = it->second;
@@ -50,19 +57,23 @@ void BbmTracker::diff(Machine& m, Wanted&& wanted, bool full) {
           s.seen[i] = entry::load(slots + i).raw();
         return;
       }
-      if (std::memcmp(s.seen.data(), slots, entries * sizeof(u64)) == 0) return;
-      for (u64 i = 0; i < entries; ++i) {
-        const Pte now = entry::load(slots + i);
-        if (now.raw() == s.seen[i]) continue;
-        transition(m, t, pa, pa + i * sizeof(u64), level, base + i * g.level_bytes(level),
-                   Pte::from_raw(s.seen[i]), now);
-        s.seen[i] = now.raw();
+      if (regions != nullptr) {
+        // Only the entries whose region the completing TLBIs touch.
+        const unsigned shift = g.level_shift(level);
+        for (auto [lo, hi] : *regions) {
+          const u64 first = lo <= base.raw ? 0 : (lo - base.raw) >> shift;
+          const u64 last = hi <= base.raw ? 0 : ((hi - base.raw - 1) >> shift) + 1;
+          compare(pa, level, base, slots, s, first, std::min(last, entries));
+        }
+        return;
       }
+      if (std::memcmp(s.seen.data(), slots, entries * sizeof(u64)) == 0) return;
+      compare(pa, level, base, slots, s, 0, entries);
     };
     for_each_live_page(
         m.mm_, t, visit, [](Pa, Level, Ipa) {}, wanted);
   }
-  if (!full) return;
+  if (regions != nullptr) return;
   // Pages no longer reachable (unlinked subtrees) and the breaks recorded in them are forgotten.
   std::erase_if(pages_, [&](const auto& p) { return p.second.epoch != epoch_; });
   std::erase_if(breaks_, [&](const auto& b) { return pages_.count(b.second.page.raw) == 0; });

@@ -39,8 +39,9 @@ struct BbmTracker {
   void completed(const TlbiScope& scope);
 
  private:
-  template <class Wanted>
-  void diff(Machine& m, Wanted&& wanted, bool full);
+  // Diffs the pages (and, in them, the entries) intersecting `regions` ([start, end) IPA byte
+  // ranges), or everything when null.
+  void diff(Machine& m, const std::vector<std::pair<u64, u64>>* regions);
   void transition(Machine& m, const AttachedTable& t, Pa page, Pa slot, Level level, Ipa base,
                   Pte before, Pte now);
 
