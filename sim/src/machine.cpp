@@ -447,7 +447,7 @@ void Machine::dsb_ish(unsigned c) {
     apply(p.scope);
     bbm_->completed(p.scope);
     // Other CPUs keep running between two completions of the same batch.
-    if (stepping_.enabled && done.size() > 1) step(c, "TLBI completion");
+    if (done.size() > 1) step(c, "TLBI completion");
   }
   step(c, "DSB ISH");
 }

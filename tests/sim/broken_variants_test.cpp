@@ -201,6 +201,38 @@ TEST(SimBroken, NoVmalle1isAfterIpaTlbi) {
   }
 }
 
+// (d') IPAS2LE1IS and VMALLE1IS completed by one DSB ISH (the first DSB ISH left out): the
+// stage-1 flush may complete first, and another CPU rebuilds its combined entry from the stage-2
+// entry that the IPA-based TLBI removes only afterwards.
+TEST(SimBroken, NoDsbBetweenStage2AndStage1Tlbi) {
+  for (const bool broken : {false, true}) {
+    Rig rig;
+    rig.map_and_cache(kIpa, rig.page());
+    rig.machine().set_step_hook([&](const char* what, unsigned) {
+      if (std::string(what) == "TLBI completion") rig.machine().access(1, kVmid, kIpa, false);
+    });
+    rig.machine().begin_op("unmap");
+    ClearLeaves clear;
+    ASSERT_TRUE(walk(rig.core(), IpaRange{kIpa, rig.page()}, clear).ok());
+    Maintenance& m = rig.core().maintenance();
+    m.dsb_ishst();
+    m.tlbi(TlbiOp::ipas2le1is, tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel)));
+    if (!broken) m.dsb_ish();
+    m.tlbi(TlbiOp::vmalle1is, 0);
+    m.dsb_ish();
+    m.isb();
+    const auto found = rig.machine().end_op();
+    rig.machine().set_step_hook(nullptr);
+    if (broken) {
+      ASSERT_EQ(count(found, ViolationKind::stale_tlb), 1u) << describe(found);
+      EXPECT_EQ(found.at(0).cpu, 1);
+      EXPECT_NE(found.at(0).detail.find("combined"), std::string::npos);
+    } else {
+      EXPECT_TRUE(found.empty()) << describe(found);
+    }
+  }
+}
+
 // (e) a range invalidation of exactly 2^21 pages (8 GiB at 4K) computed as Linux did before its
 // 2024 fix: NUM = ((pages >> (5 * SCALE + 1)) & 31) - 1 is -1 at every SCALE up to 3, so the
 // loop reaches SCALE 4, which the 2-bit field wraps to 0: two pages invalidated instead of 2^21.
