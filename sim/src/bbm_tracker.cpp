@@ -100,7 +100,7 @@ void BbmTracker::transition(Machine& m, const AttachedTable& t, Pa page, Pa slot
   if (!now.is_valid()) return;
   auto it = breaks_.find(slot.raw);
   if (it == breaks_.end()) return;
-  if (!it->second.completed && needs_break_before_make(it->second.old, now, level)) {
+  if (needs_break_before_make(it->second.old, now, level)) {
     m.report(Violation{.kind = ViolationKind::break_before_make,
                        .ipa = base,
                        .pa = slot,
@@ -112,11 +112,11 @@ void BbmTracker::transition(Machine& m, const AttachedTable& t, Pa page, Pa slot
 
 void BbmTracker::completed(const TlbiScope& scope) {
   std::lock_guard lock(mutex_);
-  for (auto& [slot, b] : breaks_) {
-    if (!b.completed && scope.covers(b.vmid, b.base, b.bytes, b.level, b.old.is_table(b.level))) {
-      b.completed = true;
-    }
-  }
+  // A completed break allows any new value: nothing about the slot needs remembering.
+  std::erase_if(breaks_, [&](const auto& entry) {
+    const Break& b = entry.second;
+    return scope.covers(b.vmid, b.base, b.bytes, b.level, b.old.is_table(b.level));
+  });
 }
 
 }  // namespace s2pt::sim

@@ -3,7 +3,7 @@
 // DSB ISH (and at every operation's return) is enough: a valid-to-valid change that needs BBM
 // and is seen between two observations had no completed TLBI in between; a valid entry seen
 // invalid opens a break that the TLBIs completed at that DSB may close (if they cover it), and
-// the next valid value must wait for that.
+// a new valid value that needs BBM while its break is open is a violation.
 #pragma once
 
 #include <mutex>
@@ -28,7 +28,6 @@ struct BbmTracker {
     Level level{0};
     Ipa base;
     u64 bytes = 0;
-    bool completed = false;
   };
 
   // Diffs every reachable table page (and forgets the unreachable ones).

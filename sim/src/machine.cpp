@@ -70,6 +70,18 @@ const AttachedTable* Machine::table_of(Vmid vmid) const {
 
 // --- caches -------------------------------------------------------------------------------
 
+namespace {
+
+// A pseudo-random entry among the first few of a map (end() if empty): stepping a hash-map
+// iterator is linear, so "random" stays cheap.
+template <class Map>
+typename Map::iterator near_begin(Cpu& cpu, Map& map) {
+  if (map.empty()) return map.end();
+  return std::next(map.begin(), static_cast<long>(cpu.rng.below(std::min<u64>(map.size(), 64))));
+}
+
+}  // namespace
+
 void Machine::fill(Cpu& cpu, const TlbEntry& entry) {
   Tlb::Map& entries = cpu.tlb.entries(entry.combined);
   const u64 key = Tlb::key(entry.vmid, entry.level, entry.base);
@@ -79,7 +91,7 @@ void Machine::fill(Cpu& cpu, const TlbEntry& entry) {
   }
   if (!config_.adversary.no_eviction && !entries.empty() &&
       (cpu.tlb.size() >= config_.tlb_entries || cpu.rng.chance(5))) {
-    entries.erase(std::next(entries.begin(), static_cast<long>(cpu.rng.below(entries.size()))));
+    entries.erase(near_begin(cpu, entries));
   }
   if (cpu.tlb.size() >= config_.tlb_entries) make_room(cpu, entries);
   // Full with nothing that may go: the new translation is simply not cached.
@@ -91,8 +103,8 @@ void Machine::fill(Cpu& cpu, const TlbEntry& entry) {
 // matches the live table (dropping one that may be stale could hide a missing invalidation);
 // if the few it looks at are all stale, nothing goes.
 void Machine::make_room(Cpu& cpu, Tlb::Map& entries) {
-  for (int tries = 0; tries < 8 && !entries.empty(); ++tries) {
-    auto it = std::next(entries.begin(), static_cast<long>(cpu.rng.below(entries.size())));
+  auto it = near_begin(cpu, entries);
+  for (int tries = 0; tries < 8 && it != entries.end(); ++tries, ++it) {
     const AttachedTable* t = table_of(it->second.vmid);
     if (t != nullptr && still_matches_live(mm_, *t, it->second)) {
       entries.erase(it);
@@ -110,12 +122,16 @@ void Machine::fill_walk(Cpu& cpu, const WalkEntry& entry) {
   }
   if (!config_.adversary.no_eviction && !walks.empty() &&
       (walks.size() >= config_.walk_cache_entries || cpu.rng.chance(5))) {
-    walks.erase(std::next(walks.begin(), static_cast<long>(cpu.rng.below(walks.size()))));
+    walks.erase(near_begin(cpu, walks));
   }
-  for (int tries = 0; tries < 8 && walks.size() >= config_.walk_cache_entries; ++tries) {
-    auto it = std::next(walks.begin(), static_cast<long>(cpu.rng.below(walks.size())));
+  auto it = walks.size() >= config_.walk_cache_entries ? near_begin(cpu, walks) : walks.end();
+  for (int tries = 0; tries < 8 && it != walks.end(); ++tries) {
     const AttachedTable* t = table_of(it->second.vmid);
-    if (t != nullptr && still_matches_live(mm_, *t, it->second)) walks.erase(it);
+    if (t != nullptr && still_matches_live(mm_, *t, it->second)) {
+      walks.erase(it);
+      break;
+    }
+    ++it;
   }
   if (walks.size() >= config_.walk_cache_entries) return;
   walks.emplace(key, entry);
