@@ -4,8 +4,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <shared_mutex>
 #include <thread>
 
+#include "s2pt/page_cache.hpp"
 #include "s2pt/sim/machine.hpp"
 #include "s2pt/sim/sim_arch.hpp"
 
@@ -20,7 +23,7 @@ constexpr u64 kWindowBytes = u64{1} << 30;
 constexpr Pa kGuestBase{u64{1} << 38};
 
 struct Op {
-  enum Kind : u8 { map, unmap, write_protect, relax, split, age } kind;
+  enum Kind : u8 { map, unmap, write_protect, relax, split, age, eager_split, collapse } kind;
   IpaRange range;
   u64 variant = 0;
   Attrs attrs;
@@ -34,12 +37,14 @@ class OpGenerator {
   Op next() {
     Op op{};
     const u64 roll = rng_.below(100);
-    op.kind = roll < 35   ? Op::map
-              : roll < 60 ? Op::unmap
-              : roll < 72 ? Op::write_protect
-              : roll < 80 ? Op::relax
-              : roll < 95 ? Op::split
-                          : Op::age;
+    op.kind = roll < 33   ? Op::map
+              : roll < 56 ? Op::unmap
+              : roll < 66 ? Op::write_protect
+              : roll < 72 ? Op::relax
+              : roll < 86 ? Op::split
+              : roll < 90 ? Op::age
+              : roll < 95 ? Op::eager_split
+                          : Op::collapse;
     op.range = op.kind == Op::split ? small_range(4) : range();
     op.variant = rng_.below(3);
     const u64 mem = rng_.below(10);
@@ -92,6 +97,10 @@ const char* name(Op::Kind k) {
       return "split";
     case Op::age:
       return "age";
+    case Op::eager_split:
+      return "eager_split";
+    case Op::collapse:
+      return "collapse";
   }
   return "?";
 }
@@ -113,6 +122,10 @@ Progress run(Table& table, const Op& op, UnmapStrategy strategy) {
       if (!young.ok()) return Progress{young.status(), 0};
       return table.mkyoung(op.range);
     }
+    case Op::eager_split:
+      return table.split(op.range, kLastLevel, 2048);
+    case Op::collapse:
+      return table.collapse(op.range);
   }
   return Progress{Status::unsupported, 0};
 }
@@ -181,10 +194,16 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
       }
     }
   };
+  // Exclusive operations take it for writing, the guests' stage-2 faults for reading (the
+  // locking rule of table.hpp, as Linux's mmu_lock).
+  std::shared_mutex table_lock;
+  std::atomic<u64> faults_mapped{0};
   if (config.threaded) {
     for (unsigned c = 1; c < machine.cpus(); ++c) {
       threads.emplace_back([&, c] {
         Rng rng(config.seed ^ (0xA5A5ull * c));
+        SimArch::Binding on_cpu(c);  // the fault path's maintenance runs on this CPU
+        PageCache cache(geometry.page_bytes(), c);
         while (!stop.load(std::memory_order_relaxed)) {
           const bool focused = rng.chance(75);
           const u64 start =
@@ -194,12 +213,28 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
           if (rng.chance(20)) {
             machine.prefetch(c, kVmid, ipa);
           } else {
-            machine.access(c, kVmid, ipa, rng.chance(50));
+            const Access a = machine.access(c, kVmid, ipa, rng.chance(50));
+            if (config.faults && a.result == AccessResult::translation_fault &&
+                window.contains(ipa) && rng.chance(30)) {
+              // The vCPU takes the stage-2 fault: map the faulting page (the shared path).
+              if (cache.topup(mm) == Status::ok) {
+                std::shared_lock lock(table_lock);
+                const Ipa page = ipa.align_down(geometry.page_bytes());
+                const Result<FaultOutcome> out =
+                    table.handle_fault(FaultRequest{.ipa = page,
+                                                    .pa = kGuestBase + (page - kWindowStart),
+                                                    .leaf_bytes = geometry.page_bytes(),
+                                                    .attrs = Attrs::normal(Perm::rw)},
+                                       cache);
+                if (out.ok() && out.value() == FaultOutcome::mapped) faults_mapped.fetch_add(1);
+              }
+            }
           }
           progress[c].fetch_add(1);
           // Two host cores are shared by every thread: leave the writer room to run.
           std::this_thread::yield();
         }
+        cache.drain(mm);
       });
     }
     // A prefetcher: every CPU, the writer's included, fills speculatively behind the writer's
@@ -238,9 +273,11 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
     focus_size.store(op.range.size, std::memory_order_relaxed);
     machine.set_focus(op.range);
     if (config.threaded) wait_for_guests();
+    std::unique_lock lock(table_lock);
     machine.begin_op(label(op));
     const Progress p = run(table, op, config.strategy);
     machine.end_op();
+    lock.unlock();
     ++result.ops;
     if (!p.ok()) ++result.ops_failed;
     digest = (digest ^ (static_cast<u64>(p.status) << 32 ^ p.bytes_done)) * 0x100000001B3ull;
@@ -272,6 +309,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
   result.counters = machine.counters();
   result.modeled_ns = machine.modeled_ns();
   const Machine::AccessCounts counts = machine.access_counts();
+  result.faults_mapped = faults_mapped.load();
   result.accesses = counts.total;
   result.accesses_ok = counts.ok;
   result.digest = config.threaded ? digest : digest ^ machine.access_digest();

@@ -82,13 +82,15 @@ int main(int argc, char** argv) {
   for (unsigned run = 0; run < runs; ++run) {
     const sim::WorkloadResult r = sim::run_workload(c);
     std::printf(
-        "%s seed %llu: %llu ops (%llu refused), %llu accesses (%llu translated), %zu violations\n"
+        "%s seed %llu: %llu ops (%llu refused), %llu accesses (%llu translated), %llu faults "
+        "mapped, %zu violations\n"
         "  TLBI %llu (ipa %llu, range %llu, vmid %llu, s1 %llu), DSB %llu, DC CIVAC %llu lines\n"
         "  modelled hardware time %.3f ms, host time %.3f ms, digest %016llx\n",
         name(c.strategy), static_cast<unsigned long long>(c.seed),
         static_cast<unsigned long long>(r.ops), static_cast<unsigned long long>(r.ops_failed),
         static_cast<unsigned long long>(r.accesses), static_cast<unsigned long long>(r.accesses_ok),
-        r.violations.size(), static_cast<unsigned long long>(r.counters.tlbi_total()),
+        static_cast<unsigned long long>(r.faults_mapped), r.violations.size(),
+        static_cast<unsigned long long>(r.counters.tlbi_total()),
         static_cast<unsigned long long>(r.counters.tlbi_ipa),
         static_cast<unsigned long long>(r.counters.tlbi_range),
         static_cast<unsigned long long>(r.counters.tlbi_vmid),

@@ -76,6 +76,7 @@ TEST_P(SimCleanRun, ThreadedGuestsSeeNoViolation) {
   EXPECT_LT(r.ops_failed, r.ops);
   // The guests did translate through the table while it changed (not a vacuous run).
   EXPECT_GT(r.accesses_ok, 0u);
+  EXPECT_GT(r.faults_mapped, 0u) << "the shared fault path never ran";
   EXPECT_GT(r.counters.tlbi_total(), 0u);
   EXPECT_GT(r.modeled_ns, 0.0);
   RecordProperty("modeled_ns", std::to_string(r.modeled_ns));

@@ -1,6 +1,7 @@
 // A random table workload against the model: one writer maps, unmaps, write-protects, relaxes,
-// ages and splits (map with replace over part of a block) while guest CPUs access the same IPAs
-// and speculatively fill their caches. Every operation is checked by the oracles at its return.
+// ages, splits (map with replace over part of a block, and eager split of blocks to pages) and
+// collapses while guest CPUs access the same IPAs and speculatively fill their caches. Every
+// operation is checked by the oracles at its return.
 #pragma once
 
 #include <functional>
@@ -25,6 +26,9 @@ struct WorkloadConfig {
   // reproducible); false: stepped mode, one thread, reproducible from the seed.
   bool threaded = true;
   unsigned cpus = 3;  // CPU 0 runs the writer; the others run guests
+  // Threaded mode: a guest access that takes a translation fault in the window is, now and then,
+  // resolved by the core's shared fault path (handle_fault) on the guest's CPU.
+  bool faults = true;
   Adversary adversary{};
   // Test-only: the Arch the table is given, from the machine's SimArch (by default, that one).
   // Lets a test put an instruction-dropping wrapper in front to check the oracles catch it.
@@ -36,6 +40,7 @@ struct WorkloadResult {
   u64 ops_failed = 0;  // operations that returned an error (e.g. `exists`), not violations
   u64 accesses = 0;
   u64 accesses_ok = 0;
+  u64 faults_mapped = 0;  // pages the guests' faults mapped through handle_fault
   std::vector<Violation> violations;
   MaintenanceCounters counters;
   double modeled_ns = 0;
