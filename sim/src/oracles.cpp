@@ -167,6 +167,10 @@ void Machine::check_tables() {
 // Oracle 4: without FWB, a page that may hold dirty lines must still be mapped cacheably by a
 // live table; otherwise the host may read stale memory.
 void Machine::check_dirty() {
+  {
+    std::lock_guard lock(dirty_mutex_);
+    if (dirty_pages_.empty()) return;
+  }
   std::vector<std::pair<u64, u64>> mapped;  // [pa, pa + bytes) of cacheable leaves
   for (const AttachedTable& t : tables_) {
     const Geometry& g = t.geometry;
