@@ -509,8 +509,11 @@ void Machine::ic_ivau(unsigned c, Pa, u64 bytes) {
 // Stepped mode: the other CPUs' activity, drawn from the seed, at this point of the sequence.
 void Machine::step(unsigned c, const char* what) {
   tick();
-  if (in_step_) return;
-  in_step_ = true;
+  // Activity run from here may issue instructions itself; it must not recurse. Per thread: CPUs
+  // driven by other threads (the fault path) execute instructions at the same time.
+  static thread_local bool in_step = false;
+  if (in_step) return;
+  in_step = true;
   if (stepping_.enabled && stepping_.window.size != 0) {
     auto random_ipa = [&] {
       const IpaRange& r = focus_.size != 0 && step_rng_.chance(75) ? focus_ : stepping_.window;
@@ -527,7 +530,7 @@ void Machine::step(unsigned c, const char* what) {
     }
   }
   if (hook_) hook_(what, c);
-  in_step_ = false;
+  in_step = false;
 }
 
 // --- accounting ------------------------------------------------------------------------------

@@ -181,7 +181,6 @@ class Machine {
   IpaRange focus_;
   Rng step_rng_;
   std::function<void(const char*, unsigned)> hook_;
-  bool in_step_ = false;
 
   mutable std::mutex dirty_mutex_;
   std::unordered_set<u64> dirty_pages_;  // PA >> 12 of 4K pages that may hold dirty lines
