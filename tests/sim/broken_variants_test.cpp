@@ -114,6 +114,34 @@ TEST(SimBroken, CmoBeforeTheTlbiCompleted) {
   }
 }
 
+// (b') without FWB, every strategy's unmap with its cache maintenance dropped: the pages the
+// guest wrote are unmapped while dirty.
+TEST(SimBroken, UnmapWithoutCacheMaintenance) {
+  for (unsigned k = 0; k < 256; ++k) {
+    const auto strategy = UnmapStrategy(k);
+    if (std::string(name(strategy)) == "?") continue;
+    for (const bool broken : {false, true}) {
+      RigConfig c;
+      c.fwb = false;
+      Rig rig(c);
+      rig.map_and_cache(kIpa, k2M);  // a block, and pages in the next 2 MiB
+      rig.map_and_cache(kIpa + k2M, 8 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
+      rig.machine().access(1, kVmid, kIpa + 0x1000, true);
+      rig.machine().access(1, kVmid, kIpa + k2M + 0x3000, true);
+      rig.arch().drop_dc_civac = broken;
+      rig.machine().begin_op(std::string("unmap ") + name(strategy));
+      ASSERT_TRUE(rig.table().unmap(IpaRange{kIpa, 2 * k2M}, strategy).ok());
+      const auto found = rig.machine().end_op();
+      if (broken) {
+        EXPECT_EQ(count(found, ViolationKind::dirty_after_unmap), 2u) << name(strategy) << "\n"
+                                                                      << describe(found);
+      } else {
+        EXPECT_TRUE(found.empty()) << name(strategy) << "\n" << describe(found);
+      }
+    }
+  }
+}
+
 // (c) a detached table page freed while a shared (software) walker is still inside it. The test
 // plays both: the shared walker holds the level-3 table it descended into; the writer detaches
 // the table, invalidates, and frees it at once (broken) or after the walker left (correct).

@@ -28,6 +28,7 @@ class DroppingArch final : public Arch {
   explicit DroppingArch(Arch& inner) : inner_(inner) {}
   bool drop_dsb_ish = false;
   bool drop_vmalle1is = false;
+  bool drop_dc_civac = false;
 
   Features features() const override { return inner_.features(); }
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
@@ -39,7 +40,9 @@ class DroppingArch final : public Arch {
     if (!drop_dsb_ish) inner_.dsb_ish();
   }
   void isb() override { inner_.isb(); }
-  void dc_civac(Pa pa, u64 bytes) override { inner_.dc_civac(pa, bytes); }
+  void dc_civac(Pa pa, u64 bytes) override {
+    if (!drop_dc_civac) inner_.dc_civac(pa, bytes);
+  }
   void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
 
  private:
