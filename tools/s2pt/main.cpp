@@ -18,6 +18,8 @@ constexpr Command kCommands[] = {
      s2pt::tool::run_main},
     {"dump", "print the table a scenario leaves (or --demo), ptdump style, text or JSON",
      s2pt::tool::dump_main},
+    {"stress", "random workloads against the hardware model's oracles, for a given time",
+     s2pt::tool::stress_main},
 };
 
 void usage(std::FILE* out) {
