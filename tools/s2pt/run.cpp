@@ -15,7 +15,7 @@ namespace {
 void run_usage(std::FILE* out) {
   std::fprintf(out,
                "usage: s2pt run [--backend counting|model] [--trace] [--quiet] FILE\n"
-               "  --backend  where maintenance goes (default counting; model needs sim/)\n"
+               "  --backend  where maintenance goes (default counting; model: not wired yet)\n"
                "  --trace    print every operation issued, not only the counts\n"
                "  --quiet    print only failures\n"
                "The format is described in docs/scenarios.md.\n");

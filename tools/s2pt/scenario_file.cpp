@@ -47,8 +47,8 @@ std::unique_ptr<scenario::Backend> open_backend(std::string_view name, bool trac
   std::unique_ptr<scenario::Backend> backend = scenario::make_backend(*kind, trace);
   if (!backend) {
     std::fprintf(stderr,
-                 "s2pt %.*s: backend '%.*s' is not available yet (it needs the hardware "
-                 "model, sim/)\n",
+                 "s2pt %.*s: backend '%.*s' is not available yet (the hardware model in "
+                 "sim/ is not wired to the scenario runner)\n",
                  static_cast<int>(command.size()), command.data(), static_cast<int>(name.size()),
                  name.data());
   }

@@ -13,7 +13,7 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, bool trace) {
     case BackendKind::counting:
       return std::make_unique<CountingBackend>(trace);
     case BackendKind::model:
-      return nullptr;  // the hardware model (sim/) is not built yet
+      return nullptr;  // sim/ exists; its Mm, table attachment and oracles are not wired here yet
   }
   return nullptr;
 }

@@ -1,5 +1,6 @@
 // Where a scenario's maintenance operations go. The counting backend records them; the hardware
-// model (sim/) will be another backend once it exists.
+// model (sim/) is to be another; it also needs to supply the Mm (its SimMm), attach each table to
+// the Machine and run the oracles around every operation, which this interface does not do yet.
 #pragma once
 
 #include <memory>
@@ -47,7 +48,7 @@ class CountingBackend final : public Backend {
 
 enum class BackendKind : u8 { counting, model };
 std::optional<BackendKind> parse_backend(std::string_view word);
-// The backend, or nullptr when it is not built into this tool (model: until sim/ lands).
+// The backend, or nullptr when it is not available in this tool (model: not wired yet).
 std::unique_ptr<Backend> make_backend(BackendKind kind, bool trace);
 
 }  // namespace s2pt::scenario
