@@ -130,7 +130,7 @@ TEST(SimModel, ModelledTimeIsTheCostOfTheCountedInstructions) {
   const MaintenanceCounters t0 = rig.table().stats().maintenance;
   const u64 allocs = rig.mm().allocs();
   const u64 frees = rig.mm().frees();
-  ASSERT_TRUE(rig.table().unmap(IpaRange{kIpa, 4 * rig.page()}).ok());
+  ASSERT_TRUE(rig.table().unmap(IpaRange{kIpa, 4 * rig.page()}, UnmapStrategy::per_entry).ok());
   MaintenanceCounters d = m.counters();
   d.tlbi_ipa -= c0.tlbi_ipa;
   d.tlbi_range -= c0.tlbi_range;

@@ -18,5 +18,7 @@ struct Command {
 
 int demo_main(std::span<char* const> args);
 int bench_main(std::span<char* const> args);
+int run_main(std::span<char* const> args);
+int dump_main(std::span<char* const> args);
 
 }  // namespace s2pt::tool
