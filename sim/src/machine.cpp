@@ -450,6 +450,7 @@ void Machine::dsb_ish(unsigned c) {
   // What the writer did since the last DSB is judged before this DSB completes anything.
   if (!done.empty()) {
     std::vector<TlbiScope> scopes;
+    scopes.reserve(done.size());
     for (const PendingTlbi& p : done)
       scopes.push_back(p.scope);
     bbm_->observe(*this, scopes);
@@ -484,9 +485,9 @@ void Machine::dc_civac(unsigned c, Pa pa, u64 bytes) {
     std::lock_guard lock(cpu.mutex);
     ++cpu.counters.dc_civac_calls;
     cpu.counters.dc_civac_bytes += bytes;
-    cpu.modeled_ns += config_.costs.dc_civac_line_ns *
-                      static_cast<double>((bytes + MaintenanceCounters::kCacheLine - 1) /
-                                          MaintenanceCounters::kCacheLine);
+    const u64 lines =
+        (bytes + MaintenanceCounters::kCacheLine - 1) / MaintenanceCounters::kCacheLine;
+    cpu.modeled_ns += config_.costs.dc_civac_line_ns * static_cast<double>(lines);
     ++cpu.pending_cmos;
   }
   clean(pa, bytes);
@@ -499,9 +500,9 @@ void Machine::ic_ivau(unsigned c, Pa, u64 bytes) {
     std::lock_guard lock(cpu.mutex);
     ++cpu.counters.ic_ivau_calls;
     cpu.counters.ic_ivau_bytes += bytes;
-    cpu.modeled_ns += config_.costs.ic_ivau_line_ns *
-                      static_cast<double>((bytes + MaintenanceCounters::kCacheLine - 1) /
-                                          MaintenanceCounters::kCacheLine);
+    const u64 lines =
+        (bytes + MaintenanceCounters::kCacheLine - 1) / MaintenanceCounters::kCacheLine;
+    cpu.modeled_ns += config_.costs.ic_ivau_line_ns * static_cast<double>(lines);
   }
   step(c, "IC IVAU");
 }

@@ -21,6 +21,7 @@ constexpr u64 kWindowBytes = u64{1} << 30;
 // Guest memory lives far from the table pages; each "variant" is another copy of the window, so
 // a remap changes the output address and no two IPAs ever share a PA.
 constexpr Pa kGuestBase{u64{1} << 38};
+constexpr u64 kQuarantineLimit = u64{64} << 20;
 
 struct Op {
   enum Kind : u8 { map, unmap, write_protect, relax, split, age, eager_split, collapse } kind;
@@ -276,7 +277,11 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
     std::unique_lock lock(table_lock);
     machine.begin_op(label(op));
     const Progress p = run(table, op, config.strategy);
-    machine.end_op();
+    const bool clean = machine.end_op().empty();
+    // Long runs would exhaust the arena: at a clean return no cache or live table points into a
+    // freed page and no fault runs, so the quarantine can go back to the pool (use-after-free of
+    // those pages is then no longer seen, only within the operations that follow their release).
+    if (clean && mm.quarantined_bytes() > kQuarantineLimit) mm.release_quarantine();
     lock.unlock();
     ++result.ops;
     if (!p.ok()) ++result.ops_failed;

@@ -28,6 +28,7 @@ struct Options {
   std::vector<Granule> granules{Granule::k4, Granule::k64};
   std::vector<bool> fwb{true, false};
   std::vector<bool> range{true, false};
+  bool ttl = true;
 };
 
 int usage(const char* why) {
@@ -35,7 +36,8 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "usage: s2pt stress [--seconds T] [--runs N] [--seed S] [--cpus K] [--ops N]\n"
                "                   [--strategy NAME|all] [--granule 4K|64K|both]\n"
-               "                   [--fwb on|off|both] [--tlbi-range on|off|both] [--stepped]\n"
+               "                   [--fwb on|off|both] [--tlbi-range on|off|both] [--ttl on|off]\n"
+               "                   [--stepped]\n"
                "  Threaded runs (default) race real host threads and are not exactly\n"
                "  reproducible; --stepped runs are, from their seed.\n");
   return 2;
@@ -107,6 +109,10 @@ int stress_main(std::span<char* const> args) {
       if (!parse_switch(value, o.fwb)) return usage("--fwb takes on, off or both");
     } else if (arg == "--tlbi-range") {
       if (!parse_switch(value, o.range)) return usage("--tlbi-range takes on, off or both");
+    } else if (arg == "--ttl") {
+      std::vector<bool> ttl;
+      if (!parse_switch(value, ttl) || ttl.size() != 1) return usage("--ttl takes on or off");
+      o.ttl = ttl.front();
     } else {
       return usage("unknown option");
     }
@@ -151,6 +157,7 @@ int stress_main(std::span<char* const> args) {
     config.granule = c.granule;
     config.fwb = c.fwb;
     config.tlbi_range = c.range;
+    config.ttl = o.ttl;
     config.strategy = c.strategy;
     config.ops = o.ops;
     config.seed = o.seed + runs;
@@ -161,8 +168,24 @@ int stress_main(std::span<char* const> args) {
     ops += r.ops;
     accesses += r.accesses;
     faults += r.faults_mapped;
+    progress.finish();
+    std::printf(
+        "%-9s %-3s FWB %-3s range %-3s seed %-8llu %5llu ops (%llu refused) %7llu accesses "
+        "%5llu faults mapped | TLBI %llu (ipa %llu, range %llu, vmid %llu, s1 %llu) DSB %llu "
+        "DC lines %llu | modelled %.3f ms, host %.3f ms | %zu violations\n",
+        name(c.strategy), c.granule == Granule::k4 ? "4K" : "64K", on_off(c.fwb), on_off(c.range),
+        static_cast<unsigned long long>(config.seed), static_cast<unsigned long long>(r.ops),
+        static_cast<unsigned long long>(r.ops_failed), static_cast<unsigned long long>(r.accesses),
+        static_cast<unsigned long long>(r.faults_mapped),
+        static_cast<unsigned long long>(r.counters.tlbi_total()),
+        static_cast<unsigned long long>(r.counters.tlbi_ipa),
+        static_cast<unsigned long long>(r.counters.tlbi_range),
+        static_cast<unsigned long long>(r.counters.tlbi_vmid),
+        static_cast<unsigned long long>(r.counters.tlbi_s1),
+        static_cast<unsigned long long>(r.counters.dsb_total()),
+        static_cast<unsigned long long>(r.counters.dc_civac_lines()), r.modeled_ns / 1e6,
+        r.host_ns / 1e6, r.violations.size());
     if (!r.violations.empty()) {
-      progress.finish();
       violations += r.violations.size();
       std::printf("VIOLATIONS in run with seed %llu (%s, %s, FWB %s, TLBI range %s):\n",
                   static_cast<unsigned long long>(config.seed), name(c.strategy),

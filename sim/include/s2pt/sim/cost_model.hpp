@@ -33,8 +33,10 @@ struct PageCounts {
 
 constexpr double modeled_ns(const MaintenanceCounters& c, const CostModel& m,
                             const PageCounts& pages = {}) {
-  const double lines = static_cast<double>(c.dc_civac_bytes / MaintenanceCounters::kCacheLine);
-  const double ic_lines = static_cast<double>(c.ic_ivau_bytes / MaintenanceCounters::kCacheLine);
+  const u64 whole_lines = c.dc_civac_lines();
+  const u64 whole_ic_lines = c.ic_ivau_bytes / MaintenanceCounters::kCacheLine;
+  const auto lines = static_cast<double>(whole_lines);
+  const auto ic_lines = static_cast<double>(whole_ic_lines);
   return static_cast<double>(c.tlbi_ipa) * m.tlbi_ipa_ns +
          static_cast<double>(c.tlbi_range) * m.tlbi_range_ns +
          static_cast<double>(c.tlbi_vmid) * m.tlbi_vmalls12e1is_ns +

@@ -55,7 +55,7 @@ struct Access {
 struct AttachedTable {
   Vmid vmid{};
   Geometry geometry;
-  MemAttrFormat format;
+  MemAttrFormat format = MemAttrFormat::classic;
   Pa root{};
 };
 
@@ -152,7 +152,7 @@ class Machine {
  private:
   friend struct BbmTracker;
   struct Translation {
-    AccessResult result;
+    AccessResult result = AccessResult::translation_fault;
     TlbEntry entry;
   };
   u64 tick() { return clock_.fetch_add(1, std::memory_order_relaxed) + 1; }

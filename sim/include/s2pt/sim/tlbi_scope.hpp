@@ -12,7 +12,7 @@ namespace s2pt::sim {
 struct TlbiScope {
   enum class Kind : u8 { by_ipa, range, stage1_all, vmid_all };
 
-  TlbiOp op;
+  TlbiOp op = TlbiOp::vmalls12e1is;
   u64 operand = 0;
   Vmid vmid{};
   Kind kind = Kind::vmid_all;
