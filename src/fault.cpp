@@ -82,6 +82,7 @@ class FaultVisitor {
       outcome_ = FaultOutcome::already_resolved;
       return Status::ok;
     }
+    prepare_for_exec(ctx.core, old, next, ctx.level);
     if (!ctx.set(next)) return Status::again;
     if (next.perm() != old.perm()) {
       // A TLB may hold the entry with its old permissions; gone before we return.

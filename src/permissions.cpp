@@ -18,7 +18,9 @@ class PermissionVisitor {
     const Perm wanted = without(ctx.old.perm(), remove_) | add_;
     if (wanted == ctx.old.perm()) return Status::ok;
     if (!ctx.covers_entry()) return split_entry(ctx);
-    ctx.set(ctx.old.with_perm(wanted));
+    const Pte next = ctx.old.with_perm(wanted);
+    prepare_for_exec(ctx.core, ctx.old, next, ctx.level);
+    ctx.set(next);
     pending_.add(ctx);
     return Status::ok;
   }

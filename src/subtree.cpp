@@ -39,6 +39,15 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
   }
 }
 
+void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level) {
+  if (core.features().dic || has(old.perm(), Perm::exec) || !has(next.perm(), Perm::exec)) return;
+  Maintenance& m = core.maintenance();
+  m.ic_ivau(next.output_address().align_down(core.geometry().level_bytes(level)),
+            core.geometry().level_bytes(level));
+  m.dsb_ish();
+  m.isb();
+}
+
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   Result<Pa> top = build_split_table(core, leaf, level);
   if (!top.ok()) return top.status();

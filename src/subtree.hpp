@@ -26,6 +26,9 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory = OldMem
 // non-cacheably), and new executable memory must not hit stale instructions: cleans and waits,
 // before the first entry that maps [pa, pa + bytes) is written.
 bool memory_needs_preparing(const TableCore& core, const Attrs& attrs);
+// A leaf that gains execute permission may hit stale instructions: invalidates the I-cache for its
+// memory to PoU (unless DIC) before the new permission is written.
+void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level);
 void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs);
 
 // Builds, unlinked, the subtree that maps what the block `leaf` at `level` maps with leaves of

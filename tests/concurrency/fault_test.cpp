@@ -66,6 +66,17 @@ TEST(Fault, PermissionFaultRelaxesAndInvalidates) {
   EXPECT_TRUE(rig.ops().empty());
 }
 
+TEST(Fault, ExecuteFaultInvalidatesTheInstructionCache) {
+  FaultRig rig(Features{.fwb = true, .tlbi_range = true, .ttl = true});
+  ASSERT_TRUE(rig.table().map({Ipa{k1G}, k4K}, Pa{4 * k1G}, Attrs::normal(Perm::rw)).ok());
+  rig.arch.clear();
+  EXPECT_EQ(rig.fault(Ipa{k1G}, Pa{4 * k1G}, k4K, Attrs::normal(Perm::rwx)).value(),
+            FaultOutcome::relaxed);
+  const std::vector<std::string> ops = rig.ops();
+  ASSERT_FALSE(ops.empty());
+  EXPECT_EQ(ops.front(), "IC IVAU 0x100000000 +0x1000") << "before the entry becomes executable";
+}
+
 TEST(Fault, AccessFlagFaultMakesYoungWithoutMaintenance) {
   FaultRig rig;
   ASSERT_TRUE(rig.table().map({Ipa{k1G}, k4K}, Pa{4 * k1G}, Attrs::normal(Perm::rw)).ok());

@@ -150,6 +150,36 @@ TEST(Sequence, MapWithFwbOfNonExecutableMemoryIssuesNothing) {
   EXPECT_TRUE(rig.ops().empty());
 }
 
+TEST(Sequence, GainingExecuteInvalidatesTheInstructionCacheFirst) {
+  Rig rig(k4, Features{.fwb = true, .tlbi_range = true, .ttl = true, .dic = false});
+  ASSERT_TRUE(
+      rig.table().map({Ipa{0x4000'0000}, 0x1000}, Pa{0x8'0000'0000}, Attrs::normal(Perm::rw)).ok());
+  rig.arch.clear();
+  ASSERT_TRUE(rig.table().relax({Ipa{0x4000'0000}, 0x1000}, Perm::exec).ok());
+  EXPECT_EQ(rig.ops(), (Lines{
+                           "IC IVAU 0x800000000 +0x1000",
+                           "DSB ISH",
+                           "ISB",
+                           "DSB ISHST",
+                           "TLBI IPAS2LE1IS ipa=0x40000000 ttl=L3",
+                           "DSB ISH",
+                           "TLBI VMALLE1IS",
+                           "DSB ISH",
+                           "ISB",
+                       }));
+  // Already executable, or a coherent instruction cache: nothing to invalidate.
+  rig.arch.clear();
+  ASSERT_TRUE(rig.table().relax({Ipa{0x4000'0000}, 0x1000}, Perm::exec).ok());
+  EXPECT_TRUE(rig.ops().empty());
+  Rig dic(k4, Features{.fwb = true, .dic = true});
+  ASSERT_TRUE(
+      dic.table().map({Ipa{0x4000'0000}, 0x1000}, Pa{0x8'0000'0000}, Attrs::normal(Perm::rw)).ok());
+  dic.arch.clear();
+  ASSERT_TRUE(dic.table().relax({Ipa{0x4000'0000}, 0x1000}, Perm::exec).ok());
+  for (const std::string& op : dic.ops())
+    EXPECT_EQ(op.find("IC IVAU"), std::string::npos) << op;
+}
+
 TEST(Sequence, WriteProtectOfManyPagesIsOneRangeInvalidation) {
   Rig rig(k4);
   ASSERT_TRUE(rig.table()
