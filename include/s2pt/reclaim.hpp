@@ -32,12 +32,12 @@ class Reclaimer {
   // was retired.
   void enter(unsigned slot) {
     const u64 now = __atomic_load_n(&epoch_, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&slots_[slot], now, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&slots_[slot].epoch, now, __ATOMIC_SEQ_CST);
     // The store above is ordered before every entry this walker loads afterwards: a writer that
     // does not see it yet has already unlinked what it retires, so the walker cannot reach it.
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
   }
-  void exit(unsigned slot) { __atomic_store_n(&slots_[slot], kIdle, __ATOMIC_RELEASE); }
+  void exit(unsigned slot) { __atomic_store_n(&slots_[slot].epoch, kIdle, __ATOMIC_RELEASE); }
 
   // Writer side. Closes the current epoch: whatever was retired before this call carries the
   // returned stamp. The unlinks that made those pages unreachable happened before (the caller
@@ -49,8 +49,8 @@ class Reclaimer {
   // Whether every shared walker that could hold a page retired under `stamp` has left.
   bool grace_over(u64 stamp) const {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    for (const u64& slot : slots_) {
-      const u64 entered = __atomic_load_n(&slot, __ATOMIC_SEQ_CST);
+    for (const Slot& slot : slots_) {
+      const u64 entered = __atomic_load_n(&slot.epoch, __ATOMIC_SEQ_CST);
       if (entered != kIdle && entered <= stamp) return false;
     }
     return true;
@@ -104,7 +104,14 @@ class Reclaimer {
 
  private:
   u64 epoch_ = 1;
-  u64 slots_[kWalkerSlots] = {};
+  // One cache line per walker (a 64-byte stride puts every epoch in a line of its own whatever
+  // the base alignment): CPUs entering and leaving at once must not share one.
+  struct Slot {
+    u64 epoch = kIdle;
+    u64 padding[7] = {};
+  };
+  static_assert(sizeof(Slot) == 64);
+  Slot slots_[kWalkerSlots] = {};
 };
 
 }  // namespace s2pt

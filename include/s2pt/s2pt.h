@@ -165,7 +165,7 @@ typedef struct s2pt_config {
 
 /* Storage for one table. Opaque: use only through the functions below. Any placement works;
  * the object must not be copied or moved while the table is live. */
-#define S2PT_TABLE_WORDS 256 /* 2 KiB; the library uses s2pt_table_storage_size() of it */
+#define S2PT_TABLE_WORDS 1024 /* 8 KiB; the library uses s2pt_table_storage_size() of it */
 typedef struct s2pt_table {
   uint64_t opaque[S2PT_TABLE_WORDS];
 } s2pt_table;
