@@ -12,6 +12,7 @@
 // untouched and share no table page; at the end both are destroyed and nothing may leak.
 #include <algorithm>
 #include <cinttypes>
+#include <cstdlib>
 #include <optional>
 #include <set>
 #include <vector>
@@ -30,6 +31,12 @@ namespace {
 
 constexpr u64 kWindowBlocks = 4;
 constexpr int kMaxSteps = 48;
+
+// S2PT_FUZZ_TRACE=1 prints every call, to read a failing input.
+bool tracing() {
+  static const bool on = std::getenv("S2PT_FUZZ_TRACE") != nullptr;
+  return on;
+}
 
 // ---- the model -------------------------------------------------------------------------------
 
@@ -405,6 +412,15 @@ class Run {
         break;
     }
     pool_.never_fail();
+    if (tracing()) {
+      static constexpr const char* kNames[] = {
+          "map",     "unmap", "write_protect",        "relax",       "annotate",
+          "mkyoung", "mkold", "test_and_clear_young", "flush_dcache"};
+      std::fprintf(stderr, "%s [0x%" PRIx64 ", +0x%" PRIx64 ")%s: %s, 0x%" PRIx64 " done\n",
+                   kNames[static_cast<int>(op)], range.start.raw, range.size,
+                   inject ? " (allocation failure)" : "", describe(out.progress.status),
+                   out.progress.bytes_done);
+    }
     settle(out, range, before);
     for (const counting::Op& o : arch_.log()) {
       FUZZ_CHECK(o.kind != counting::OpKind::tlbi || o.vmid == table_.vmid(),
@@ -676,6 +692,14 @@ void run(ByteReader& in) {
       "neighbour map");
   const test::TableSnapshot neighbour_before = test::snapshot(neighbour.value());
 
+  if (tracing()) {
+    std::fprintf(
+        stderr,
+        "granule %u, %u-bit IPA, %u-bit PA, features fwb %d range %d ttl %d, window 0x%" PRIx64
+        "\n",
+        granule_shift(setup.granule), setup.ipa_bits, setup.pa_bits, table.features().fwb,
+        table.features().tlbi_range, table.features().ttl, window_start.raw);
+  }
   Model model(window_start, window, g.page_bytes());
   Run run(in, table, pool, arch, model, block);
   for (int i = 0; i < kMaxSteps && !in.empty(); ++i)
