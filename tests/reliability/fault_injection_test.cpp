@@ -264,6 +264,13 @@ std::vector<Case> cases(const Geometry& g) {
       .effect = [](const PageState&, Ipa) { return PageState::unmapped(OwnerId{2}); },
   });
   out.push_back(Case{
+      .name = "annotate part of an unannotated region",
+      .setup = nothing,
+      .range = inside_blocks,
+      .op = [](Table& t, IpaRange r) { return t.annotate(r, OwnerId{4}); },
+      .effect = [](const PageState&, Ipa) { return PageState::unmapped(OwnerId{4}); },
+  });
+  out.push_back(Case{
       .name = "remove annotations from part of annotated blocks",
       .setup =
           [=](Table& t) {
