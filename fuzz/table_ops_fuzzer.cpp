@@ -712,6 +712,9 @@ void run(ByteReader& in) {
   }
   neighbour->destroy();
   table.destroy();
+  // destroy() hands the pages to the reclaimer.
+  neighbour->reclaim_all();
+  table.reclaim_all();
   FUZZ_CHECK(pool.bytes_in_use() == 0, "%" PRIu64 " bytes leaked", pool.bytes_in_use());
   // A destroyed table refuses work with a specific error and translates nothing.
   FUZZ_CHECK(

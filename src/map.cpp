@@ -12,27 +12,6 @@ class OccupiedVisitor {
   Status leaf(WalkContext& ctx) { return ctx.old.is_zero() ? Status::ok : Status::exists; }
 };
 
-// Without FWB, whatever the host left in the caches must reach PoC before the guest can see the
-// memory (it may access it non-cacheably); new executable memory must not hit stale
-// instructions. Completed before the first entry that maps it is written.
-bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
-  return (!core.fwb() && attrs.cacheable()) ||
-         (has(attrs.perm, Perm::exec) && !core.features().dic);
-}
-
-void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
-  Maintenance& m = core.maintenance();
-  if (!core.fwb() && attrs.cacheable()) {
-    m.dc_civac(pa, bytes);
-    m.dsb_ish();
-  }
-  if (has(attrs.perm, Perm::exec) && !core.features().dic) {
-    m.ic_ivau(pa, bytes);
-    m.dsb_ish();
-    m.isb();
-  }
-}
-
 // Whether [range) -> pa is exactly one leaf: a page, or an aligned block the flags allow.
 bool maps_one_leaf(const Geometry& g, IpaRange range, Pa pa, MapFlags flags) {
   if (range.size == g.page_bytes()) return true;
@@ -72,7 +51,9 @@ class MapVisitor {
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
-        break_before_make(ctx, next);
+        const bool same_memory = next.output_address() == ctx.old.output_address() &&
+                                 next.memattr() == ctx.old.memattr();
+        break_before_make(ctx, next, same_memory ? OldMemory::still_mapped : OldMemory::released);
       } else {
         ctx.set(next);
       }

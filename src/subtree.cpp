@@ -21,6 +21,50 @@ Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
   return page.value();
 }
 
+bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
+  return (!core.fwb() && attrs.cacheable()) ||
+         (has(attrs.perm, Perm::exec) && !core.features().dic);
+}
+
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
+  Maintenance& m = core.maintenance();
+  if (!core.fwb() && attrs.cacheable()) {
+    m.dc_civac(pa, bytes);
+    m.dsb_ish();
+  }
+  if (has(attrs.perm, Perm::exec) && !core.features().dic) {
+    m.ic_ivau(pa, bytes);
+    m.dsb_ish();
+    m.isb();
+  }
+}
+
+Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
+  Result<Pa> top = build_split_table(core, leaf, level);
+  if (!top.ok()) return top.status();
+  const Level child = level.deeper();
+  if (child >= target) return top.value();
+  u64* entries = core.table(top.value());
+  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
+    Result<Pa> below = build_subtree(core, Pte::from_raw(entries[i]), child, target);
+    if (!below.ok()) {
+      free_unreachable(core, top.value(), child);
+      return below.status();
+    }
+    entries[i] = Pte::table(below.value()).raw();  // still unlinked: plain stores
+  }
+  return top.value();
+}
+
+void free_unreachable(TableCore& core, Pa table, Level level) {
+  const u64* entries = core.table(table);
+  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
+    const Pte e = Pte::from_raw(entries[i]);
+    if (e.is_table(level)) free_unreachable(core, e.table_address(), level.deeper());
+  }
+  core.free_table(table);
+}
+
 bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
   if (core.fwb() || !leaf.is_leaf(level)) return false;
   if (leaf.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) return false;
@@ -28,7 +72,7 @@ bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
   return true;
 }
 
-void break_before_make(WalkContext& ctx, Pte next) {
+void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
   const Pte old = ctx.old;
   ctx.set(Pte::locked());
   const bool was_table = old.is_table(ctx.level);
@@ -37,9 +81,11 @@ void break_before_make(WalkContext& ctx, Pte next) {
       .tables_removed = was_table,
       .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
   });
-  if (was_table) {
+  if (was_table && old_memory == OldMemory::still_mapped) {
+    free_unreachable(ctx.core, old.table_address(), ctx.level.deeper());
+  } else if (was_table) {
     dispose_subtree(ctx.core, old.table_address(), ctx.level.deeper(), ctx.entry_base());
-  } else if (clean_removed_leaf(ctx.core, old, ctx.level)) {
+  } else if (old_memory == OldMemory::released && clean_removed_leaf(ctx.core, old, ctx.level)) {
     ctx.core.maintenance().dsb_ish();
   }
   ctx.set(next);
@@ -49,7 +95,7 @@ Status split_entry(WalkContext& ctx) {
   Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
   if (!table.ok()) return table.status();
   if (ctx.old.is_valid()) {
-    break_before_make(ctx, Pte::table(table.value()));
+    break_before_make(ctx, Pte::table(table.value()), OldMemory::still_mapped);
   } else {
     ctx.set(Pte::table(table.value()));
   }

@@ -10,11 +10,31 @@ namespace s2pt {
 // level deeper, so that installing it changes no translation. no_memory if none is left.
 Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level);
 
+// What happens to the memory an old leaf mapped when break-before-make replaces it.
+enum class OldMemory : u8 {
+  released,      // no longer mapped as it was: clean it to PoC (without FWB, if cacheable)
+  still_mapped,  // `next` maps it with the same attributes (a split): nothing to clean
+};
+
 // Replaces the live entry at ctx by `next` with break-before-make: lock (invalid to the
 // hardware), invalidate what the old entry translated, then store `next`. A removed table's
-// subtree is disposed of; a removed cacheable leaf is cleaned to PoC (without FWB) after the
+// subtree is disposed of; a released cacheable leaf is cleaned to PoC (without FWB) after the
 // invalidation completed.
-void break_before_make(WalkContext& ctx, Pte next);
+void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory = OldMemory::released);
+
+// Without FWB, memory must be clean to PoC before the guest can see it (it may access it
+// non-cacheably), and new executable memory must not hit stale instructions: cleans and waits,
+// before the first entry that maps [pa, pa + bytes) is written.
+bool memory_needs_preparing(const TableCore& core, const Attrs& attrs);
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs);
+
+// Builds, unlinked, the subtree that maps what the block `leaf` at `level` maps with leaves of
+// `target` level, and returns its top table. On no_memory nothing is left allocated.
+Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target);
+
+// Frees the pages of a subtree no walker can reach (never linked, or unlinked with its
+// invalidation completed) without reading its leaves: the caller knows none needs cleaning.
+void free_unreachable(TableCore& core, Pa table, Level level);
 
 // Splits the block or annotation at ctx into a table of the next level (break-before-make for
 // a live block). The walker then descends into it.

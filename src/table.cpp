@@ -1,6 +1,8 @@
 // Table lifetime, lookups and statistics.
 #include "s2pt/table.hpp"
 
+#include "markers.hpp"
+#include "reclaim.hpp"
 #include "s2pt/walker.hpp"
 #include "subtree.hpp"
 
@@ -18,47 +20,34 @@ Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
 
 Table::Table(Table&& other) noexcept : core_(other.core_) {
   other.core_.clear_root();
+  other.core_.reclaimer() = Reclaimer{};
 }
 
 void Table::destroy() {
   if (!core_.has_root()) return;
   const Geometry& g = core_.geometry();
-  const Level start = g.start_level();
-  Maintenance& m = core_.maintenance();
+  // Park every root entry: invalid to the hardware from here on, its payload kept for the
+  // reclaimer, which finds the subtrees there once their grace period is over.
   u64* root = core_.root();
-
-  // Root entries are unlinked a batch at a time; each batch is invalidated as a whole VMID before
-  // its subtrees are cleaned and freed. The batch lives on the stack: no heap in the core.
-  constexpr unsigned kBatch = 64;
-  Pte batch[kBatch];
-  u64 where[kBatch];
-  u64 index = 0;
-  for (;;) {
-    unsigned n = 0;
-    bool any_valid = false;
-    for (; index < g.root_entries() && n < kBatch; ++index) {
-      const Pte e = entry::load(root + index);
-      if (e.is_zero()) continue;
-      entry::store(root + index, Pte::invalid());
-      any_valid |= e.is_valid();
-      batch[n] = e;
-      where[n] = index;
-      ++n;
-    }
-    if (n == 0) break;
-    if (any_valid) m.invalidate_vmid();
-    bool cleaned = false;
-    for (unsigned i = 0; i < n; ++i) {
-      const Ipa base{where[i] * g.level_bytes(start)};
-      if (batch[i].is_table(start)) {
-        dispose_subtree(core_, batch[i].table_address(), start.deeper(), base);
-      } else {
-        cleaned |= clean_removed_leaf(core_, batch[i], start);
-      }
-    }
-    if (cleaned) m.dsb_ish();
+  for (u64 i = 0; i < g.root_entries(); ++i) {
+    const Pte e = entry::load(root + i);
+    if (e.is_valid()) entry::store(root + i, marker::park(e));
   }
-  core_.free_root();
+  core_.maintenance().invalidate_vmid();
+  retire_root(core_, core_.detach_root());
+}
+
+u64 Table::reclaim(u64 budget) {
+  close_retired(core_);
+  return s2pt::reclaim(core_, budget);
+}
+
+bool Table::reclaim_pending() {
+  return s2pt::reclaim_pending(core_);
+}
+
+void Table::reclaim_all() {
+  s2pt::reclaim_all(core_);
 }
 
 namespace {

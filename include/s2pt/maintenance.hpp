@@ -26,6 +26,8 @@ struct MaintenanceCounters {
   constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
   constexpr bool operator==(const MaintenanceCounters&) const = default;
 };
+// Maintenance reads the counters as an array of u64.
+static_assert(sizeof(MaintenanceCounters) == 11 * sizeof(u64));
 
 class Maintenance {
  public:
@@ -35,7 +37,16 @@ class Maintenance {
 
   const Features& features() const { return features_; }
   const TlbiPlanner& planner() const { return planner_; }
-  const MaintenanceCounters& counters() const { return counters_; }
+  // A consistent-enough copy while shared walkers (the fault path) may be counting concurrently:
+  // each counter is read atomically.
+  MaintenanceCounters counters() const {
+    MaintenanceCounters copy;
+    const u64* from = &counters_.tlbi_ipa;
+    u64* to = &copy.tlbi_ipa;
+    for (unsigned i = 0; i < kCounterFields; ++i)
+      to[i] = __atomic_load_n(from + i, __ATOMIC_RELAXED);
+    return copy;
+  }
 
   // Makes the removal or change of every translation in `scope` complete on all CPUs: the entries
   // were already written; DSB ISHST publishes them to the walkers, the planned stage-2 TLBIs
@@ -63,36 +74,39 @@ class Maintenance {
   }
 
   void tlbi(TlbiOp op, u64 operand) {
-    if (is_by_ipa(op)) ++counters_.tlbi_ipa;
-    if (is_range(op)) ++counters_.tlbi_range;
-    if (op == TlbiOp::vmalls12e1is) ++counters_.tlbi_vmid;
-    if (op == TlbiOp::vmalle1is) ++counters_.tlbi_s1;
+    if (is_by_ipa(op)) bump(counters_.tlbi_ipa);
+    if (is_range(op)) bump(counters_.tlbi_range);
+    if (op == TlbiOp::vmalls12e1is) bump(counters_.tlbi_vmid);
+    if (op == TlbiOp::vmalle1is) bump(counters_.tlbi_s1);
     arch_.tlbi(vmid_, op, operand);
   }
   void dsb_ishst() {
-    ++counters_.dsb_ishst;
+    bump(counters_.dsb_ishst);
     arch_.dsb_ishst();
   }
   void dsb_ish() {
-    ++counters_.dsb_ish;
+    bump(counters_.dsb_ish);
     arch_.dsb_ish();
   }
   void isb() {
-    ++counters_.isb;
+    bump(counters_.isb);
     arch_.isb();
   }
   void dc_civac(Pa pa, u64 bytes) {
-    ++counters_.dc_civac_calls;
-    counters_.dc_civac_bytes += bytes;
+    bump(counters_.dc_civac_calls);
+    bump(counters_.dc_civac_bytes, bytes);
     arch_.dc_civac(pa, bytes);
   }
   void ic_ivau(Pa pa, u64 bytes) {
-    ++counters_.ic_ivau_calls;
-    counters_.ic_ivau_bytes += bytes;
+    bump(counters_.ic_ivau_calls);
+    bump(counters_.ic_ivau_bytes, bytes);
     arch_.ic_ivau(pa, bytes);
   }
 
  private:
+  static constexpr unsigned kCounterFields = sizeof(MaintenanceCounters) / sizeof(u64);
+  static void bump(u64& counter, u64 by = 1) { __atomic_fetch_add(&counter, by, __ATOMIC_RELAXED); }
+
   Arch& arch_;
   Vmid vmid_;
   TlbiPlanner planner_;

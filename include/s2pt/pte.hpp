@@ -159,6 +159,9 @@ class Pte {
   constexpr bool is_zero() const { return raw_ == 0; }
   constexpr bool is_valid() const { return (raw_ & bits::kValid) != 0; }
   constexpr bool is_locked() const { return raw_ == bits::kLocked; }
+  // Locked, or invalid with the lock bit and a payload (an unmap in progress parks the old entry
+  // there): a shared walker meeting a busy entry backs off and retries.
+  constexpr bool is_busy() const { return !is_valid() && (raw_ & bits::kLocked) != 0; }
   constexpr bool is_annotated() const {
     return !is_valid() && (raw_ & bits::kOwner) != 0 && (raw_ & ~bits::kOwner) == 0;
   }

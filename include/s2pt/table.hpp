@@ -1,13 +1,20 @@
 // A stage-2 translation table and its operations.
 //
-// Concurrency: every operation here is exclusive: the caller serialises them (one writer),
-// as Linux does under the write side of kvm->mmu_lock. Hardware walkers on any CPU may run
-// throughout; each operation completes its TLB maintenance before it returns.
+// Concurrency (docs/concurrency.md):
+//  - handle_fault is SHARED: any number of calls may run at once, on any CPUs.
+//  - Every other operation is EXCLUSIVE: one at a time, and never while a handle_fault runs.
+//    Callers get both with one reader-writer lock per table, like Linux's kvm->mmu_lock: faults
+//    take the read side, everything else the write side.
+//  - Hardware walkers on every CPU run throughout. Each operation has completed the TLB and cache
+//    maintenance for what it removed or changed before it returns.
+//  - reclaim() may run at any time outside exclusive operations (it frees only pages no walker
+//    can reach), lookup() and owner() wherever an exclusive operation could.
 #pragma once
 
 #include "s2pt/arch.hpp"
 #include "s2pt/geometry.hpp"
 #include "s2pt/mm.hpp"
+#include "s2pt/page_cache.hpp"
 #include "s2pt/pte.hpp"
 #include "s2pt/table_core.hpp"
 #include "s2pt/tlbi_plan.hpp"
@@ -38,13 +45,29 @@ constexpr bool has(MapFlags set, MapFlags f) {
 }
 
 enum class UnmapStrategy : u8 {
-  per_entry,  // clear, invalidate and (without FWB) clean each leaf in turn
+  per_entry,  // clear, invalidate and (without FWB) clean each leaf in turn (Linux before 6.6)
+  // Linux 6.6+: with FWB and TLBI range, clear the leaves and invalidate the range once at the
+  // end (a table left empty is still invalidated on its own); otherwise per_entry.
+  deferred,
+  // Detach every subtree the range covers whole, one range invalidation, then (without FWB) one
+  // cache-maintenance pass and one DSB, then reclaim the detached pages (src/unmap_fast.cpp).
+  fast,
+  automatic,  // the best for the features at hand: fast
 };
+inline constexpr UnmapStrategy kAllUnmapStrategies[] = {
+    UnmapStrategy::per_entry, UnmapStrategy::deferred, UnmapStrategy::fast,
+    UnmapStrategy::automatic};
 
 constexpr const char* name(UnmapStrategy s) {
   switch (s) {
     case UnmapStrategy::per_entry:
       return "per_entry";
+    case UnmapStrategy::deferred:
+      return "deferred";
+    case UnmapStrategy::fast:
+      return "fast";
+    case UnmapStrategy::automatic:
+      return "auto";
   }
   return "?";
 }
@@ -63,6 +86,21 @@ struct TableStats {
   MaintenanceCounters maintenance;
 };
 
+// A stage-2 fault for handle_fault to resolve.
+struct FaultRequest {
+  Ipa ipa;         // the faulting IPA
+  Pa pa;           // the host memory backing the leaf that holds `ipa`, aligned to leaf_bytes
+  u64 leaf_bytes;  // what to map: the granule, or a block size the backing memory allows
+  Attrs attrs;     // what the mapping grants
+};
+
+enum class FaultOutcome : u8 {
+  mapped,            // a new leaf was installed
+  relaxed,           // the existing leaf gained permissions (and was invalidated)
+  made_young,        // the existing leaf's access flag was set
+  already_resolved,  // another CPU resolved it first; the guest only needs to retry the access
+};
+
 class Table {
  public:
   // Allocates the (possibly concatenated) root. Fails with no_memory, or bad_geometry when the
@@ -73,7 +111,10 @@ class Table {
   Table& operator=(Table&&) = delete;
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
-  ~Table() { destroy(); }
+  ~Table() {
+    destroy();
+    reclaim_all();
+  }
 
   // Maps [range) to [pa, pa + size) with the largest aligned blocks unless no_blocks. Without
   // FWB, cacheable memory is cleaned and invalidated to PoC (and executable memory invalidated
@@ -84,7 +125,41 @@ class Table {
 
   // Removes every translation in [range). Blocks that straddle the range's ends are split
   // (break-before-make) so that what lies outside stays mapped; tables left empty are freed.
+  // Unmapped leaves are reported to the leaf observer, if one is set, once their invalidation
+  // completed (deferred falls back to per_entry when an observer is set).
   Progress unmap(IpaRange range, UnmapStrategy strategy = UnmapStrategy::per_entry);
+
+  // Tears [range) down in chunks, as unmap(fast) does, stopping once about `budget` table pages
+  // of work were done (at least one chunk: one level-1 region, a bounded number of table pages
+  // whatever the VM's size). Returns again with the bytes done so far when it stopped early; the
+  // caller yields and calls again with the rest.
+  Progress destroy_range(IpaRange range, u64 budget);
+
+  // Reports every leaf an unmap (or a destroy) removes; a default-constructed one reports nothing.
+  void set_leaf_observer(const LeafObserver& observer) { core_.set_observer(observer); }
+
+  // The fault path. SHARED: any number of handle_fault calls may run at once, on any CPUs, with
+  // each other and with the hardware walkers; they must not overlap the exclusive operations
+  // (the caller holds the read side of the lock whose write side the other operations hold, as
+  // with Linux's mmu_lock). Entries change only by compare-and-swap; a busy entry means retry.
+  //  - IPA unmapped: installs the requested leaf (the faulting page alone if a table already sits
+  //    where the requested block would go), taking table pages from `cache`, which the caller
+  //    filled beforehand with at least levels() - 1 pages (no allocation here; no_memory, and
+  //    nothing changed, when it holds fewer).
+  //    A table page that lost the race to be linked goes back to the cache.
+  //  - IPA mapped to the same memory: adds attrs.perm (invalidating the old permissions before
+  //    returning) and sets the access flag.
+  //  - IPA mapped elsewhere or annotated: exists. A busy entry: again.
+  Result<FaultOutcome> handle_fault(const FaultRequest& fault, PageCache& cache);
+
+  // Splits every block in [range) into leaves of `target` level ahead of dirty logging: builds
+  // each block's new subtree unlinked, then installs it with one break-before-make. Stops before
+  // a block whose subtree would take more than `page_budget` pages in total for this call and
+  // returns again with the bytes done, for the caller to call again (bounded memory per call).
+  Progress split(IpaRange range, Level target, u64 page_budget);
+  // Replaces every table in [range) whose leaves map one contiguous, block-aligned range with
+  // identical attributes by a block (break-before-make; the subtree is freed).
+  Progress collapse(IpaRange range);
 
   // Removes write permission from every leaf in [range) (splitting blocks at the ends).
   Progress write_protect(IpaRange range);
@@ -110,8 +185,21 @@ class Table {
 
   Result<Translation> lookup(Ipa ipa) const;
 
-  // Unlinks and frees every table page, after invalidating the whole VMID. Idempotent.
+  // Detaches the whole table, invalidates the VMID once and hands every table page to the
+  // reclaimer. Returns in a time that depends on the geometry (the root's entries are parked,
+  // see src/markers.hpp), not on how much is mapped. The pages are freed (and, without FWB, the
+  // cacheable leaves cleaned to PoC; the observer told) by reclaim(): the guest memory may be
+  // reused once reclaim_pending() is false. Idempotent.
   void destroy();
+
+  // Frees up to `budget` table pages that were unlinked and whose grace period is over (no shared
+  // walker can still hold them). Returns how many. For a hypervisor's quiescent points.
+  u64 reclaim(u64 budget);
+  bool reclaim_pending();
+  // Frees everything retired, waiting for shared walkers to leave if needed.
+  void reclaim_all();
+  // Shared walkers (the concurrent fault path) enter and leave the reclaimer here.
+  Reclaimer& reclaimer() { return core_.reclaimer(); }
 
   TableStats stats() const;
   const Geometry& geometry() const { return core_.geometry(); }

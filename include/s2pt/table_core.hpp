@@ -5,7 +5,9 @@
 #include "s2pt/geometry.hpp"
 #include "s2pt/maintenance.hpp"
 #include "s2pt/mm.hpp"
+#include "s2pt/observer.hpp"
 #include "s2pt/pte.hpp"
+#include "s2pt/reclaim.hpp"
 
 namespace s2pt {
 
@@ -50,6 +52,16 @@ class TableCore {
     __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
     return page.value();
   }
+  // Makes a zeroed page from a page cache a table page (referenced once, by the entry about to
+  // point at it), or undoes that for a page that lost the race to be linked.
+  void adopt_table(Pa page) {
+    __atomic_store_n(mm_.refcount(page), 1u, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+  }
+  void disown_table(Pa page) {
+    __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
+  }
   // Gives back a table page that no hardware or software walker can reach any more: it was never
   // linked, or it was unlinked and the TLB invalidation that followed has completed.
   void free_table(Pa page) {
@@ -70,12 +82,46 @@ class TableCore {
     __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
     clear_root();
   }
+  // Forgets the root without freeing it (teardown hands it to the reclaimer).
+  Pa detach_root() {
+    const Pa root = root_pa_;
+    clear_root();
+    return root;
+  }
+  // Frees a root obtained from detach_root() once nothing can reach it.
+  void free_detached_root(Pa root) {
+    mm_.free(root, geometry_.root_bytes());
+    __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
+  }
   u64 table_pages() const { return __atomic_load_n(&table_pages_, __ATOMIC_RELAXED); }
 
   // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
   u32 refs(Pa page) { return __atomic_load_n(mm_.refcount(page), __ATOMIC_ACQUIRE); }
   void get(Pa page) { __atomic_add_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
   void put(Pa page) { __atomic_sub_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
+  // Takes a reference unless the count already reached zero (the page was retired): a shared
+  // walker holding a stale pointer must never revive a page that is on its way to being freed.
+  bool try_get(Pa page) {
+    u32* count = mm_.refcount(page);
+    u32 seen = __atomic_load_n(count, __ATOMIC_ACQUIRE);
+    while (seen != 0) {
+      if (__atomic_compare_exchange_n(count, &seen, seen + 1, true, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_ACQUIRE)) {
+        return true;
+      }
+    }
+    return false;
+  }
+  // Marks a table page as retired: its count drops to zero, so try_get() fails from now on.
+  void mark_retired(Pa page) { __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELEASE); }
+
+  Reclaimer& reclaimer() { return reclaimer_; }
+  const LeafObserver& observer() const { return observer_; }
+  void set_observer(const LeafObserver& observer) { observer_ = observer; }
+  // Set once an owner annotation was ever written: from then on an unmap may not drop a whole
+  // subtree without looking for annotations in it (unmap keeps annotations).
+  bool annotations_possible() const { return annotations_possible_; }
+  void note_annotation() { annotations_possible_ = true; }
 
  private:
   Geometry geometry_;
@@ -86,6 +132,9 @@ class TableCore {
   Pa root_pa_{};
   u64* root_ = nullptr;
   u64 table_pages_ = 0;
+  Reclaimer reclaimer_;
+  LeafObserver observer_;
+  bool annotations_possible_ = false;
 };
 
 }  // namespace s2pt

@@ -141,8 +141,20 @@ class Result {
   constexpr Result(Result&& other) noexcept : status_(other.status_), empty_{} {
     if (ok()) new (&value_) T(static_cast<T&&>(other.value_));
   }
-  Result& operator=(const Result&) = delete;
-  Result& operator=(Result&&) = delete;
+  Result& operator=(const Result& other) {
+    if (this != &other) {
+      this->~Result();
+      new (this) Result(other);
+    }
+    return *this;
+  }
+  Result& operator=(Result&& other) noexcept {
+    if (this != &other) {
+      this->~Result();
+      new (this) Result(static_cast<Result&&>(other));
+    }
+    return *this;
+  }
   constexpr ~Result() {
     if (ok()) value_.~T();
   }

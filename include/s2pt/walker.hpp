@@ -53,6 +53,7 @@ struct WalkContext {
     } else {
       entry::store(slot, next);
     }
+    if (next.is_annotated()) core.note_annotation();
     if (!in_root) {
       if (old.is_zero() && !next.is_zero()) core.get(table_pa);
       if (!old.is_zero() && next.is_zero()) core.put(table_pa);

@@ -17,5 +17,6 @@ struct Command {
 };
 
 int demo_main(std::span<char* const> args);
+int bench_main(std::span<char* const> args);
 
 }  // namespace s2pt::tool

@@ -87,6 +87,7 @@ int run_case(bool fwb) {
     }
   }
   table->destroy();
+  table->reclaim_all();  // destroy() only detaches; the pages are freed here
   if (pool.bytes_in_use() != 0) {
     std::fprintf(stderr, "demo: %llu bytes of table pages leaked\n",
                  static_cast<unsigned long long>(pool.bytes_in_use()));

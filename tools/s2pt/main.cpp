@@ -12,6 +12,8 @@ using s2pt::tool::Command;
 constexpr Command kCommands[] = {
     {"demo", "build a small 4K-backed VM table, unmap it, print what was issued",
      s2pt::tool::demo_main},
+    {"bench", "unmap a VM's table with each strategy, side by side (--help for options)",
+     s2pt::tool::bench_main},
 };
 
 void usage(std::FILE* out) {

@@ -2,6 +2,7 @@
 // operations, for tests that pin the sequence down and for the benchmark's counts.
 #pragma once
 
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,14 +38,14 @@ class CountingArch final : public Arch {
     if (record_)
       log_.push_back(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
   }
-  void dsb_ishst() override { push(OpKind::dsb_ishst); }
-  void dsb_ish() override { push(OpKind::dsb_ish); }
-  void isb() override { push(OpKind::isb); }
+  void dsb_ishst() override { push(Op{.kind = OpKind::dsb_ishst}); }
+  void dsb_ish() override { push(Op{.kind = OpKind::dsb_ish}); }
+  void isb() override { push(Op{.kind = OpKind::isb}); }
   void dc_civac(Pa pa, u64 bytes) override {
-    if (record_) log_.push_back(Op{.kind = OpKind::dc_civac, .pa = pa, .bytes = bytes});
+    push(Op{.kind = OpKind::dc_civac, .pa = pa, .bytes = bytes});
   }
   void ic_ivau(Pa pa, u64 bytes) override {
-    if (record_) log_.push_back(Op{.kind = OpKind::ic_ivau, .pa = pa, .bytes = bytes});
+    push(Op{.kind = OpKind::ic_ivau, .pa = pa, .bytes = bytes});
   }
 
   const std::vector<Op>& log() const { return log_; }
@@ -53,13 +54,17 @@ class CountingArch final : public Arch {
   std::vector<std::string> lines(Granule granule) const;
 
  private:
-  void push(OpKind kind) {
-    if (record_) log_.push_back(Op{.kind = kind});
+  // Several CPUs (threads) may issue maintenance at once: the log is one shared sequence.
+  void push(const Op& op) {
+    if (!record_) return;
+    std::lock_guard lock(mutex_);
+    log_.push_back(op);
   }
 
   Features features_;
   bool record_;
   std::vector<Op> log_;
+  std::mutex mutex_;
 };
 
 }  // namespace s2pt::counting

@@ -1,0 +1,127 @@
+#include "s2pt/arch/aarch64.hpp"
+
+namespace s2pt::aarch64 {
+namespace {
+
+#define S2PT_READ_SYSREG(name)                    \
+  [] {                                            \
+    u64 value;                                    \
+    asm volatile("mrs %0, " #name : "=r"(value)); \
+    return value;                                 \
+  }()
+
+constexpr u64 field(u64 reg, unsigned shift, unsigned width = 4) {
+  return (reg >> shift) & ((u64{1} << width) - 1);
+}
+
+// ID register fields (Arm ARM D19.2).
+constexpr unsigned kIsar0Tlb = 56;      // 2: TLBI outer-shareable and range instructions
+constexpr unsigned kMmfr1VmidBits = 4;  // 2: 16-bit VMID
+constexpr unsigned kMmfr2Fwb = 40;
+constexpr unsigned kMmfr2Ttl = 48;
+constexpr unsigned kMmfr2Bbm = 52;
+constexpr unsigned kCtrIminLine = 0;
+constexpr unsigned kCtrDminLine = 16;
+constexpr unsigned kCtrIdc = 28;
+constexpr unsigned kCtrDic = 29;
+
+constexpr u64 kHcrFwb = u64{1} << 46;
+constexpr unsigned kVttbrVmidShift = 48;
+constexpr u64 kVttbrVmidMask = u64{0xFFFF} << kVttbrVmidShift;
+
+}  // namespace
+
+CpuInfo read_cpu_info() {
+  const u64 isar0 = S2PT_READ_SYSREG(id_aa64isar0_el1);
+  const u64 mmfr1 = S2PT_READ_SYSREG(id_aa64mmfr1_el1);
+  const u64 mmfr2 = S2PT_READ_SYSREG(id_aa64mmfr2_el1);
+  const u64 ctr = S2PT_READ_SYSREG(ctr_el0);
+  CpuInfo info;
+  info.features.tlbi_range = field(isar0, kIsar0Tlb) >= 2;
+  info.features.fwb = field(mmfr2, kMmfr2Fwb) >= 1;
+  info.features.ttl = field(mmfr2, kMmfr2Ttl) >= 1;
+  info.features.bbm_level = static_cast<u8>(field(mmfr2, kMmfr2Bbm));
+  info.features.dic = field(ctr, kCtrDic, 1) != 0;
+  info.idc = field(ctr, kCtrIdc, 1) != 0;
+  // Line sizes are log2 of the number of 4-byte words.
+  info.dcache_line = u64{4} << field(ctr, kCtrDminLine);
+  info.icache_line = u64{4} << field(ctr, kCtrIminLine);
+  info.vmid_bits = field(mmfr1, kMmfr1VmidBits) == 2 ? 16 : 8;
+  return info;
+}
+
+Aarch64Arch::Aarch64Arch(FeatureMask mask) : cpu_(read_cpu_info()), features_(cpu_.features) {
+  features_.fwb = features_.fwb && mask.fwb;
+  features_.tlbi_range = features_.tlbi_range && mask.tlbi_range;
+  features_.ttl = features_.ttl && mask.ttl;
+  features_.dic = features_.dic && mask.dic;
+}
+
+void Aarch64Arch::tlbi(Vmid vmid, TlbiOp op, u64 operand) {
+  // Stage-2 TLBIs act on the VMID in VTTBR_EL2: borrow it for the instruction if the caller
+  // maintains a table other than the one this CPU runs.
+  const u64 vttbr = S2PT_READ_SYSREG(vttbr_el2);
+  const u64 wanted = (vttbr & ~kVttbrVmidMask) | (u64{vmid.raw} << kVttbrVmidShift);
+  const bool borrow = wanted != vttbr;
+  if (borrow) {
+    asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(wanted) : "memory");
+  }
+  switch (op) {
+    case TlbiOp::ipas2e1is:
+      asm volatile("tlbi ipas2e1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::ipas2le1is:
+      asm volatile("tlbi ipas2le1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::ripas2e1is:
+      asm volatile("tlbi ripas2e1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::ripas2le1is:
+      asm volatile("tlbi ripas2le1is, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::vmalle1is:
+      asm volatile("tlbi vmalle1is" : : : "memory");
+      break;
+    case TlbiOp::vmalls12e1is:
+      asm volatile("tlbi vmalls12e1is" : : : "memory");
+      break;
+  }
+  if (borrow) {
+    asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(vttbr) : "memory");
+  }
+}
+
+void Aarch64Arch::dsb_ishst() {
+  asm volatile("dsb ishst" : : : "memory");
+}
+void Aarch64Arch::dsb_ish() {
+  asm volatile("dsb ish" : : : "memory");
+}
+void Aarch64Arch::isb() {
+  asm volatile("isb" : : : "memory");
+}
+
+void Aarch64Arch::dc_civac(Pa pa, u64 bytes) {
+  const u64 line = cpu_.dcache_line;
+  const u64 end = pa.raw + bytes;
+  for (u64 va = pa.raw & ~(line - 1); va < end; va += line) {
+    asm volatile("dc civac, %0" : : "r"(va) : "memory");
+  }
+}
+
+void Aarch64Arch::ic_ivau(Pa pa, u64 bytes) {
+  if (features_.dic) return;  // CTR_EL0.DIC: instruction fetches are coherent with data
+  const u64 line = cpu_.icache_line;
+  const u64 end = pa.raw + bytes;
+  for (u64 va = pa.raw & ~(line - 1); va < end; va += line) {
+    asm volatile("ic ivau, %0" : : "r"(va) : "memory");
+  }
+}
+
+void set_hcr_fwb(bool enabled) {
+  u64 hcr = S2PT_READ_SYSREG(hcr_el2);
+  hcr = enabled ? hcr | kHcrFwb : hcr & ~kHcrFwb;
+  asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(hcr) : "memory");
+}
+
+}  // namespace s2pt::aarch64

@@ -1,0 +1,96 @@
+// Boot flow: CPU 0 sets up the EL2 MMU, the page arena and the other CPUs, runs the scenarios
+// named on the semihosting command line (all of them by default) and exits QEMU with 0 only if
+// every one passed.
+#include "gic.hpp"
+#include "mmu.hpp"
+#include "page_arena.hpp"
+#include "runtime.hpp"
+#include "scenarios/scenario.hpp"
+#include "smp.hpp"
+#include "vcpu.hpp"
+
+extern "C" {
+extern char __arena_start[];
+extern void (*__init_array_start[])();
+extern void (*__init_array_end[])();
+}
+
+namespace el2 {
+namespace {
+
+// QEMU is started with -m 1G: RAM is [0x40000000, 0x80000000).
+constexpr u64 kRamEnd = kRamBase + (u64{1} << 30);
+
+bool same(const char* a, const char* b, u64 n) {
+  for (u64 i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return b[n] == '\0';
+}
+
+// Whether `scenario` was asked for: the words after the program name on the command line, or
+// every scenario when there are none (or "all").
+bool selected(const char* line, const char* scenario) {
+  bool first = true;
+  bool any = false;
+  while (*line) {
+    while (*line == ' ')
+      ++line;
+    const char* word = line;
+    while (*line && *line != ' ')
+      ++line;
+    const u64 n = static_cast<u64>(line - word);
+    if (n == 0) break;
+    if (first) {
+      first = false;
+      continue;
+    }
+    any = true;
+    if (same(word, "all", n) || same(word, scenario, n)) return true;
+  }
+  return !any;
+}
+
+[[noreturn]] void boot_cpu_main() {
+  for (auto* init = __init_array_start; init != __init_array_end; ++init)
+    (*init)();
+  const u64 arena_start = reinterpret_cast<u64>(__arena_start);
+  arena().init(s2pt::Pa{arena_start}, kRamEnd - arena_start);
+  init_vcpu(0);
+  gic_init_distributor();
+  gic_init_cpu();
+  const unsigned cpus = start_secondaries();
+  say() << "s2pt-el2: " << cpus << " CPUs at EL2, "
+        << (gic_v2_present() ? "GICv2 wake-ups" : "no GICv2: idle CPUs spin") << "\n";
+
+  const char* line = command_line();
+  bool all_passed = true;
+  unsigned ran = 0;
+  for (const Scenario& s : scenarios()) {
+    if (!selected(line, s.name)) continue;
+    ++ran;
+    say() << "== " << s.name << ": " << s.what << "\n";
+    const bool passed = s.run();
+    say() << (passed ? "PASS " : "FAIL ") << s.name << "\n";
+    all_passed = all_passed && passed;
+  }
+  if (ran == 0) {
+    say() << "FAIL no scenario matches the command line: " << line << "\n";
+    all_passed = false;
+  }
+  say() << "s2pt-el2: " << (all_passed ? "all passed" : "FAILED") << "\n";
+  exit_qemu(all_passed ? kExitPass : kExitFail);
+}
+
+}  // namespace
+}  // namespace el2
+
+extern "C" [[noreturn]] void el2_cpu_main(unsigned cpu) {
+  using namespace el2;
+  if (cpu == 0) build_identity_map();
+  enable_mmu();
+  if (cpu == 0) boot_cpu_main();
+  init_vcpu(cpu);
+  gic_init_cpu();
+  secondary_loop(cpu);
+}

@@ -1,0 +1,36 @@
+#include "scenarios/scenario.hpp"
+
+namespace el2 {
+
+bool scenario_boot();
+bool scenario_geometry();
+bool scenario_unmap();
+bool scenario_permissions();
+bool scenario_access_flag();
+bool scenario_demand();
+bool scenario_split();
+bool scenario_s1walk();
+
+namespace {
+const Scenario kScenarios[] = {
+    {"boot", "EL2 entry, MMU, every CPU enters the guest", scenario_boot},
+    {"geometry", "every granule x IPA size: ends, blocks, root seams, exact fault IPAs",
+     scenario_geometry},
+    {"unmap", "every strategy x FWB x range TLBI: no access survives unmap on any CPU",
+     scenario_unmap},
+    {"permissions", "write-protect faults stores on every CPU, loads work, relax restores",
+     scenario_permissions},
+    {"access-flag", "AF clear takes an access-flag fault; mkyoung fixes it", scenario_access_flag},
+    {"demand", "pages mapped by the EL2 fault handler, concurrent faults from all CPUs",
+     scenario_demand},
+    {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
+    {"s1walk", "unmapping the guest's stage-1 tables: IPA/range TLBIs reach the walk cache",
+     scenario_s1walk},
+};
+}  // namespace
+
+ScenarioList scenarios() {
+  return {kScenarios, kScenarios + sizeof kScenarios / sizeof kScenarios[0]};
+}
+
+}  // namespace el2

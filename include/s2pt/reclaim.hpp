@@ -1,0 +1,110 @@
+// Epoch-based reclamation of table pages (freestanding: no heap, no OS, no locks).
+//
+// A table page that was unlinked may still be in use by
+//  - hardware walkers, through walk caches: the TLB invalidation that follows the unlink removes
+//    those, and it is complete at the writer's next DSB ISH;
+//  - shared software walkers (the concurrent fault path) that loaded a pointer to it before the
+//    unlink and have not finished their walk.
+// A page is retired only after the first condition holds, and freed only once the second has
+// passed too: every shared walker brackets its walk with enter(slot)/exit(slot), which publishes
+// the epoch it started in; a batch retired while the epoch was `e` is freed once no walker that
+// entered at or before `e` is still inside.
+//
+// This class holds only that state and the epoch logic. The retired pages themselves are chained
+// through their own first entry (src/reclaim.cpp): there is no bound on how many pages can wait,
+// and no memory besides the pages is needed.
+#pragma once
+
+#include "s2pt/types.hpp"
+
+namespace s2pt {
+
+class Reclaimer {
+ public:
+  // Shared walkers run in one of these slots (e.g. one per physical CPU); a slot is used by one
+  // walker at a time.
+  static constexpr unsigned kWalkerSlots = 32;
+  static constexpr u64 kIdle = 0;
+
+  // Shared walker side. `slot` < kWalkerSlots. From enter() to exit(), every table page the walker
+  // can reach from the root stays allocated, even if it is unlinked meanwhile. A walker must not
+  // take a reference on a page whose reference count is zero (TableCore::try_get): such a page
+  // was retired.
+  void enter(unsigned slot) {
+    const u64 now = __atomic_load_n(&epoch_, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&slots_[slot], now, __ATOMIC_SEQ_CST);
+    // The store above is ordered before every entry this walker loads afterwards: a writer that
+    // does not see it yet has already unlinked what it retires, so the walker cannot reach it.
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  }
+  void exit(unsigned slot) { __atomic_store_n(&slots_[slot], kIdle, __ATOMIC_RELEASE); }
+
+  // Writer side. Closes the current epoch: whatever was retired before this call carries the
+  // returned stamp. The unlinks that made those pages unreachable happened before (the caller
+  // has completed their TLBI, which includes a DSB).
+  u64 close_epoch() {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_fetch_add(&epoch_, 1, __ATOMIC_SEQ_CST);
+  }
+  // Whether every shared walker that could hold a page retired under `stamp` has left.
+  bool grace_over(u64 stamp) const {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    for (const u64& slot : slots_) {
+      const u64 entered = __atomic_load_n(&slot, __ATOMIC_SEQ_CST);
+      if (entered != kIdle && entered <= stamp) return false;
+    }
+    return true;
+  }
+  u64 epoch() const { return __atomic_load_n(&epoch_, __ATOMIC_SEQ_CST); }
+
+  // Scoped enter/exit.
+  class Guard {
+   public:
+    Guard(Reclaimer& r, unsigned slot) : r_(r), slot_(slot) { r_.enter(slot_); }
+    ~Guard() { r_.exit(slot_); }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+
+   private:
+    Reclaimer& r_;
+    unsigned slot_;
+  };
+
+  // ---- Lists of retired pages, managed by src/reclaim.cpp. ----
+  // A list is named by a link word (see src/reclaim.cpp); 0 is the empty list.
+  struct Batch {
+    u64 head = 0;
+    Pa tail{};      // first page retired into the batch: its link is spliced on merge
+    u64 stamp = 0;  // epoch the batch was closed in
+    u64 pages = 0;
+  };
+  // A table page being freed entry by entry, after its grace period.
+  struct Frame {
+    Pa page{};
+    int level = 0;
+    u64 next_index = 0;
+    Ipa base{};
+    bool root = false;  // the concatenated root (freed as one block)
+  };
+  static constexpr unsigned kMaxFrames = 5;  // levels -1..3
+
+  Batch current;  // retired, epoch not yet closed
+  Batch waiting;  // closed, waiting for its grace period
+  Batch ready;    // grace period over, being freed
+  // The root of a destroyed table, with the stamp of its teardown; zero Pa when none.
+  Pa teardown_root{};
+  u64 teardown_stamp = 0;
+  bool teardown_pending = false;
+  // Frees in progress: a depth-first stack over one subtree.
+  Frame frames[kMaxFrames];
+  unsigned depth = 0;
+  // Whether the subtree on the frame stack still holds leaves that need cache maintenance or the
+  // leaf observer (a destroyed table's); unmap handles its leaves before retiring.
+  bool frames_hold_leaves = false;
+
+ private:
+  u64 epoch_ = 1;
+  u64 slots_[kWalkerSlots] = {};
+};
+
+}  // namespace s2pt

@@ -1,0 +1,141 @@
+// handle_fault: the shared (concurrent) stage-2 fault path.
+#include "s2pt/table.hpp"
+#include "s2pt/walker.hpp"
+#include "subtree.hpp"
+#include "validate.hpp"
+
+namespace s2pt {
+namespace {
+
+class FaultVisitor {
+ public:
+  FaultVisitor(const FaultRequest& fault, PageCache& cache, u64 page_bytes)
+      : fault_(fault), cache_(cache), target_bytes_(fault.leaf_bytes), page_bytes_(page_bytes) {}
+
+  Status table_pre(WalkContext& ctx) {
+    // A table already sits where the requested block would go (part of the block's range is
+    // mapped, or annotated): map the faulting page inside it.
+    if (ctx.entry_bytes() <= target_bytes_) target_bytes_ = page_bytes_;
+    return Status::ok;
+  }
+
+  Status leaf(WalkContext& ctx) {
+    // Inside a table another CPU linked where the block would go: same as above.
+    if (ctx.entry_bytes() < target_bytes_) target_bytes_ = page_bytes_;
+    if (ctx.old.is_busy()) return Status::again;
+    if (ctx.old.is_valid()) return resolve_existing(ctx);
+    if (ctx.old.is_annotated()) return Status::exists;
+    return ctx.entry_bytes() == target_bytes_ ? install_leaf(ctx) : install_table(ctx);
+  }
+
+  FaultOutcome outcome() const { return outcome_; }
+
+ private:
+  // The output address the request gives the start of ctx's entry.
+  Pa output_for(const WalkContext& ctx) const {
+    return fault_.pa + (ctx.entry_base() - fault_.ipa.align_down(fault_.leaf_bytes));
+  }
+
+  Status install_leaf(WalkContext& ctx) {
+    const Pa out = output_for(ctx);
+    if (memory_needs_preparing(ctx.core, fault_.attrs)) {
+      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs);
+    }
+    if (!ctx.set(Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level))) return lost_race(ctx);
+    outcome_ = FaultOutcome::mapped;
+    return Status::ok;
+  }
+
+  Status install_table(WalkContext& ctx) {
+    Result<Pa> page = cache_.take();
+    if (!page.ok()) return Status::no_memory;
+    ctx.core.adopt_table(page.value());
+    if (!ctx.set(Pte::table(page.value()))) {
+      // Never linked, never seen by any walker: straight back to the cache, still zeroed.
+      ctx.core.disown_table(page.value());
+      cache_.put_back(page.value());
+      return lost_race(ctx);
+    }
+    return Status::ok;  // the walker descends into it
+  }
+
+  // Another CPU changed the entry between our read and our compare-and-swap; ctx.old holds what
+  // it wrote.
+  Status lost_race(WalkContext& ctx) {
+    if (ctx.old.is_table(ctx.level)) return Status::ok;  // descend into theirs
+    if (ctx.old.is_valid()) return resolve_existing(ctx);
+    return ctx.old.is_annotated() ? Status::exists : Status::again;
+  }
+
+  // The IPA is mapped: a permission or access-flag fault, or a fault another CPU resolved.
+  Status resolve_existing(WalkContext& ctx) {
+    const Ipa page = fault_.ipa.align_down(page_bytes_);
+    const Pa have =
+        ctx.old.output_address().align_down(ctx.entry_bytes()) + (page - ctx.entry_base());
+    const Pa want = fault_.pa + (page - fault_.ipa.align_down(fault_.leaf_bytes));
+    if (have != want || ctx.old.memattr() != encode_memattr(fault_.attrs.mem, ctx.core.format())) {
+      return Status::exists;
+    }
+    const Pte old = ctx.old;
+    const Pte next = old.with_perm(old.perm() | fault_.attrs.perm).with_af(true);
+    if (next == old) {
+      outcome_ = FaultOutcome::already_resolved;
+      return Status::ok;
+    }
+    if (!ctx.set(next)) return Status::again;
+    if (next.perm() != old.perm()) {
+      // A TLB may hold the entry with its old permissions; gone before we return.
+      ctx.core.maintenance().invalidate(InvalidationScope{
+          .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
+          .leaf_level = LevelHint::at(ctx.level),
+          .leaf_only = true,
+      });
+      outcome_ = FaultOutcome::relaxed;
+    } else {
+      outcome_ = FaultOutcome::made_young;  // a translation with AF clear is never cached
+    }
+    return Status::ok;
+  }
+
+  const FaultRequest& fault_;
+  PageCache& cache_;
+  u64 target_bytes_;
+  u64 page_bytes_;
+  FaultOutcome outcome_ = FaultOutcome::already_resolved;
+};
+
+bool is_leaf_size(const Geometry& g, u64 bytes) {
+  if (bytes == g.page_bytes()) return true;
+  for (Level level = g.start_level(); !level.is_last(); level = level.deeper()) {
+    if (g.block_allowed(level) && g.level_bytes(level) == bytes) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& cache) {
+  const Geometry& g = core_.geometry();
+  if (fault.ipa.raw >= g.ipa_limit()) return Status::ipa_out_of_range;
+  if (!is_leaf_size(g, fault.leaf_bytes)) return Status::unsupported;
+  if (Status s = check_output(g, fault.pa, fault.leaf_bytes); s != Status::ok) return s;
+  if (!fault.pa.aligned(fault.leaf_bytes)) return Status::unaligned;
+  if (Status s = check_attrs(fault.attrs); s != Status::ok) return s;
+  if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
+    return Status::bad_geometry;
+  }
+  if (!core_.has_root()) return Status::unsupported;
+  // A fault may need a table at every level below the root. Checking first means the walk never
+  // links a table it then cannot fill: no empty table is ever left behind.
+  if (cache.size() < g.levels() - 1) return Status::no_memory;
+
+  FaultVisitor visitor(fault, cache, g.page_bytes());
+  // Table pages that an exclusive operation unlinked stay allocated while this walk may hold them.
+  Reclaimer::Guard inside(core_.reclaimer(), cache.walker_slot());
+  const Progress p = walk(core_, IpaRange{fault.ipa.align_down(g.page_bytes()), g.page_bytes()},
+                          visitor, WalkMode::shared);
+  if (!p.ok()) return p.status;
+  return visitor.outcome();
+}
+
+}  // namespace s2pt

@@ -1,0 +1,83 @@
+// What happens to a leaf once it is gone from the tables and its TLB invalidation completed: the
+// leaf observer hears of it and, without FWB, its cacheable memory is cleaned and invalidated to
+// PoC. The cleaning calls are batched: adjacent memory becomes one DC CIVAC range, and no barrier
+// is issued in between; the caller ends the batch with one DSB ISH.
+#pragma once
+
+#include "markers.hpp"
+#include "s2pt/entry.hpp"
+#include "s2pt/table_core.hpp"
+
+namespace s2pt {
+
+class LeafRemoval {
+ public:
+  explicit LeafRemoval(TableCore& core) : core_(core) {}
+  LeafRemoval(const LeafRemoval&) = delete;
+  LeafRemoval& operator=(const LeafRemoval&) = delete;
+
+  // Whether removed leaves need to be looked at at all: with FWB and no observer they do not,
+  // and a last-level table can be freed without reading it.
+  static bool needed(const TableCore& core) { return !core.fwb() || core.observer(); }
+
+  void removed(Pte leaf, Level level, Ipa ipa) {
+    const u64 size = core_.geometry().level_bytes(level);
+    if (const LeafObserver& observe = core_.observer()) {
+      Result<Attrs> attrs = leaf.attrs(core_.format());
+      observe(UnmappedLeaf{.ipa = ipa,
+                           .pa = leaf.output_address(),
+                           .size = size,
+                           .level = level,
+                           .attrs = attrs.ok() ? attrs.value() : Attrs{}});
+    }
+    if (core_.fwb()) return;
+    if (leaf.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) return;
+    clean(leaf.output_address(), size);
+  }
+
+  // The pages of a detached last-level table, when only their cleaning matters (no FWB, no
+  // observer): one tight pass over the entries, parked ones included.
+  void removed_pages(const u64* table, u64 count) {
+    const u64 page = core_.geometry().page_bytes();
+    constexpr u64 kCacheable = encode_memattr(MemType::normal_wb, MemAttrFormat::classic)
+                               << bits::kMemAttrShift;
+    constexpr u64 kValidPage = bits::kValid | bits::kTableOrPage;
+    for (u64 i = 0; i < count; ++i) {
+      const u64 raw = marker::original(entry::load(table + i)).raw();
+      if ((raw & kValidPage) == kValidPage && (raw & bits::kMemAttr) == kCacheable) {
+        clean(Pa{raw & bits::kOutputAddress}, page);
+      }
+    }
+  }
+
+  // Issues what is still batched; true if any DC CIVAC was issued since construction (the caller
+  // then owes one DSB ISH before the memory may be reused).
+  bool finish() {
+    flush_pending();
+    return issued_;
+  }
+
+ private:
+  void clean(Pa pa, u64 size) {
+    if (bytes_ != 0 && pa == start_ + bytes_) {
+      bytes_ += size;
+      return;
+    }
+    flush_pending();
+    start_ = pa;
+    bytes_ = size;
+  }
+  void flush_pending() {
+    if (bytes_ == 0) return;
+    core_.maintenance().dc_civac(start_, bytes_);
+    issued_ = true;
+    bytes_ = 0;
+  }
+
+  TableCore& core_;
+  Pa start_{};
+  u64 bytes_ = 0;
+  bool issued_ = false;
+};
+
+}  // namespace s2pt

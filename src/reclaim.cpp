@@ -1,0 +1,183 @@
+#include "reclaim.hpp"
+
+#include "leaf_removal.hpp"
+#include "markers.hpp"
+#include "s2pt/entry.hpp"
+
+namespace s2pt {
+namespace {
+
+using Batch = Reclaimer::Batch;
+using Frame = Reclaimer::Frame;
+
+void push(TableCore& core, Batch& batch, Pa page, Level level) {
+  u64* first = core.table(page);
+  entry::store(first, Pte::from_raw(batch.head != 0 ? batch.head : marker::kEndOfList));
+  if (batch.head == 0) batch.tail = page;
+  batch.head = marker::link_to(page, level);
+  ++batch.pages;
+}
+
+// The batch's first page, unlinked from it. The batch must not be empty.
+Pa pop(TableCore& core, Batch& batch, Level& level) {
+  const Pa page = marker::link_page(batch.head);
+  level = marker::link_level(batch.head);
+  const u64 next = entry::load(core.table(page)).raw();
+  batch.head = marker::link_has_next(next) ? next : 0;
+  --batch.pages;
+  return page;
+}
+
+// Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
+// freed. Returns the pages freed.
+u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
+  Reclaimer& r = core.reclaimer();
+  const Geometry& g = core.geometry();
+  const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed(core);
+  u64 freed = 0;
+  while (r.depth > 0 && freed < budget) {
+    Frame& f = r.frames[r.depth - 1];
+    const Level level{f.level};
+    const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
+    u64* table = core.table(f.page);
+    if (level.is_last() && read_leaves && !core.observer()) {
+      leaves.removed_pages(table + f.next_index, entries - f.next_index);
+      f.next_index = entries;
+    }
+    if (!level.is_last() || read_leaves) {
+      bool descended = false;
+      while (f.next_index < entries && freed < budget) {
+        const u64 index = f.next_index++;
+        const Pte e = marker::original(entry::load(table + index));
+        const Ipa ipa = f.base + index * g.level_bytes(level);
+        if (e.is_table(level)) {
+          const Pa child = e.table_address();
+          if (level.deeper().is_last() && !read_leaves) {
+            // A last-level table whose leaves need nothing: freed without reading it.
+            core.free_table(child);
+            ++freed;
+            continue;
+          }
+          r.frames[r.depth++] = Frame{.page = child,
+                                      .level = level.deeper().value(),
+                                      .next_index = 0,
+                                      .base = ipa,
+                                      .root = false};
+          descended = true;
+          break;
+        }
+        if (read_leaves && e.is_leaf(level)) leaves.removed(e, level, ipa);
+      }
+      // Descended, or out of budget: come back to this table later.
+      if (descended || f.next_index < entries || freed >= budget) continue;
+    }
+    if (f.root) {
+      if (freed > 0 && freed + g.root_pages() > budget) break;  // next call
+      core.free_detached_root(f.page);
+      freed += g.root_pages();
+    } else {
+      core.free_table(f.page);
+      ++freed;
+    }
+    --r.depth;
+  }
+  return freed;
+}
+
+}  // namespace
+
+void retire_subtree(TableCore& core, Pa table, Level level) {
+  Reclaimer& r = core.reclaimer();
+  for (;;) {
+    // A last-level page is not read at all: it holds no table.
+    const Pte first =
+        level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(table)));
+    core.mark_retired(table);
+    push(core, r.current, table, level);
+    if (!first.is_table(level)) return;
+    table = first.table_address();
+    level = level.deeper();
+  }
+}
+
+void retire_root(TableCore& core, Pa root) {
+  Reclaimer& r = core.reclaimer();
+  r.teardown_root = root;
+  r.teardown_pending = true;
+  r.teardown_stamp = r.close_epoch();
+}
+
+void close_retired(TableCore& core) {
+  Reclaimer& r = core.reclaimer();
+  if (r.current.head == 0) return;
+  Batch closed = r.current;
+  closed.stamp = r.close_epoch();
+  if (r.waiting.head != 0) {
+    // One waiting batch at a time: the older one joins the newer, and waits for the newer
+    // stamp, which is only later, never unsafe.
+    entry::store(core.table(closed.tail), Pte::from_raw(r.waiting.head));
+    closed.tail = r.waiting.tail;
+    closed.pages += r.waiting.pages;
+  }
+  r.waiting = closed;
+  r.current = Batch{};
+}
+
+u64 reclaim(TableCore& core, u64 budget) {
+  Reclaimer& r = core.reclaimer();
+  LeafRemoval leaves(core);
+  u64 freed = 0;
+  while (freed < budget) {
+    if (r.depth > 0) {
+      freed += free_frames(core, leaves, budget - freed);
+      continue;
+    }
+    if (r.ready.head != 0) {
+      Level level{0};
+      const Pa page = pop(core, r.ready, level);
+      // Entry 0 holds the link; what it replaced was retired on its own.
+      r.frames[0] = Frame{
+          .page = page, .level = level.value(), .next_index = 1, .base = Ipa{}, .root = false};
+      r.depth = 1;
+      r.frames_hold_leaves = false;
+      continue;
+    }
+    if (r.waiting.head != 0 && r.grace_over(r.waiting.stamp)) {
+      r.ready = r.waiting;
+      r.waiting = Batch{};
+      continue;
+    }
+    if (r.teardown_pending && r.grace_over(r.teardown_stamp)) {
+      r.teardown_pending = false;
+      r.frames[0] = Frame{.page = r.teardown_root,
+                          .level = core.geometry().start_level().value(),
+                          .next_index = 0,
+                          .base = Ipa{},
+                          .root = true};
+      r.depth = 1;
+      r.frames_hold_leaves = true;
+      continue;
+    }
+    break;
+  }
+  if (leaves.finish()) core.maintenance().dsb_ish();
+  return freed;
+}
+
+bool reclaim_pending(TableCore& core) {
+  const Reclaimer& r = core.reclaimer();
+  return r.depth > 0 || r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 ||
+         r.teardown_pending;
+}
+
+void reclaim_all(TableCore& core) {
+  close_retired(core);
+  while (reclaim_pending(core)) {
+    if (reclaim(core, ~u64{0}) == 0 && reclaim_pending(core)) {
+      // A shared walker is still inside its walk: wait for it.
+      __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
+  }
+}
+
+}  // namespace s2pt

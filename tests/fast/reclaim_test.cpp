@@ -1,0 +1,222 @@
+// Reclamation: unlinked table pages are freed only after their invalidation and after every
+// shared walker that could hold them has left; teardown in bounded time and in bounded chunks.
+#include "s2pt/reclaim.hpp"
+
+#include <gtest/gtest.h>
+
+#include "support/audit.hpp"
+#include "support/fixture.hpp"
+
+namespace s2pt {
+namespace {
+
+using test::Rig;
+
+constexpr u64 k1G = u64{1} << 30;
+constexpr u64 k2M = u64{2} << 20;
+
+TEST(ReclaimerEpochs, GraceWaitsOnlyForWalkersThatEnteredBefore) {
+  Reclaimer r;
+  EXPECT_TRUE(r.grace_over(r.epoch()));
+  r.enter(3);
+  const u64 stamp = r.close_epoch();  // something retired while walker 3 is inside
+  EXPECT_FALSE(r.grace_over(stamp));
+  r.enter(7);  // entered after: cannot have seen what was retired
+  EXPECT_FALSE(r.grace_over(stamp));
+  r.exit(3);
+  EXPECT_TRUE(r.grace_over(stamp));
+  const u64 later = r.close_epoch();
+  EXPECT_FALSE(r.grace_over(later));  // walker 7 entered before this one
+  r.exit(7);
+  EXPECT_TRUE(r.grace_over(later));
+}
+
+// A fake shared walker holds a last-level table page (as the fault path would, mid-walk) while a
+// fast unmap detaches and retires it.
+TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
+  Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
+  Table& table = rig.table();
+  TableCore& core = table.core();
+  const Ipa base{2 * k1G};
+  ASSERT_TRUE(
+      table.map({base, k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw), MapFlags::no_blocks).ok());
+  const u64 mapped_pages = table.stats().table_pages;
+
+  // The walker enters and walks down to a last-level table, taking a reference on it.
+  table.reclaimer().enter(5);
+  const Pte l1 = Pte::from_raw(core.root()[rig.geometry.index(base, Level{1})]);
+  const Pte l2 = Pte::from_raw(core.table(l1.table_address())[7]);
+  const Pa held = l2.table_address();
+  ASSERT_TRUE(core.try_get(held));
+  core.put(held);
+  const u64 held_entry = core.table(held)[3];
+  ASSERT_TRUE(Pte::from_raw(held_entry).is_leaf(Level{3}));
+
+  ASSERT_TRUE(table.unmap({base, k1G}, UnmapStrategy::fast).ok());
+  // Translations are gone, but no detached page was freed: the walker may still read them.
+  EXPECT_FALSE(table.lookup(base + 7 * k2M + 3 * 4096).ok());
+  EXPECT_EQ(table.stats().table_pages, mapped_pages);
+  EXPECT_TRUE(table.reclaim_pending());
+  EXPECT_EQ(table.reclaim(~u64{0}), 0u);
+  EXPECT_EQ(core.table(held)[3], held_entry) << "a held page was changed or reused";
+  // The detached subtree's root (the level-2 table) reached a zero count when it was retired: no
+  // reference can be taken on it any more, so a walker cannot revive the subtree.
+  EXPECT_FALSE(core.try_get(l1.table_address()));
+
+  // A second walker entering now cannot reach the detached pages and does not delay them.
+  table.reclaimer().enter(9);
+  table.reclaimer().exit(5);
+  EXPECT_EQ(table.reclaim(~u64{0}), mapped_pages - rig.geometry.root_pages());
+  EXPECT_EQ(table.stats().table_pages, rig.geometry.root_pages());
+  EXPECT_FALSE(table.reclaim_pending());
+  table.reclaimer().exit(9);
+  EXPECT_EQ(rig.pool.bytes_in_use(), rig.geometry.root_bytes());
+}
+
+TEST(Reclaim, BudgetBoundsEachCall) {
+  Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
+  Table& table = rig.table();
+  ASSERT_TRUE(
+      table.map({Ipa{0}, 4 * k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw), MapFlags::no_blocks)
+          .ok());
+  const u64 to_free = table.stats().table_pages - rig.geometry.root_pages();
+  table.reclaimer().enter(0);
+  ASSERT_TRUE(table.unmap({Ipa{0}, 4 * k1G}, UnmapStrategy::fast).ok());
+  table.reclaimer().exit(0);
+  u64 freed = 0;
+  int calls = 0;
+  while (table.reclaim_pending()) {
+    const u64 n = table.reclaim(100);
+    ASSERT_LE(n, 100u);
+    freed += n;
+    ASSERT_LT(++calls, 1000);
+  }
+  EXPECT_EQ(freed, to_free);
+  EXPECT_GT(calls, static_cast<int>(to_free / 100));
+  EXPECT_EQ(rig.pool.bytes_in_use(), rig.geometry.root_bytes());
+}
+
+// destroy() issues the same few operations whatever the VM's size, and frees nothing itself.
+TEST(Destroy, BoundedWhateverTheSizeAndReclaimedAfterwards) {
+  for (u64 gib : {u64{1}, u64{8}}) {
+    for (bool fwb : {true, false}) {
+      Rig rig(test::make_geometry(Granule::k4, 40, 40),
+              Features{.fwb = fwb, .tlbi_range = true, .ttl = true});
+      Table& table = rig.table();
+      ASSERT_TRUE(table
+                      .map({Ipa{k1G}, gib * k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw),
+                           MapFlags::no_blocks)
+                      .ok());
+      const u64 pages = table.stats().table_pages;
+      rig.arch.clear();
+      table.destroy();
+      EXPECT_EQ(rig.ops(),
+                (std::vector<std::string>{"DSB ISHST", "TLBI VMALLS12E1IS", "DSB ISH", "ISB"}));
+      EXPECT_TRUE(table.destroyed());
+      EXPECT_EQ(table.stats().table_pages, pages) << "destroy() must not walk the VM";
+      rig.arch.clear();
+      u64 calls = 0;
+      while (table.reclaim_pending()) {
+        ASSERT_LE(table.reclaim(256), 256u);
+        ++calls;
+      }
+      EXPECT_GE(calls, pages / 256);
+      EXPECT_EQ(rig.pool.bytes_in_use(), 0u);
+      // Without FWB the guest memory is cleaned during reclamation, after the invalidation.
+      u64 cleaned = 0;
+      for (const counting::Op& op : rig.arch.log()) {
+        if (op.kind == counting::OpKind::dc_civac) cleaned += op.bytes;
+        EXPECT_NE(op.kind, counting::OpKind::tlbi);
+      }
+      EXPECT_EQ(cleaned, fwb ? 0 : gib * k1G);
+      table.destroy();  // idempotent
+      EXPECT_FALSE(table.reclaim_pending());
+    }
+  }
+}
+
+TEST(Destroy, WaitsForSharedWalkers) {
+  Rig rig(test::make_geometry(Granule::k16, 40, 40), test::kAllFeatures, false);
+  Table& table = rig.table();
+  ASSERT_TRUE(table.map({Ipa{0}, k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw)).ok());
+  table.reclaimer().enter(1);
+  table.destroy();
+  EXPECT_EQ(table.reclaim(~u64{0}), 0u);
+  EXPECT_GT(rig.pool.bytes_in_use(), 0u);
+  table.reclaimer().exit(1);
+  table.reclaim(~u64{0});
+  EXPECT_EQ(rig.pool.bytes_in_use(), 0u);
+}
+
+TEST(DestroyRange, TearsDownInBoundedChunks) {
+  for (Granule g : {Granule::k4, Granule::k16, Granule::k64}) {
+    Rig rig(test::make_geometry(g, 40, 40), test::kAllFeatures, false);
+    Table& table = rig.table();
+    const IpaRange vm{Ipa{k1G}, 8 * k1G};
+    ASSERT_TRUE(table.map(vm, Pa{u64{1} << 33}, Attrs::normal(Perm::rw)).ok());
+    ASSERT_TRUE(table
+                    .map({vm.start + 3 * k1G, 2 * k1G}, Pa{u64{1} << 34}, Attrs::normal(Perm::rw),
+                         MapFlags::replace | MapFlags::no_blocks)
+                    .ok());
+    const u64 chunk_pages = 1 + rig.geometry.entries_per_table();
+    u64 done = 0;
+    int calls = 0;
+    for (;;) {
+      const u64 before = table.stats().table_pages;
+      const Progress p = table.destroy_range({vm.start + done, vm.size - done}, 4);
+      ASSERT_LE(before - table.stats().table_pages, 4 + chunk_pages);
+      done += p.bytes_done;
+      ++calls;
+      if (p.ok()) break;
+      ASSERT_EQ(p.status, Status::again);
+      ASSERT_GT(p.bytes_done, 0u);
+    }
+    EXPECT_EQ(done, vm.size);
+    EXPECT_GT(calls, 1);
+    for (u64 off = 0; off < vm.size; off += k2M)
+      ASSERT_FALSE(table.lookup(vm.start + off).ok());
+    EXPECT_EQ(table.stats().table_pages, rig.geometry.root_pages());
+  }
+}
+
+}  // namespace
+}  // namespace s2pt
+
+namespace s2pt {
+namespace {
+
+// The leaves a destroyed table still mapped reach the observer during reclamation, after the
+// VMID invalidation, with their IPA.
+TEST(Destroy, ReportsTheLeavesStillMappedToTheObserver) {
+  struct Seen {
+    u64 bytes = 0;
+    u64 mismatches = 0;
+  } seen;
+  test::Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
+  Table& table = rig.table();
+  const Ipa base{u64{1} << 30};
+  const Pa pa{u64{1} << 34};
+  ASSERT_TRUE(table.map({base, u64{1} << 30}, pa, Attrs::normal(Perm::rw)).ok());
+  ASSERT_TRUE(table
+                  .map({base + (u64{1} << 30), u64{4} << 20}, pa + (u64{1} << 30),
+                       Attrs::normal(Perm::rw), MapFlags::no_blocks)
+                  .ok());
+  table.set_leaf_observer(LeafObserver{.on_unmap =
+                                           [](void* context, const UnmappedLeaf& leaf) {
+                                             auto* s = static_cast<Seen*>(context);
+                                             s->bytes += leaf.size;
+                                             if (leaf.pa - Pa{u64{1} << 34} !=
+                                                 leaf.ipa - Ipa{u64{1} << 30})
+                                               ++s->mismatches;
+                                           },
+                                       .context = &seen});
+  table.destroy();
+  EXPECT_EQ(seen.bytes, 0u) << "destroy() itself does not walk the VM";
+  table.reclaim_all();
+  EXPECT_EQ(seen.bytes, (u64{1} << 30) + (u64{4} << 20));
+  EXPECT_EQ(seen.mismatches, 0u);
+  EXPECT_EQ(rig.pool.bytes_in_use(), 0u);
+}
+
+}  // namespace
+}  // namespace s2pt
