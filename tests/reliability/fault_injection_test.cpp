@@ -230,6 +230,23 @@ std::vector<Case> cases(const Geometry& g) {
         .effect = [](const PageState&, Ipa) { return PageState::unmapped(); },
     });
   }
+  const IpaRange two_blocks{Ipa{block2 * 16}, 2 * block2};
+  out.push_back(Case{
+      .name = "eager split of two level-2 blocks into pages",
+      .setup = [=](Table& t) { ASSERT_TRUE(t.map(two_blocks, Pa{kGuestPa}, rw).ok()); },
+      .range = two_blocks,
+      .op = [](Table& t, IpaRange r) { return t.split(r, kLastLevel, ~u64{0}); },
+      .effect = [](const PageState& was, Ipa) { return was; },
+  });
+  if (big != Level{2}) {
+    out.push_back(Case{
+        .name = "eager split of two 1 GiB blocks into level-2 blocks",
+        .setup = map_big_blocks,
+        .range = {big_start, 2 * big_bytes},
+        .op = [](Table& t, IpaRange r) { return t.split(r, Level{2}, ~u64{0}); },
+        .effect = [](const PageState& was, Ipa) { return was; },
+    });
+  }
   out.push_back(Case{
       .name = "write_protect splitting both edge blocks",
       .setup = map_big_blocks,
