@@ -10,8 +10,8 @@ namespace s2pt {
 struct UnmappedLeaf {
   Ipa ipa;  // start of the leaf's region
   Pa pa;    // its output address
-  u64 size;
-  Level level;
+  u64 size = 0;
+  Level level = kLastLevel;
   Attrs attrs;
 };
 

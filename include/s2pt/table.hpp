@@ -74,9 +74,9 @@ constexpr const char* name(UnmapStrategy s) {
 
 // What translates one IPA.
 struct Translation {
-  Ipa base;  // start of the leaf's region
-  u64 size;  // bytes the leaf maps
-  Level level;
+  Ipa base;      // start of the leaf's region
+  u64 size = 0;  // bytes the leaf maps
+  Level level = kLastLevel;
   Pa pa;  // the output address of the queried IPA (leaf address + offset)
   Attrs attrs;
 };
@@ -88,10 +88,10 @@ struct TableStats {
 
 // A stage-2 fault for handle_fault to resolve.
 struct FaultRequest {
-  Ipa ipa;         // the faulting IPA
-  Pa pa;           // the host memory backing the leaf that holds `ipa`, aligned to leaf_bytes
-  u64 leaf_bytes;  // what to map: the granule, or a block size the backing memory allows
-  Attrs attrs;     // what the mapping grants
+  Ipa ipa;             // the faulting IPA
+  Pa pa;               // the host memory backing the leaf that holds `ipa`, aligned to leaf_bytes
+  u64 leaf_bytes = 0;  // what to map: the granule, or a block size the backing memory allows
+  Attrs attrs;         // what the mapping grants
 };
 
 enum class FaultOutcome : u8 {

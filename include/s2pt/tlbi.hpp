@@ -107,8 +107,8 @@ constexpr u64 ipa_operand(Ipa ipa, Granule g, LevelHint hint) {
 }
 
 struct IpaOperand {
-  Ipa ipa;         // the 4K-aligned IPA the operand names
-  LevelHint hint;  // none when TTL is 0 or its granule field disagrees
+  Ipa ipa;                             // the 4K-aligned IPA the operand names
+  LevelHint hint = LevelHint::none();  // none when TTL is 0 or its granule field disagrees
 };
 constexpr IpaOperand decode_ipa(u64 operand, Granule g) {
   const u64 ttl = (operand >> kTtlShift) & 0xF;

@@ -18,9 +18,11 @@ struct InvalidationScope {
   // Only leaf entries changed (a permission change, a bulk unmap of leaves): the leaf-only TLBI
   // forms suffice. Ignored when tables_removed.
   bool leaf_only = false;
-  // The removed tables held no valid entry (their leaves were invalidated before): only the
-  // walk-cache entries of the tables remain, and one non-leaf TLBI by any IPA they translated
-  // removes them.
+  // The removed tables held no valid entry: what must go before their pages are reused are the
+  // walk-cache entries pointing to them, and one non-leaf TLBI by any IPA they translated removes
+  // those. Only for one table (and its emptied ancestors, which lie on the same path): sibling
+  // tables need one operation each. Cached leaves of entries that were cleared but not yet
+  // invalidated elsewhere in the range are not covered (deferred unmap invalidates them later).
   bool empty_tables = false;
 };
 

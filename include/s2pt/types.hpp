@@ -22,7 +22,7 @@ struct Address {
   constexpr Address() = default;
   constexpr explicit Address(u64 value) : raw(value) {}
 
-  constexpr auto operator<=>(const Address&) const = default;
+  constexpr auto operator<=>(const Address&) const = default;  // NOLINT(modernize-use-nullptr)
   constexpr Address operator+(u64 bytes) const { return Address{raw + bytes}; }
   constexpr Address operator-(u64 bytes) const { return Address{raw - bytes}; }
   constexpr u64 operator-(Address other) const { return raw - other.raw; }
@@ -51,7 +51,7 @@ class Level {
   constexpr int value() const { return value_; }
   constexpr Level deeper() const { return Level{value_ + 1}; }
   constexpr bool is_last() const { return value_ == kLast; }
-  constexpr auto operator<=>(const Level&) const = default;
+  constexpr auto operator<=>(const Level&) const = default;  // NOLINT(modernize-use-nullptr)
 
   static constexpr int kLast = 3;
 

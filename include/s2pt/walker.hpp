@@ -21,14 +21,14 @@ enum class WalkMode : u8 {
 
 struct WalkContext {
   TableCore& core;
-  u64* slot;  // the entry being visited
-  Pte old;    // its value as last read
-  Ipa addr;   // where the walk is inside this entry's region
-  Ipa end;    // end of the walk
-  Level level;
-  Pa table_pa;   // the table page holding the entry
-  bool in_root;  // the entry is in the root table (which has no reference count)
-  WalkMode mode;
+  u64* slot = nullptr;  // the entry being visited
+  Pte old;              // its value as last read
+  Ipa addr;             // where the walk is inside this entry's region
+  Ipa end;              // end of the walk
+  Level level = kLastLevel;
+  Pa table_pa;           // the table page holding the entry
+  bool in_root = false;  // the entry is in the root table (which has no reference count)
+  WalkMode mode = WalkMode::exclusive;
 
   u64 entry_bytes() const { return core.geometry().level_bytes(level); }
   Ipa entry_base() const { return addr.align_down(entry_bytes()); }
@@ -106,10 +106,12 @@ class Walker {
     const Ipa stop = end < entry_end ? end : entry_end;
 
     Status status = Status::ok;
-    if (ctx.old.is_table(level)) {
-      if constexpr (requires { visitor_.table_pre(ctx); }) status = visitor_.table_pre(ctx);
-    } else {
-      if constexpr (requires { visitor_.leaf(ctx); }) status = visitor_.leaf(ctx);
+    const bool is_table = ctx.old.is_table(level);
+    if constexpr (requires { visitor_.table_pre(ctx); }) {
+      if (is_table) status = visitor_.table_pre(ctx);
+    }
+    if constexpr (requires { visitor_.leaf(ctx); }) {
+      if (!is_table) status = visitor_.leaf(ctx);
     }
     if (status != Status::ok) return status;
 

@@ -4,6 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "s2pt/entry.hpp"
+#include "s2pt/hosted/walker_slots.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
 
@@ -14,6 +20,15 @@ using test::Rig;
 
 constexpr u64 k1G = u64{1} << 30;
 constexpr u64 k2M = u64{2} << 20;
+
+TEST(ReclaimerEpochs, EachThreadGetsItsOwnSlot) {
+  const unsigned mine = hosted::this_thread_walker_slot();
+  EXPECT_EQ(hosted::this_thread_walker_slot(), mine);
+  unsigned other = mine;
+  std::thread([&] { other = hosted::this_thread_walker_slot(); }).join();
+  EXPECT_NE(other, mine);
+  EXPECT_LT(other, Reclaimer::kWalkerSlots);
+}
 
 TEST(ReclaimerEpochs, GraceWaitsOnlyForWalkersThatEnteredBefore) {
   Reclaimer r;
@@ -216,6 +231,64 @@ TEST(Destroy, ReportsTheLeavesStillMappedToTheObserver) {
   EXPECT_EQ(seen.bytes, (u64{1} << 30) + (u64{4} << 20));
   EXPECT_EQ(seen.mismatches, 0u);
   EXPECT_EQ(rig.pool.bytes_in_use(), 0u);
+}
+
+}  // namespace
+}  // namespace s2pt
+
+namespace s2pt {
+namespace {
+
+// A real concurrent shared walker (a thread walking from the root, as the fault path would) while
+// the writer maps and fast-unmaps over and over. Freed pages are poisoned: a walker that ever
+// reads poison was given a page that had been freed under it.
+TEST(Reclaim, ConcurrentSharedWalkerNeverSeesAFreedPage) {
+  hosted::PagePool pool(hosted::PagePoolConfig{.poison_freed = true});
+  counting::CountingArch arch(test::kAllFeatures, false);
+  Result<Table> created = Table::create(
+      {.geometry = test::make_geometry(Granule::k4, 40, 40), .vmid = Vmid{1}}, pool, arch);
+  ASSERT_TRUE(created.ok());
+  Table& table = created.value();
+  TableCore& core = table.core();
+  const Geometry& g = core.geometry();
+  constexpr u64 kPoison = (u64{hosted::PagePool::kPoison} << 32) | hosted::PagePool::kPoison;
+  const Ipa base{u64{1} << 30};
+  constexpr u64 kSpan = u64{64} << 20;
+
+  std::atomic<bool> stop{false};
+  std::atomic<u64> poisoned{0};
+  std::atomic<u64> walks{0};
+  std::thread walker([&] {
+    std::mt19937_64 rng(3);
+    while (!stop.load(std::memory_order_relaxed)) {
+      const Ipa ipa = base + (rng() % (kSpan / 4096)) * 4096;
+      hosted::SharedWalk inside(table.reclaimer());
+      const u64* t = core.root();
+      for (Level level = g.start_level();; level = level.deeper()) {
+        const Pte e = entry::load(t + g.index(ipa, level));
+        if (e.raw() == kPoison) {
+          poisoned.fetch_add(1);
+          break;
+        }
+        if (!e.is_table(level)) break;
+        t = core.table(e.table_address());
+      }
+      walks.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  for (int round = 0; round < 300; ++round) {
+    ASSERT_TRUE(
+        table.map({base, kSpan}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw), MapFlags::no_blocks)
+            .ok());
+    ASSERT_TRUE(table.unmap({base, kSpan}, UnmapStrategy::fast).ok());
+  }
+  while (walks.load() < 1000)
+    std::this_thread::yield();
+  stop = true;
+  walker.join();
+  table.reclaim_all();
+  EXPECT_EQ(poisoned.load(), 0u);
+  EXPECT_EQ(pool.bytes_in_use(), g.root_bytes());
 }
 
 }  // namespace

@@ -150,6 +150,30 @@ TEST_P(EachStrategy, AcrossConcatenatedRootPages) {
   }
 }
 
+// 4K, 48-bit IPA: four levels. Half a terabyte is one level-0 entry: fast detaches it whole,
+// with a four-level path of pages inside.
+TEST_P(EachStrategy, FourLevelsWholeLevelZeroEntry) {
+  Rig rig(test::make_geometry(Granule::k4, 48, 48), test::kAllFeatures, /*record=*/false);
+  Table& table = rig.table();
+  const u64 k512G = u64{512} << 30;
+  const Pa pa{u64{1} << 42};
+  ASSERT_TRUE(table.map({Ipa{0}, 2 * k512G}, pa, Attrs::normal(Perm::rw)).ok());
+  const Ipa pages{k512G + 3 * k1G};
+  ASSERT_TRUE(table
+                  .map({pages, 2 * k2M}, pa + (pages - Ipa{0}), Attrs::normal(Perm::rw),
+                       MapFlags::replace | MapFlags::no_blocks)
+                  .ok());
+  ASSERT_TRUE(table.unmap({Ipa{k512G}, k512G}, GetParam()).ok());
+  for (u64 off = 0; off < 2 * k512G; off += k1G) {
+    ASSERT_EQ(table.lookup(Ipa{off}).ok(), off < k512G) << off;
+  }
+  for (u64 off = 0; off < 2 * k2M; off += 4096)
+    ASSERT_FALSE(table.lookup(pages + off).ok());
+  const test::AuditReport report = test::audit(table);
+  ASSERT_TRUE(report.clean()) << report.summary();
+  EXPECT_EQ(table.stats().table_pages, 2u);  // the root and the level-1 table of the first half
+}
+
 struct Observed {
   std::vector<UnmappedLeaf> leaves;
   std::vector<bool> invalidated;  // the last TLBI before the call was completed by a DSB ISH

@@ -298,6 +298,18 @@ INSTANTIATE_TEST_SUITE_P(
                       SeqCase{Granule::k64, true, false}, SeqCase{Granule::k64, false, true}),
     case_name);
 
+// Nothing mapped, nothing issued, by any strategy (annotations are not translations either).
+TEST(UnmapSequenceEmpty, NothingMappedNothingIssued) {
+  for (UnmapStrategy s : kAllUnmapStrategies) {
+    Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kNoFeatures);
+    ASSERT_TRUE(rig.table().annotate({kBase, k1G}, OwnerId{3}).ok());
+    rig.arch.clear();
+    ASSERT_TRUE(rig.table().unmap({kBase - k1G, 4 * k1G}, s).ok());
+    EXPECT_TRUE(rig.arch.log().empty()) << name(s);
+    EXPECT_EQ(rig.table().owner(kBase + k1G / 2), OwnerId{3}) << name(s);
+  }
+}
+
 // Without FWB, every DC CIVAC of every strategy comes after the TLBI that removed its
 // translation was completed by a DSB ISH (the last TLBI before it is followed by a DSB ISH before
 // it), on ranges that split blocks.
