@@ -7,8 +7,9 @@
 //    take the read side, everything else the write side.
 //  - Hardware walkers on every CPU run throughout. Each operation has completed the TLB and cache
 //    maintenance for what it removed or changed before it returns.
-//  - reclaim() may run at any time outside exclusive operations (it frees only pages no walker
-//    can reach), lookup() and owner() wherever an exclusive operation could.
+//  - reclaim() and reclaim_all() may run at any time outside exclusive operations (they free only
+//    pages no walker can reach), but not concurrently with themselves; lookup() and owner()
+//    wherever an exclusive operation could.
 #pragma once
 
 #include "s2pt/arch.hpp"
@@ -127,7 +128,7 @@ class Table {
   // (break-before-make) so that what lies outside stays mapped; tables left empty are freed.
   // Unmapped leaves are reported to the leaf observer, if one is set, once their invalidation
   // completed (deferred falls back to per_entry when an observer is set).
-  Progress unmap(IpaRange range, UnmapStrategy strategy = UnmapStrategy::per_entry);
+  Progress unmap(IpaRange range, UnmapStrategy strategy = UnmapStrategy::automatic);
 
   // Tears [range) down in chunks, as unmap(fast) does, stopping once about `budget` table pages
   // of work were done (at least one chunk: one level-1 region, a bounded number of table pages

@@ -1,5 +1,6 @@
 // s2pt bench: builds a VM's stage-2 table, unmaps it with each strategy, and prints one row per
-// case: host time of the unmap call (median of repeats), modelled hardware time (cost_model.hpp),
+// case: host time of the unmap call (median of repeats), modelled hardware time (the hardware
+// model's cost model, sim/include/s2pt/sim/cost_model.hpp, sources in docs/model.md),
 // the maintenance issued, the table pages freed, and whether the result was verified (every IPA
 // of the range looked up, one per leaf, and found unmapped; table pages back to the baseline).
 #include <algorithm>
@@ -13,9 +14,9 @@
 #include <vector>
 
 #include "command.hpp"
-#include "cost_model.hpp"
 #include "s2pt/arch/counting.hpp"
 #include "s2pt/hosted/page_pool.hpp"
+#include "s2pt/sim/cost_model.hpp"
 #include "s2pt/table.hpp"
 
 namespace s2pt::tool {
@@ -276,7 +277,9 @@ class Case {
     }
     std::sort(times.begin(), times.end());
     row.host_ns = times[times.size() / 2];
-    row.modeled_ns = CostTable{}.modeled_ns(row.counters);
+    // The hardware model's cost of what was issued, and of freeing the detached table pages.
+    row.modeled_ns = static_cast<u64>(sim::modeled_ns(
+        row.counters, sim::CostModel{}, sim::PageCounts{.frees = row.table_pages_freed}));
     return row;
   }
 
@@ -503,8 +506,8 @@ int bench_main(std::span<char* const> args) {
     return 2;
   }
   std::printf(
-      "s2pt bench: host time = median of %u unmap calls; modeled = per-op cost table "
-      "(tools/s2pt/cost_model.hpp)\n",
+      "s2pt bench: host time = median of %u unmap calls; modeled = the hardware model's cost "
+      "model (docs/model.md)\n",
       o.repeat);
   print_header();
   std::vector<Row> rows;

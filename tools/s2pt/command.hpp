@@ -17,6 +17,9 @@ struct Command {
 };
 
 int demo_main(std::span<char* const> args);
+int stress_main(std::span<char* const> args);
 int bench_main(std::span<char* const> args);
+int run_main(std::span<char* const> args);
+int dump_main(std::span<char* const> args);
 
 }  // namespace s2pt::tool

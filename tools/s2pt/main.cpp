@@ -14,6 +14,12 @@ constexpr Command kCommands[] = {
      s2pt::tool::demo_main},
     {"bench", "unmap a VM's table with each strategy, side by side (--help for options)",
      s2pt::tool::bench_main},
+    {"run", "run a scenario file, print what each operation issued, check its expectations",
+     s2pt::tool::run_main},
+    {"dump", "print the table a scenario leaves (or --demo), ptdump style, text or JSON",
+     s2pt::tool::dump_main},
+    {"stress", "random workloads against the hardware model's oracles, for a given time",
+     s2pt::tool::stress_main},
 };
 
 void usage(std::FILE* out) {

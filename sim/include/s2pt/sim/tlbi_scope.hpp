@@ -1,0 +1,37 @@
+// What one TLBI instruction removes, decoded from its operand exactly as the architecture
+// defines it (through the core's own decoders): a wrong encoding or hint decodes to what the
+// hardware would really invalidate.
+#pragma once
+
+#include "s2pt/geometry.hpp"
+#include "s2pt/sim/tlb.hpp"
+#include "s2pt/tlbi.hpp"
+
+namespace s2pt::sim {
+
+struct TlbiScope {
+  enum class Kind : u8 { by_ipa, range, stage1_all, vmid_all };
+
+  TlbiOp op = TlbiOp::vmalls12e1is;
+  u64 operand = 0;
+  Vmid vmid{};
+  Kind kind = Kind::vmid_all;
+  Ipa start{};    // by_ipa: the named 4K-aligned IPA; range: the first byte
+  u64 bytes = 0;  // range: bytes covered; by_ipa: 1 (the entry containing `start`)
+  LevelHint hint = LevelHint::none();
+  bool leaf_only = false;
+  bool granule_mismatch = false;  // range op whose TG is not the table's granule: no effect
+
+  static TlbiScope decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule);
+
+  bool removes(const TlbEntry& e) const;
+  bool removes(const WalkEntry& e) const;
+  // Whether it completes the "break" of a live entry that was made invalid: the old leaf's TLB
+  // entries (`was_table` false) or the old table's walk-cache entries are covered.
+  bool covers(Vmid vmid, Ipa base, u64 size, Level level, bool was_table) const;
+
+ private:
+  bool hits(Ipa base, u64 size) const;
+};
+
+}  // namespace s2pt::sim

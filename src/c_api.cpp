@@ -1,0 +1,402 @@
+// The C interface (include/s2pt/s2pt.h): adapters from the C callback structs to the Mm and Arch
+// hooks, and a Table constructed in caller-provided storage. Freestanding like the rest of the
+// core: no heap, no exceptions.
+#include <new>
+
+#include "s2pt/s2pt.h"
+#include "s2pt/table.hpp"
+
+namespace s2pt {
+namespace {
+
+// The C enumerations are the core's values; these keep them from drifting apart.
+static_assert(S2PT_OK == static_cast<int>(Status::ok));
+static_assert(S2PT_ERR_UNALIGNED == static_cast<int>(Status::unaligned));
+static_assert(S2PT_ERR_EMPTY_RANGE == static_cast<int>(Status::empty_range));
+static_assert(S2PT_ERR_WRAPS == static_cast<int>(Status::wraps));
+static_assert(S2PT_ERR_IPA_OUT_OF_RANGE == static_cast<int>(Status::ipa_out_of_range));
+static_assert(S2PT_ERR_PA_OUT_OF_RANGE == static_cast<int>(Status::pa_out_of_range));
+static_assert(S2PT_ERR_BAD_ATTRIBUTES == static_cast<int>(Status::bad_attributes));
+static_assert(S2PT_ERR_EXISTS == static_cast<int>(Status::exists));
+static_assert(S2PT_ERR_NO_MEMORY == static_cast<int>(Status::no_memory));
+static_assert(S2PT_ERR_AGAIN == static_cast<int>(Status::again));
+static_assert(S2PT_ERR_UNSUPPORTED == static_cast<int>(Status::unsupported));
+static_assert(S2PT_ERR_BAD_GEOMETRY == static_cast<int>(Status::bad_geometry));
+static_assert(S2PT_ERR_NOT_MAPPED == static_cast<int>(Status::not_mapped));
+static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
+static_assert(S2PT_GRANULE_16K == static_cast<int>(Granule::k16));
+static_assert(S2PT_GRANULE_64K == static_cast<int>(Granule::k64));
+static_assert(S2PT_PERM_R == static_cast<int>(Perm::read));
+static_assert(S2PT_PERM_W == static_cast<int>(Perm::write));
+static_assert(S2PT_PERM_X == static_cast<int>(Perm::exec));
+static_assert(S2PT_MEM_NORMAL_WB == static_cast<int>(MemType::normal_wb));
+static_assert(S2PT_MEM_NORMAL_NC == static_cast<int>(MemType::normal_nc));
+static_assert(S2PT_MEM_DEVICE_NGNRE == static_cast<int>(MemType::device_ngnre));
+static_assert(S2PT_MEM_DEVICE_NGNRNE == static_cast<int>(MemType::device_ngnrne));
+static_assert(S2PT_MAP_REPLACE == static_cast<int>(MapFlags::replace));
+static_assert(S2PT_MAP_NO_BLOCKS == static_cast<int>(MapFlags::no_blocks));
+static_assert(S2PT_UNMAP_PER_ENTRY == static_cast<int>(UnmapStrategy::per_entry));
+static_assert(S2PT_UNMAP_DEFERRED == static_cast<int>(UnmapStrategy::deferred));
+static_assert(S2PT_UNMAP_FAST == static_cast<int>(UnmapStrategy::fast));
+static_assert(S2PT_UNMAP_AUTO == static_cast<int>(UnmapStrategy::automatic));
+static_assert(sizeof(kAllUnmapStrategies) / sizeof(kAllUnmapStrategies[0]) == 4,
+              "a new UnmapStrategy: add its S2PT_UNMAP_* value to s2pt.h");
+static_assert(S2PT_TLBI_IPAS2E1IS == static_cast<int>(TlbiOp::ipas2e1is));
+static_assert(S2PT_TLBI_IPAS2LE1IS == static_cast<int>(TlbiOp::ipas2le1is));
+static_assert(S2PT_TLBI_RIPAS2E1IS == static_cast<int>(TlbiOp::ripas2e1is));
+static_assert(S2PT_TLBI_RIPAS2LE1IS == static_cast<int>(TlbiOp::ripas2le1is));
+static_assert(S2PT_TLBI_VMALLE1IS == static_cast<int>(TlbiOp::vmalle1is));
+static_assert(S2PT_TLBI_VMALLS12E1IS == static_cast<int>(TlbiOp::vmalls12e1is));
+
+class CMm final : public Mm {
+ public:
+  explicit CMm(const s2pt_mm_ops& ops) : ops_(ops) {}
+  Result<Pa> alloc_zeroed(u64 bytes) override {
+    uint64_t pa = 0;
+    if (!ops_.alloc_zeroed(ops_.ctx, bytes, &pa)) return Status::no_memory;
+    return Pa{pa};
+  }
+  void free(Pa pa, u64 bytes) override { ops_.free(ops_.ctx, pa.raw, bytes); }
+  void* phys_to_virt(Pa pa) override { return ops_.phys_to_virt(ops_.ctx, pa.raw); }
+  u32* refcount(Pa pa) override { return ops_.refcount(ops_.ctx, pa.raw); }
+
+ private:
+  s2pt_mm_ops ops_;
+};
+
+class CArch final : public Arch {
+ public:
+  explicit CArch(const s2pt_arch_ops& ops) : ops_(ops) {}
+  Features features() const override {
+    return Features{.fwb = ops_.features.fwb,
+                    .tlbi_range = ops_.features.tlbi_range,
+                    .ttl = ops_.features.ttl,
+                    .dic = ops_.features.dic,
+                    .bbm_level = ops_.features.bbm_level};
+  }
+  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+    ops_.tlbi(ops_.ctx, vmid.raw, static_cast<s2pt_tlbi_op>(op), operand);
+  }
+  void dsb_ishst() override { ops_.dsb_ishst(ops_.ctx); }
+  void dsb_ish() override { ops_.dsb_ish(ops_.ctx); }
+  void isb() override { ops_.isb(ops_.ctx); }
+  void dc_civac(Pa pa, u64 bytes) override { ops_.dc_civac(ops_.ctx, pa.raw, bytes); }
+  void ic_ivau(Pa pa, u64 bytes) override { ops_.ic_ivau(ops_.ctx, pa.raw, bytes); }
+
+ private:
+  s2pt_arch_ops ops_;
+};
+
+// What lives in s2pt_table: the word opaque[0] says whether a table was created there; the
+// handle follows it.
+struct Handle {
+  Handle(const s2pt_mm_ops& mm_ops, const s2pt_arch_ops& arch_ops) : mm(mm_ops), arch(arch_ops) {}
+  Table& table() { return *std::launder(reinterpret_cast<Table*>(table_bytes)); }
+  const Table& table() const { return *std::launder(reinterpret_cast<const Table*>(table_bytes)); }
+
+  CMm mm;
+  CArch arch;
+  s2pt_leaf_observer observer = nullptr;
+  void* observer_ctx = nullptr;
+  // Constructed once Table::create succeeded; the table keeps references to mm and arch.
+  alignas(Table) unsigned char table_bytes[sizeof(Table)];
+};
+
+constexpr u64 kLiveMagic = 0x7332'7074'6c69'7665;  // "s2ptlive"
+constexpr std::size_t kHandleOffset = sizeof(uint64_t);
+static_assert(alignof(Handle) <= alignof(uint64_t), "s2pt_table only guarantees 8-byte alignment");
+static_assert(kHandleOffset + sizeof(Handle) <= sizeof(s2pt_table),
+              "grow S2PT_TABLE_WORDS: the handle no longer fits");
+
+Handle* handle(s2pt_table* t) {
+  if (t == nullptr || t->opaque[0] != kLiveMagic) return nullptr;
+  return std::launder(
+      reinterpret_cast<Handle*>(reinterpret_cast<unsigned char*>(t) + kHandleOffset));
+}
+const Handle* handle(const s2pt_table* t) {
+  return handle(const_cast<s2pt_table*>(t));
+}
+
+s2pt_status to_c(Status s) {
+  return static_cast<s2pt_status>(s);
+}
+
+s2pt_status finish(Progress p, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = p.bytes_done;
+  return to_c(p.status);
+}
+
+bool to_attrs(const s2pt_attrs& in, Attrs& out) {
+  if ((in.perm & ~kPermMask) != 0 || in.mem >= kMemTypeCount) return false;
+  Shareability sh = Shareability::inner;
+  switch (in.sh) {
+    case S2PT_SH_INNER:
+      sh = Shareability::inner;
+      break;
+    case S2PT_SH_OUTER:
+      sh = Shareability::outer;
+      break;
+    case S2PT_SH_NON:
+      sh = Shareability::non;
+      break;
+    default:
+      return false;
+  }
+  out = Attrs{.perm = Perm(in.perm),
+              .mem = MemType(in.mem),
+              .sh = sh,
+              .af = !in.clear_af,
+              .contiguous = false,
+              .sw = in.sw};
+  return true;
+}
+
+s2pt_attrs to_c(const Attrs& a) {
+  uint8_t sh = S2PT_SH_INNER;
+  if (a.sh == Shareability::outer) sh = S2PT_SH_OUTER;
+  if (a.sh == Shareability::non) sh = S2PT_SH_NON;
+  return s2pt_attrs{.perm = static_cast<uint8_t>(a.perm),
+                    .mem = static_cast<uint8_t>(a.mem),
+                    .sh = sh,
+                    .clear_af = !a.af,
+                    .sw = a.sw};
+}
+
+void report_leaf(void* context, const UnmappedLeaf& leaf) {
+  const Handle* h = static_cast<const Handle*>(context);
+  const s2pt_unmapped_leaf c_leaf{.ipa = leaf.ipa.raw,
+                                  .pa = leaf.pa.raw,
+                                  .size = leaf.size,
+                                  .level = leaf.level.value(),
+                                  .attrs = to_c(leaf.attrs)};
+  h->observer(h->observer_ctx, &c_leaf);
+}
+
+constexpr bool known_strategy(unsigned value) {
+  for (UnmapStrategy s : kAllUnmapStrategies) {
+    if (static_cast<unsigned>(s) == value) return true;
+  }
+  return false;
+}
+
+}  // namespace
+}  // namespace s2pt
+
+using namespace s2pt;
+
+extern "C" {
+
+const char* s2pt_status_string(s2pt_status status) {
+  if (status == S2PT_ERR_INVALID_ARGUMENT) return "invalid argument";
+  return describe(static_cast<Status>(status));
+}
+
+size_t s2pt_table_storage_size(void) {
+  return kHandleOffset + sizeof(Handle);
+}
+
+s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, const s2pt_mm_ops* mm,
+                              const s2pt_arch_ops* arch) {
+  if (table == nullptr || config == nullptr || mm == nullptr || arch == nullptr) {
+    return S2PT_ERR_INVALID_ARGUMENT;
+  }
+  table->opaque[0] = 0;
+  if (!mm->alloc_zeroed || !mm->free || !mm->phys_to_virt || !mm->refcount || !arch->tlbi ||
+      !arch->dsb_ishst || !arch->dsb_ish || !arch->isb || !arch->dc_civac || !arch->ic_ivau) {
+    return S2PT_ERR_INVALID_ARGUMENT;
+  }
+  const unsigned granule = config->granule;
+  if (granule != S2PT_GRANULE_4K && granule != S2PT_GRANULE_16K && granule != S2PT_GRANULE_64K) {
+    return S2PT_ERR_BAD_GEOMETRY;
+  }
+  const Result<Geometry> geometry =
+      Geometry::make(Granule(granule), config->ipa_bits, config->pa_bits,
+                     config->vmid_bits == 0 ? 16u : config->vmid_bits);
+  if (!geometry.ok()) return to_c(geometry.status());
+  PlannerLimits limits;
+  if (config->max_ipa_ops != 0) limits.max_ipa_ops = config->max_ipa_ops;
+  if (config->max_range_ops != 0) limits.max_range_ops = config->max_range_ops;
+  const TableConfig table_config{.geometry = geometry.value(),
+                                 .vmid = Vmid{config->vmid},
+                                 .use_fwb = !config->no_fwb,
+                                 .use_tlbi_range = !config->no_tlbi_range,
+                                 .use_ttl = !config->no_ttl,
+                                 .limits = limits};
+
+  Handle* h = new (reinterpret_cast<unsigned char*>(table) + kHandleOffset) Handle(*mm, *arch);
+  Result<Table> created = Table::create(table_config, h->mm, h->arch);
+  if (!created.ok()) return to_c(created.status());
+  new (h->table_bytes) Table(static_cast<Result<Table>&&>(created).value());
+  table->opaque[0] = kLiveMagic;
+  return S2PT_OK;
+}
+
+void s2pt_table_destroy(s2pt_table* table) {
+  // The handle stays: later calls see a destroyed table, as in C++, and stats stay readable.
+  if (Handle* h = handle(table)) {
+    h->table().destroy();
+    h->table().reclaim_all();
+  }
+}
+
+s2pt_status s2pt_destroy_range(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t budget,
+                               uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().destroy_range(IpaRange{Ipa{ipa}, size}, budget), bytes_done);
+}
+
+s2pt_status s2pt_set_leaf_observer(s2pt_table* table, s2pt_leaf_observer observer, void* ctx) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  h->observer = observer;
+  h->observer_ctx = ctx;
+  h->table().set_leaf_observer(observer == nullptr ? LeafObserver{}
+                                                   : LeafObserver{&report_leaf, h});
+  return S2PT_OK;
+}
+
+s2pt_status s2pt_map(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t pa,
+                     const s2pt_attrs* attrs, uint32_t flags, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr || attrs == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  Attrs a;
+  if (!to_attrs(*attrs, a) || flags > 0xFF) return S2PT_ERR_BAD_ATTRIBUTES;
+  return finish(h->table().map(IpaRange{Ipa{ipa}, size}, Pa{pa}, a, MapFlags(flags)), bytes_done);
+}
+
+s2pt_status s2pt_unmap(s2pt_table* table, uint64_t ipa, uint64_t size, s2pt_unmap_strategy strategy,
+                       uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  const unsigned value = static_cast<unsigned>(strategy);
+  if (value > 0xFF || !known_strategy(value)) return S2PT_ERR_UNSUPPORTED;
+  return finish(h->table().unmap(IpaRange{Ipa{ipa}, size}, UnmapStrategy(value)), bytes_done);
+}
+
+s2pt_status s2pt_split(s2pt_table* table, uint64_t ipa, uint64_t size, int level,
+                       uint64_t page_budget, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  if (level < 0 || level > Level::kLast) return S2PT_ERR_UNSUPPORTED;
+  return finish(h->table().split(IpaRange{Ipa{ipa}, size}, Level{level}, page_budget), bytes_done);
+}
+
+s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().collapse(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,
+                               uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().write_protect(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_relax(s2pt_table* table, uint64_t ipa, uint64_t size, uint32_t perm,
+                       uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  if ((perm & ~uint32_t{kPermMask}) != 0) return S2PT_ERR_BAD_ATTRIBUTES;
+  return finish(h->table().relax(IpaRange{Ipa{ipa}, size}, Perm(perm)), bytes_done);
+}
+
+s2pt_status s2pt_mkyoung(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().mkyoung(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_mkold(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().mkold(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_test_and_clear_young(s2pt_table* table, uint64_t ipa, uint64_t size,
+                                      bool* was_young) {
+  Handle* h = handle(table);
+  if (h == nullptr || was_young == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  *was_young = false;
+  const Result<bool> young = h->table().test_and_clear_young(IpaRange{Ipa{ipa}, size});
+  if (!young.ok()) return to_c(young.status());
+  *was_young = young.value();
+  return S2PT_OK;
+}
+
+s2pt_status s2pt_annotate(s2pt_table* table, uint64_t ipa, uint64_t size, uint8_t owner,
+                          uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().annotate(IpaRange{Ipa{ipa}, size}, OwnerId{owner}), bytes_done);
+}
+
+uint8_t s2pt_owner(const s2pt_table* table, uint64_t ipa) {
+  const Handle* h = handle(table);
+  return h == nullptr ? 0 : h->table().owner(Ipa{ipa}).raw;
+}
+
+s2pt_status s2pt_flush_dcache(s2pt_table* table, uint64_t ipa, uint64_t size,
+                              uint64_t* bytes_done) {
+  if (bytes_done != nullptr) *bytes_done = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return finish(h->table().flush_dcache(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_lookup(const s2pt_table* table, uint64_t ipa, s2pt_translation* out) {
+  const Handle* h = handle(table);
+  if (h == nullptr || out == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  const Result<Translation> t = h->table().lookup(Ipa{ipa});
+  if (!t.ok()) return to_c(t.status());
+  *out = s2pt_translation{.base = t->base.raw,
+                          .size = t->size,
+                          .pa = t->pa.raw,
+                          .level = t->level.value(),
+                          .attrs = to_c(t->attrs)};
+  return S2PT_OK;
+}
+
+uint64_t s2pt_vttbr(const s2pt_table* table) {
+  const Handle* h = handle(table);
+  return h == nullptr || h->table().destroyed() ? 0 : h->table().vttbr();
+}
+
+uint64_t s2pt_vtcr(const s2pt_table* table) {
+  const Handle* h = handle(table);
+  return h == nullptr ? 0 : h->table().geometry().vtcr();
+}
+
+s2pt_status s2pt_get_stats(const s2pt_table* table, s2pt_stats* out) {
+  const Handle* h = handle(table);
+  if (h == nullptr || out == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  const TableStats s = h->table().stats();
+  const MaintenanceCounters& m = s.maintenance;
+  *out = s2pt_stats{.table_pages = s.table_pages,
+                    .tlbi_ipa = m.tlbi_ipa,
+                    .tlbi_range = m.tlbi_range,
+                    .tlbi_vmid = m.tlbi_vmid,
+                    .tlbi_s1 = m.tlbi_s1,
+                    .dsb_ishst = m.dsb_ishst,
+                    .dsb_ish = m.dsb_ish,
+                    .isb = m.isb,
+                    .dc_civac_calls = m.dc_civac_calls,
+                    .dc_civac_bytes = m.dc_civac_bytes,
+                    .ic_ivau_calls = m.ic_ivau_calls,
+                    .ic_ivau_bytes = m.ic_ivau_bytes};
+  return S2PT_OK;
+}
+
+}  // extern "C"

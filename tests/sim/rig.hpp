@@ -1,0 +1,105 @@
+// A machine, its Mm and Arch, and one table attached to it: the setting of every model test.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "s2pt/sim/machine.hpp"
+#include "s2pt/sim/sim_arch.hpp"
+#include "s2pt/table.hpp"
+
+namespace s2pt::sim::test {
+
+inline constexpr Vmid kVmid{3};
+inline constexpr Pa kGuest{u64{1} << 38};
+
+struct RigConfig {
+  Granule granule = Granule::k4;
+  bool fwb = true;
+  bool tlbi_range = true;
+  bool ttl = true;
+  MachineConfig machine{};
+};
+
+// A test-only Arch in front of SimArch that can drop instructions (broken variants).
+class DroppingArch final : public Arch {
+ public:
+  explicit DroppingArch(Arch& inner) : inner_(inner) {}
+  bool drop_dsb_ish = false;
+  bool drop_vmalle1is = false;
+  bool drop_dc_civac = false;
+
+  Features features() const override { return inner_.features(); }
+  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+    if (drop_vmalle1is && op == TlbiOp::vmalle1is) return;
+    inner_.tlbi(vmid, op, operand);
+  }
+  void dsb_ishst() override { inner_.dsb_ishst(); }
+  void dsb_ish() override {
+    if (!drop_dsb_ish) inner_.dsb_ish();
+  }
+  void isb() override { inner_.isb(); }
+  void dc_civac(Pa pa, u64 bytes) override {
+    if (!drop_dc_civac) inner_.dc_civac(pa, bytes);
+  }
+  void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
+
+ private:
+  Arch& inner_;
+};
+
+class Rig {
+ public:
+  explicit Rig(const RigConfig& c = {})
+      : machine_(c.machine, mm_),
+        sim_arch_(machine_),
+        arch_(sim_arch_),
+        created_(Table::create(TableConfig{.geometry = Geometry::make(c.granule, 40, 40).value(),
+                                           .vmid = kVmid,
+                                           .use_fwb = c.fwb,
+                                           .use_tlbi_range = c.tlbi_range,
+                                           .use_ttl = c.ttl},
+                               mm_, arch_)) {
+    EXPECT_TRUE(created_.ok());
+    machine_.attach(table());
+  }
+  ~Rig() {
+    if (!table().destroyed()) table().destroy();
+  }
+
+  SimMm& mm() { return mm_; }
+  Machine& machine() { return machine_; }
+  DroppingArch& arch() { return arch_; }
+  Table& table() { return created_.value(); }
+  TableCore& core() { return table().core(); }
+  u64 page() { return table().geometry().page_bytes(); }
+
+  // Maps [ipa, +bytes) to guest memory at kGuest + ipa, and lets every CPU cache all of it.
+  void map_and_cache(Ipa ipa, u64 bytes, Attrs attrs = Attrs::normal(Perm::rw),
+                     MapFlags flags = MapFlags::none) {
+    machine_.begin_op("setup map");
+    ASSERT_TRUE(table().map(IpaRange{ipa, bytes}, kGuest + ipa.raw, attrs, flags).ok());
+    ASSERT_TRUE(machine_.end_op().empty());
+    cache(IpaRange{ipa, bytes});
+  }
+  void cache(IpaRange range) {
+    for (unsigned c = 0; c < machine_.cpus(); ++c)
+      machine_.prefetch_all(c, kVmid, range);
+  }
+  std::string report() const {
+    std::string s;
+    for (const Violation& v : machine_.violations())
+      s += v.describe() + "\n";
+    return s;
+  }
+
+ private:
+  SimMm mm_;
+  Machine machine_;
+  SimArch sim_arch_;
+  DroppingArch arch_;
+  Result<Table> created_;
+};
+
+}  // namespace s2pt::sim::test

@@ -1,0 +1,231 @@
+#include "scenario/names.hpp"
+
+#include <array>
+
+namespace s2pt::scenario {
+namespace {
+
+struct StatusName {
+  Status status;
+  std::string_view name;
+};
+// The enumerator names of s2pt::Status; tests check that every code the core describes is here.
+constexpr StatusName kStatusNames[] = {
+    {Status::ok, "ok"},
+    {Status::unaligned, "unaligned"},
+    {Status::empty_range, "empty_range"},
+    {Status::wraps, "wraps"},
+    {Status::ipa_out_of_range, "ipa_out_of_range"},
+    {Status::pa_out_of_range, "pa_out_of_range"},
+    {Status::bad_attributes, "bad_attributes"},
+    {Status::exists, "exists"},
+    {Status::no_memory, "no_memory"},
+    {Status::again, "again"},
+    {Status::unsupported, "unsupported"},
+    {Status::bad_geometry, "bad_geometry"},
+    {Status::not_mapped, "not_mapped"},
+};
+
+constexpr auto kStatuses = [] {
+  std::array<Status, std::size(kStatusNames)> out{};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = kStatusNames[i].status;
+  return out;
+}();
+
+struct MemTypeName {
+  MemType mem;
+  std::string_view name;
+};
+constexpr MemTypeName kMemTypeNames[] = {
+    {MemType::normal_wb, "normal_wb"},
+    {MemType::normal_nc, "normal_nc"},
+    {MemType::device_ngnre, "device_ngnre"},
+    {MemType::device_ngnrne, "device_ngnrne"},
+    {MemType::normal_wb, "wb"},
+    {MemType::normal_nc, "nc"},
+    {MemType::device_ngnre, "device"},
+};
+
+struct CounterName {
+  Counter counter;
+  std::string_view name;
+};
+constexpr CounterName kCounterNames[] = {
+    {Counter::tlbi, "tlbi"},
+    {Counter::tlbi_ipa, "tlbi_ipa"},
+    {Counter::tlbi_range, "tlbi_range"},
+    {Counter::tlbi_vmid, "tlbi_vmid"},
+    {Counter::tlbi_s1, "tlbi_s1"},
+    {Counter::dsb, "dsb"},
+    {Counter::dsb_ishst, "dsb_ishst"},
+    {Counter::dsb_ish, "dsb_ish"},
+    {Counter::isb, "isb"},
+    {Counter::dc_civac, "dc_civac"},
+    {Counter::dc_lines, "dc_lines"},
+    {Counter::ic_ivau, "ic_ivau"},
+};
+constexpr auto kCounters = [] {
+  std::array<Counter, std::size(kCounterNames)> out{};
+  for (std::size_t i = 0; i < out.size(); ++i)
+    out[i] = kCounterNames[i].counter;
+  return out;
+}();
+
+}  // namespace
+
+std::string_view status_name(Status s) {
+  for (const StatusName& n : kStatusNames) {
+    if (n.status == s) return n.name;
+  }
+  return "?";
+}
+
+std::optional<Status> parse_status(std::string_view word) {
+  for (const StatusName& n : kStatusNames) {
+    if (n.name == word) return n.status;
+  }
+  return std::nullopt;
+}
+
+std::span<const Status> all_statuses() {
+  return kStatuses;
+}
+
+std::span<const UnmapStrategy> unmap_strategies() {
+  return kAllUnmapStrategies;
+}
+
+std::optional<UnmapStrategy> parse_strategy(std::string_view word) {
+  for (UnmapStrategy s : kAllUnmapStrategies) {
+    if (word == name(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<Perm> parse_perm(std::string_view word) {
+  if (word == "none") return Perm::none;
+  if (word.empty() || word.size() > 3) return std::nullopt;
+  Perm p = Perm::none;
+  for (char c : word) {
+    Perm bit = Perm::none;
+    switch (c) {
+      case 'r':
+        bit = Perm::read;
+        break;
+      case 'w':
+        bit = Perm::write;
+        break;
+      case 'x':
+        bit = Perm::exec;
+        break;
+      case '-':
+        continue;
+      default:
+        return std::nullopt;
+    }
+    if (has(p, bit)) return std::nullopt;
+    p = p | bit;
+  }
+  return p;
+}
+
+std::string perm_string(Perm p) {
+  std::string s = "---";
+  if (has(p, Perm::read)) s[0] = 'r';
+  if (has(p, Perm::write)) s[1] = 'w';
+  if (has(p, Perm::exec)) s[2] = 'x';
+  return s;
+}
+
+std::string_view memtype_name(MemType m) {
+  for (const MemTypeName& n : kMemTypeNames) {
+    if (n.mem == m) return n.name;
+  }
+  return "?";
+}
+
+std::optional<MemType> parse_memtype(std::string_view word) {
+  for (const MemTypeName& n : kMemTypeNames) {
+    if (n.name == word) return n.mem;
+  }
+  return std::nullopt;
+}
+
+std::string_view shareability_name(Shareability sh) {
+  switch (sh) {
+    case Shareability::non:
+      return "non";
+    case Shareability::outer:
+      return "outer";
+    case Shareability::inner:
+      return "inner";
+  }
+  return "?";
+}
+
+std::string_view counter_name(Counter c) {
+  for (const CounterName& n : kCounterNames) {
+    if (n.counter == c) return n.name;
+  }
+  return "?";
+}
+
+std::optional<Counter> parse_counter(std::string_view word) {
+  for (const CounterName& n : kCounterNames) {
+    if (n.name == word) return n.counter;
+  }
+  return std::nullopt;
+}
+
+std::span<const Counter> all_counters() {
+  return kCounters;
+}
+
+u64 counter_value(const MaintenanceCounters& m, Counter c) {
+  switch (c) {
+    case Counter::tlbi:
+      return m.tlbi_total();
+    case Counter::tlbi_ipa:
+      return m.tlbi_ipa;
+    case Counter::tlbi_range:
+      return m.tlbi_range;
+    case Counter::tlbi_vmid:
+      return m.tlbi_vmid;
+    case Counter::tlbi_s1:
+      return m.tlbi_s1;
+    case Counter::dsb:
+      return m.dsb_total();
+    case Counter::dsb_ishst:
+      return m.dsb_ishst;
+    case Counter::dsb_ish:
+      return m.dsb_ish;
+    case Counter::isb:
+      return m.isb;
+    case Counter::dc_civac:
+      return m.dc_civac_calls;
+    case Counter::dc_lines:
+      return m.dc_civac_lines();
+    case Counter::ic_ivau:
+      return m.ic_ivau_calls;
+  }
+  return 0;
+}
+
+MaintenanceCounters difference(const MaintenanceCounters& a, const MaintenanceCounters& b) {
+  MaintenanceCounters d;
+  d.tlbi_ipa = a.tlbi_ipa - b.tlbi_ipa;
+  d.tlbi_range = a.tlbi_range - b.tlbi_range;
+  d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
+  d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
+  d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
+  d.dsb_ish = a.dsb_ish - b.dsb_ish;
+  d.isb = a.isb - b.isb;
+  d.dc_civac_calls = a.dc_civac_calls - b.dc_civac_calls;
+  d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
+  d.ic_ivau_calls = a.ic_ivau_calls - b.ic_ivau_calls;
+  d.ic_ivau_bytes = a.ic_ivau_bytes - b.ic_ivau_bytes;
+  return d;
+}
+
+}  // namespace s2pt::scenario
