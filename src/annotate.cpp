@@ -45,7 +45,14 @@ Progress Table::annotate(IpaRange range, OwnerId owner) {
   MappedVisitor mapped;
   if (Progress p = walk(core_, range, mapped); !p.ok()) return {p.status, 0};
   AnnotateVisitor visitor(owner);
-  return walk(core_, range, visitor);
+  const Progress progress = walk(core_, range, visitor);
+  // Splitting an unannotated (zero) entry installs an empty table; if the walk then failed below
+  // it, that table is still empty.
+  if (!progress.ok()) {
+    PruneVisitor prune;
+    walk(core_, range, prune);
+  }
+  return progress;
 }
 
 }  // namespace s2pt

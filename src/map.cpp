@@ -25,14 +25,6 @@ bool maps_one_leaf(const Geometry& g, IpaRange range, Pa pa, MapFlags flags) {
   return false;
 }
 
-class PruneVisitor {
- public:
-  Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
-    return Status::ok;
-  }
-};
-
 class MapVisitor {
  public:
   // `prepare_leaves`: the memory was not prepared up front; do it for each leaf just before it

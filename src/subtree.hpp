@@ -56,4 +56,14 @@ bool clean_removed_leaf(TableCore& core, Pte leaf, Level level);
 // frees it.
 void free_if_empty(WalkContext& ctx);
 
+// Frees the tables of a range left empty by an operation that stopped early: the walker returns
+// at the failure without visiting the tables above it on the way out.
+class PruneVisitor {
+ public:
+  Status table_post(WalkContext& ctx) {
+    free_if_empty(ctx);
+    return Status::ok;
+  }
+};
+
 }  // namespace s2pt

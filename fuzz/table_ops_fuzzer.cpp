@@ -1,0 +1,758 @@
+// Operation sequences on a table, every step checked against a page-by-page model.
+//
+// The input picks a geometry (granule, IPA and PA size, VMID width), CPU features and table
+// options, then a sequence of map / unmap (every UnmapStrategy) / write_protect / relax /
+// annotate / mkyoung / mkold / test_and_clear_young / flush_dcache / lookup calls over a window
+// of four level-2 blocks placed at the start of the IPA space, across a level-1 boundary or at
+// its end, with ranges drawn near block boundaries. Some calls get bad input (expecting the exact
+// error and an unchanged table), some an allocation failure after n allocations (expecting
+// no_memory, a valid table and exactly the reported prefix done). After every step the table's
+// memory is read without the core's walker and compared with the model, and audited (reference
+// counts, no empty tables, page accounting). A second table on the same page pool must stay
+// untouched and share no table page; at the end both are destroyed and nothing may leak.
+#include <algorithm>
+#include <cinttypes>
+#include <cstdlib>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "byte_reader.hpp"
+#include "fuzz_check.hpp"
+#include "s2pt/arch/counting.hpp"
+#include "s2pt/hosted/page_pool.hpp"
+#include "s2pt/table.hpp"
+#include "support/audit.hpp"
+#include "support/leaves.hpp"
+#include "support/unmap_strategies.hpp"
+
+namespace s2pt::fuzz {
+namespace {
+
+constexpr u64 kWindowBlocks = 4;
+constexpr int kMaxSteps = 48;
+
+// S2PT_FUZZ_TRACE=1 prints every call, to read a failing input.
+bool tracing() {
+  static const bool on = std::getenv("S2PT_FUZZ_TRACE") != nullptr;
+  return on;
+}
+
+// ---- the model -------------------------------------------------------------------------------
+
+struct Slot {
+  bool mapped = false;
+  Pa pa;
+  Attrs attrs;
+  u8 owner = 0;  // annotation of an unmapped page
+  bool operator==(const Slot&) const = default;
+};
+
+class Model {
+ public:
+  Model(Ipa start, u64 bytes, u64 page) : start_(start), page_(page), slots_(bytes / page) {}
+
+  Ipa start() const { return start_; }
+  Ipa end() const { return start_ + slots_.size() * page_; }
+  u64 page() const { return page_; }
+  bool inside(Ipa ipa) const { return ipa >= start_ && ipa < end(); }
+  Slot& at(Ipa ipa) { return slots_[(ipa - start_) / page_]; }
+  const Slot& at(Ipa ipa) const { return slots_[(ipa - start_) / page_]; }
+
+  template <class F>
+  void each(IpaRange range, F&& f) {
+    for (u64 off = 0; off < range.size; off += page_)
+      f(at(range.start + off), off);
+  }
+  bool any_mapped(IpaRange range) {
+    bool any = false;
+    each(range, [&](Slot& s, u64) { any |= s.mapped; });
+    return any;
+  }
+  bool any_used(IpaRange range) {
+    bool any = false;
+    each(range, [&](Slot& s, u64) { any |= s.mapped || s.owner != 0; });
+    return any;
+  }
+  u64 used_pages() const {
+    return static_cast<u64>(std::count_if(slots_.begin(), slots_.end(),
+                                          [](const Slot& s) { return s.mapped || s.owner != 0; }));
+  }
+
+ private:
+  Ipa start_;
+  u64 page_;
+  std::vector<Slot> slots_;
+};
+
+// ---- the table's memory ----------------------------------------------------------------------
+
+using test::leaf_entries;
+using Entry = test::LeafEntry;
+
+std::set<u64> table_pages_of(Table& table) {
+  std::set<u64> pages;
+  for (const auto& [pa, bytes] : test::snapshot(table).pages)
+    pages.insert(pa);
+  return pages;
+}
+
+// The table's memory says exactly what the model says.
+void check_against_model(Table& table, const Model& model) {
+  const test::AuditReport report = test::audit(table);
+  FUZZ_CHECK(report.clean(), "audit: %s", report.summary().c_str());
+  u64 covered = 0;
+  for (const Entry& e : leaf_entries(table)) {
+    FUZZ_CHECK(model.inside(e.base) && e.size <= model.end() - e.base,
+               "entry 0x%" PRIx64 " at IPA 0x%" PRIx64 " (L%d) outside the window", e.pte.raw(),
+               e.base.raw, e.level.value());
+    if (e.pte.is_leaf(e.level)) {
+      const Result<Attrs> attrs = e.pte.attrs(table.format());
+      FUZZ_CHECK(attrs.ok(), "leaf 0x%" PRIx64 " has undecodable attributes", e.pte.raw());
+      for (u64 off = 0; off < e.size; off += model.page()) {
+        const Slot& s = model.at(e.base + off);
+        FUZZ_CHECK(s.mapped && s.pa == e.pte.output_address() + off && s.attrs == attrs.value(),
+                   "IPA 0x%" PRIx64 ": table maps 0x%" PRIx64 " perm %u af %d, model %s 0x%" PRIx64
+                   " perm %u af %d",
+                   (e.base + off).raw, (e.pte.output_address() + off).raw,
+                   static_cast<unsigned>(attrs->perm), attrs->af, s.mapped ? "maps" : "unmapped",
+                   s.pa.raw, static_cast<unsigned>(s.attrs.perm), s.attrs.af);
+      }
+    } else {
+      FUZZ_CHECK(e.pte.is_annotated(), "stray invalid entry 0x%" PRIx64, e.pte.raw());
+      for (u64 off = 0; off < e.size; off += model.page()) {
+        const Slot& s = model.at(e.base + off);
+        FUZZ_CHECK(!s.mapped && s.owner == e.pte.owner().raw,
+                   "IPA 0x%" PRIx64 ": table owner %u, model %s owner %u", (e.base + off).raw,
+                   e.pte.owner().raw, s.mapped ? "mapped" : "unmapped", s.owner);
+      }
+    }
+    covered += e.size / model.page();
+  }
+  FUZZ_CHECK(covered == model.used_pages(), "table holds %" PRIu64 " pages, model %" PRIu64,
+             covered, model.used_pages());
+}
+
+// The core's own lookup and owner queries agree with the model at one IPA.
+void check_lookup(Table& table, const Model& model, Ipa ipa) {
+  const Result<Translation> t = table.lookup(ipa);
+  if (ipa.raw >= table.geometry().ipa_limit()) {
+    FUZZ_CHECK(t.status() == Status::ipa_out_of_range, "lookup beyond the IPA space: %s",
+               describe(t.status()));
+    return;
+  }
+  const Slot none;
+  const Slot& s = model.inside(ipa) ? model.at(ipa.align_down(model.page())) : none;
+  const u64 offset = ipa.raw & (model.page() - 1);
+  if (!s.mapped) {
+    FUZZ_CHECK(t.status() == Status::not_mapped, "lookup 0x%" PRIx64 ": %s, model unmapped",
+               ipa.raw, describe(t.status()));
+    FUZZ_CHECK(table.owner(ipa).raw == s.owner, "owner at 0x%" PRIx64 ": %u, model %u", ipa.raw,
+               table.owner(ipa).raw, s.owner);
+    return;
+  }
+  FUZZ_CHECK(t.ok() && t->pa == s.pa + offset && t->attrs == s.attrs && t->base <= ipa &&
+                 ipa - t->base < t->size,
+             "lookup 0x%" PRIx64 ": %s 0x%" PRIx64 ", model 0x%" PRIx64, ipa.raw,
+             describe(t.status()), t.ok() ? t->pa.raw : 0, (s.pa + offset).raw);
+  FUZZ_CHECK(table.owner(ipa).raw == 0, "mapped IPA 0x%" PRIx64 " has an owner", ipa.raw);
+}
+
+// ---- input decoding --------------------------------------------------------------------------
+
+struct Setup {
+  Granule granule;
+  unsigned ipa_bits;
+  unsigned pa_bits;
+  unsigned vmid_bits;
+  Vmid vmid;
+};
+
+// What Geometry::make and Table::create must answer, from the architecture's rules.
+Status expected_create_status(const Setup& s) {
+  if (s.ipa_bits == 52 || s.pa_bits == 52) return Status::unsupported;
+  if (s.ipa_bits > 48 || s.pa_bits > 48) return Status::bad_geometry;
+  static constexpr unsigned kPaSizes[] = {32, 36, 40, 42, 44, 48};
+  const bool pa_ok =
+      std::find(std::begin(kPaSizes), std::end(kPaSizes), s.pa_bits) != std::end(kPaSizes);
+  if (s.ipa_bits < 32 || !pa_ok || s.ipa_bits > s.pa_bits) return Status::bad_geometry;
+  if (s.vmid_bits != 8 && s.vmid_bits != 16) return Status::bad_geometry;
+  if (s.vmid_bits == 8 && s.vmid.raw > 0xFF) return Status::bad_geometry;
+  return Status::ok;
+}
+
+Setup pick_setup(ByteReader& in) {
+  static constexpr Granule kGranules[] = {Granule::k4, Granule::k16, Granule::k64};
+  static constexpr unsigned kIpaBits[] = {32, 33, 36, 39, 40, 42, 44, 47, 48, 31, 49, 52};
+  static constexpr unsigned kPaBits[] = {48, 40, 44, 42, 36, 32, 38, 52};
+  Setup s;
+  s.granule = in.pick(kGranules);
+  const u8 sizes = in.u8();
+  if ((sizes & 0xC0) == 0xC0) {  // anything, valid or not
+    s.ipa_bits = kIpaBits[sizes % 12];
+    s.pa_bits = kPaBits[(sizes >> 3) % 8];
+  } else {  // a valid IPA size, the PA size 44 or 48 bits
+    s.ipa_bits = kIpaBits[sizes % 9];
+    s.pa_bits = (sizes & 0x20) && s.ipa_bits <= 44 ? 44 : 48;
+  }
+  const u8 vmid = in.u8();
+  s.vmid_bits = (vmid & 0x80) ? 8 : (vmid & 0x40) && (vmid & 0x20) ? 12 : 16;
+  s.vmid = Vmid{static_cast<u16>((vmid & 0x10) ? 0x100 + (vmid & 0xF) : vmid & 0xF)};
+  return s;
+}
+
+struct Bounds {
+  Geometry g;
+  u64 block;  // level-2 block: the largest leaf the window exercises
+  Model* model;
+};
+
+// A range inside the window, its ends near block (and table) boundaries more often than not.
+IpaRange pick_range(ByteReader& in, const Bounds& b) {
+  const u64 page = b.g.page_bytes();
+  const Model& m = *b.model;
+  const u64 window_pages = (m.end() - m.start()) / page;
+  const u64 block_pages = b.block / page;
+  auto point = [&](u8 kind) -> u64 {
+    const u8 d = in.u8();
+    const std::int64_t delta = (d & 8) ? 0 : static_cast<std::int64_t>(d % 7) - 3;
+    std::int64_t at = 0;
+    switch (kind % 3) {
+      case 0:  // a block boundary, give or take a few pages
+        at = static_cast<std::int64_t>(in.below(kWindowBlocks + 1) * block_pages) + delta;
+        break;
+      case 1:  // a 16-page (contiguous-group sized) boundary
+        at = static_cast<std::int64_t>(in.below(window_pages / 16 + 1) * 16) + delta;
+        break;
+      default:
+        at = static_cast<std::int64_t>(in.below(window_pages + 1));
+    }
+    return static_cast<u64>(
+        std::clamp<std::int64_t>(at, 0, static_cast<std::int64_t>(window_pages)));
+  };
+  const u8 kinds = in.u8();
+  u64 first = point(kinds);
+  u64 last = 0;
+  switch ((kinds >> 2) % 7) {
+    case 4:  // whole aligned blocks, where block leaves go
+      first = in.below(kWindowBlocks) * block_pages;
+      last = first + block_pages * (1 + in.below(2));
+      break;
+    case 0:
+      last = first + 1;
+      break;
+    case 1:
+      last = first + block_pages;
+      break;
+    case 2:
+      last = first + in.below(8) + 1;
+      break;
+    case 3:
+      first = 0;
+      last = window_pages;
+      break;
+    default:
+      last = point(kinds >> 5);
+  }
+  last = std::min(last, window_pages);
+  if (first > last) std::swap(first, last);
+  if (first == last) {
+    if (last < window_pages) {
+      ++last;
+    } else {
+      --first;
+    }
+  }
+  return IpaRange{m.start() + first * page, (last - first) * page};
+}
+
+// Sometimes replaces a good range by a bad one; returns the status the call must fail with.
+Status maybe_break_range(ByteReader& in, const Geometry& g, IpaRange& range) {
+  const u8 choice = in.u8();
+  if (choice < 224) return Status::ok;
+  switch (choice % 6) {
+    case 0:
+      range.size = 0;
+      return Status::empty_range;
+    case 1:
+      range.start = range.start + (u64{1} << (choice % 12));
+      return Status::unaligned;
+    case 2:
+      range.size += 0x800;
+      return Status::unaligned;
+    case 3:
+      range.start = Ipa{~u64{0} - g.page_bytes() + 1};
+      range.size = 2 * g.page_bytes();
+      return Status::wraps;
+    case 4:
+      range.start = Ipa{g.ipa_limit() - g.page_bytes()};
+      range.size = 2 * g.page_bytes();
+      return Status::ipa_out_of_range;
+    default:
+      range.start = Ipa{g.ipa_limit()};
+      range.size = g.page_bytes();
+      return Status::ipa_out_of_range;
+  }
+}
+
+// What the output address of a map must be refused with, if anything.
+Status output_status(const Geometry& g, Pa pa, u64 size) {
+  if (!pa.aligned(g.page_bytes())) return Status::unaligned;
+  if (pa.raw + size < pa.raw) return Status::wraps;
+  if (pa.raw >= g.pa_limit() || size > g.pa_limit() - pa.raw) return Status::pa_out_of_range;
+  return Status::ok;
+}
+
+Attrs pick_attrs(ByteReader& in) {
+  const u8 a = in.u8();
+  const u8 b = in.u8();
+  Attrs attrs;
+  attrs.perm = Perm(a & 7);
+  attrs.mem = MemType((a >> 3) & 3);
+  static constexpr Shareability kSh[] = {Shareability::inner, Shareability::outer,
+                                         Shareability::non, Shareability::inner};
+  attrs.sh = kSh[(a >> 5) & 3];
+  attrs.af = (a & 0x80) == 0;
+  attrs.sw = b & 0xF;
+  if ((b & 0xF0) == 0xF0) {  // malformed on purpose, one field at a time
+    switch (b & 3) {
+      case 0:
+        attrs.perm = Perm(8 | (a & 7));
+        break;
+      case 1:
+        attrs.mem = MemType(4 + (a & 3));
+        break;
+      case 2:
+        attrs.sh = Shareability(1);
+        break;
+      default:
+        attrs.sw = static_cast<u8>(16 + (a & 7));
+    }
+  } else if ((b & 0xF0) == 0xE0) {
+    attrs.contiguous = true;
+  }
+  return attrs;
+}
+
+Status attrs_status(const Attrs& a) {
+  const bool malformed = (static_cast<u8>(a.perm) & ~kPermMask) != 0 ||
+                         static_cast<u8>(a.mem) >= kMemTypeCount || static_cast<u8>(a.sh) == 1 ||
+                         a.sw >= 16;
+  if (malformed) return Status::bad_attributes;
+  if (a.contiguous) return Status::unsupported;
+  return Status::ok;
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+enum class Op : u8 {
+  map,
+  unmap,
+  write_protect,
+  relax,
+  annotate,
+  mkyoung,
+  mkold,
+  test_and_clear_young,
+  flush_dcache,
+  split,
+  collapse,
+  lookup,
+  count,
+};
+
+class Run {
+ public:
+  Run(ByteReader& in, Table& table, hosted::PagePool& pool, counting::CountingArch& arch,
+      Model& model, u64 block)
+      : in_(in),
+        table_(table),
+        pool_(pool),
+        arch_(arch),
+        model_(model),
+        bounds_{table.geometry(), block, &model} {}
+
+  void step() {
+    const u8 op_byte = in_.u8();
+    const Op op = Op(op_byte % static_cast<u8>(Op::count));
+    // One call in eight runs out of table pages after a few allocations.
+    const bool inject = (op_byte & 0xE0) == 0xE0;
+    IpaRange range = pick_range(in_, bounds_);
+    const Status range_status = maybe_break_range(in_, bounds_.g, range);
+    const test::TableSnapshot before = test::snapshot(table_);
+    if (inject) pool_.fail_after(in_.below(6));
+    arch_.clear();
+
+    Outcome out;
+    switch (op) {
+      case Op::map:
+        out = do_map(range, range_status);
+        break;
+      case Op::unmap:
+        out = do_unmap(range, range_status);
+        break;
+      case Op::write_protect:
+      case Op::relax:
+        out = do_permissions(op, range, range_status);
+        break;
+      case Op::annotate:
+        out = do_annotate(range, range_status);
+        break;
+      case Op::mkyoung:
+      case Op::mkold:
+      case Op::test_and_clear_young:
+        out = do_aging(op, range, range_status);
+        break;
+      case Op::split:
+        out = do_split(range, range_status);
+        break;
+      case Op::collapse:
+        out = {range_status, table_.collapse(range), nullptr};
+        break;
+      case Op::flush_dcache:
+        out = {range_status, table_.flush_dcache(range), nullptr};
+        break;
+      case Op::lookup:
+        pool_.never_fail();
+        check_lookup(table_, model_, pick_ipa());
+        return;
+      case Op::count:
+        break;
+    }
+    pool_.never_fail();
+    if (tracing()) {
+      static constexpr const char* kNames[] = {
+          "map",          "unmap",   "write_protect", "relax",
+          "annotate",     "mkyoung", "mkold",         "test_and_clear_young",
+          "flush_dcache", "split",   "collapse"};
+      std::fprintf(stderr, "%s [0x%" PRIx64 ", +0x%" PRIx64 ")%s: %s, 0x%" PRIx64 " done\n",
+                   kNames[static_cast<int>(op)], range.start.raw, range.size,
+                   inject ? " (allocation failure)" : "", describe(out.progress.status),
+                   out.progress.bytes_done);
+    }
+    settle(out, range, before);
+    for (const counting::Op& o : arch_.log()) {
+      FUZZ_CHECK(o.kind != counting::OpKind::tlbi || o.vmid == table_.vmid(),
+                 "TLBI for VMID %u from a table of VMID %u", o.vmid.raw, table_.vmid().raw);
+    }
+    check_against_model(table_, model_);
+    check_lookup(table_, model_, range.start);
+    if (range.size > 0) check_lookup(table_, model_, range.start + (range.size - 1));
+  }
+
+ private:
+  // What a call must have done: `expected` is ok when only no_memory may stop it; `apply`
+  // changes the model for a processed prefix of the range.
+  using Apply = void (*)(Run&, IpaRange);
+  struct Outcome {
+    Status expected = Status::ok;
+    Progress progress;
+    Apply apply = nullptr;
+    bool budgeted = false;  // may stop early with `again` (a page budget ran out)
+  };
+
+  void settle(const Outcome& out, IpaRange range, const test::TableSnapshot& before) {
+    const Progress p = out.progress;
+    if (out.expected != Status::ok) {
+      FUZZ_CHECK(p.status == out.expected && p.bytes_done == 0,
+                 "expected %s, got %s after 0x%" PRIx64, describe(out.expected), describe(p.status),
+                 p.bytes_done);
+      FUZZ_CHECK(test::snapshot(table_) == before, "refused call (%s) changed the table",
+                 describe(p.status));
+      return;
+    }
+    if (p.ok()) {
+      FUZZ_CHECK(p.bytes_done == range.size, "ok after 0x%" PRIx64 " of 0x%" PRIx64, p.bytes_done,
+                 range.size);
+      if (out.apply) out.apply(*this, range);
+      return;
+    }
+    FUZZ_CHECK(p.status == Status::no_memory || (out.budgeted && p.status == Status::again),
+               "unexpected %s", describe(p.status));
+    FUZZ_CHECK(p.bytes_done < range.size && (p.bytes_done & (bounds_.g.page_bytes() - 1)) == 0,
+               "no_memory reports 0x%" PRIx64 " of 0x%" PRIx64 " done", p.bytes_done, range.size);
+    if (out.apply && p.bytes_done > 0) out.apply(*this, IpaRange{range.start, p.bytes_done});
+  }
+
+  Ipa pick_ipa() {
+    switch (in_.u8() % 4) {
+      case 0:
+        return Ipa{bounds_.g.ipa_limit() + in_.below(1 << 20)};
+      case 1:
+        return Ipa{in_.below(bounds_.g.ipa_limit())};
+      default:
+        return model_.start() + in_.below(model_.end() - model_.start());
+    }
+  }
+
+  Outcome do_map(IpaRange range, Status range_status) {
+    const Geometry& g = bounds_.g;
+    const u8 how = in_.u8();
+    // The output keeps the IPA's offset within a block (so blocks can be used) or shifts it by
+    // a few pages; it sits low, near the top of the PA space, or is bad on purpose.
+    const u64 blocks_in_pa = g.pa_limit() / bounds_.block;
+    u64 base_block = (how & 1) ? blocks_in_pa - kWindowBlocks - 1 : in_.below(blocks_in_pa / 2);
+    Pa pa{base_block * bounds_.block + (range.start.raw & (bounds_.block - 1))};
+    if ((how & 6) == 6) pa = pa + (in_.below(4) + 1) * g.page_bytes();
+    if ((how & 0x1C) == 0x1C) {  // bad on purpose
+      switch ((how >> 5) % 4) {
+        case 0:
+          pa = pa + 0x400;
+          break;
+        case 1:
+          pa = Pa{g.pa_limit()};
+          break;
+        case 2:
+          pa = Pa{g.pa_limit() - g.page_bytes()};
+          break;
+        default:
+          pa = Pa{~u64{0} - g.page_bytes() + 1};
+      }
+    }
+    const Status pa_status = output_status(g, pa, range.size);
+    const Attrs attrs = pick_attrs(in_);
+    const u8 flag_byte = in_.u8();
+    MapFlags flags = (flag_byte & 1) ? MapFlags::replace : MapFlags::none;
+    if ((flag_byte & 6) == 6) flags = flags | MapFlags::no_blocks;
+    Status flags_status = Status::ok;
+    if (flag_byte == 0xFF) {
+      flags = MapFlags(0x80 | (flag_byte & 3));
+      flags_status = Status::bad_attributes;
+    }
+
+    Status expected = range_status;
+    if (expected == Status::ok) expected = pa_status;
+    if (expected == Status::ok) expected = attrs_status(attrs);
+    if (expected == Status::ok) expected = flags_status;
+    if (expected == Status::ok && !has(flags, MapFlags::replace) && model_.any_used(range)) {
+      expected = Status::exists;
+    }
+    pending_pa_ = pa;
+    pending_range_start_ = range.start;
+    pending_attrs_ = attrs;
+    return {expected, table_.map(range, pa, attrs, flags), [](Run& r, IpaRange done) {
+              r.model_.each(done, [&](Slot& s, u64 off) {
+                const u64 shift = done.start - r.pending_range_start_;
+                s = Slot{
+                    .mapped = true, .pa = r.pending_pa_ + shift + off, .attrs = r.pending_attrs_};
+              });
+            }};
+  }
+
+  Outcome do_unmap(IpaRange range, Status range_status) {
+    static const std::vector<UnmapStrategy> strategies = test::all_unmap_strategies();
+    const u8 pick = in_.u8();
+    UnmapStrategy strategy = strategies[pick % strategies.size()];
+    Status expected = range_status;
+    if (pick == 0xFF) {  // a value no strategy has
+      strategy = UnmapStrategy(0xFF);
+      if (expected == Status::ok) expected = Status::unsupported;
+    }
+    return {expected, table_.unmap(range, strategy), [](Run& r, IpaRange done) {
+              r.model_.each(done, [](Slot& s, u64) {
+                if (s.mapped) s = Slot{};
+              });
+            }};
+  }
+
+  Outcome do_permissions(Op op, IpaRange range, Status range_status) {
+    Status expected = range_status;
+    if (op == Op::write_protect) {
+      return {expected, table_.write_protect(range), [](Run& r, IpaRange done) {
+                r.model_.each(done, [](Slot& s, u64) {
+                  if (s.mapped) s.attrs.perm = without(s.attrs.perm, Perm::write);
+                });
+              }};
+    }
+    const u8 p = in_.u8();
+    pending_perm_ = Perm(p & 7);
+    if ((p & 0xF8) == 0xF8) {
+      pending_perm_ = Perm(p);
+      if (expected == Status::ok) expected = Status::bad_attributes;
+    }
+    return {expected, table_.relax(range, pending_perm_), [](Run& r, IpaRange done) {
+              r.model_.each(done, [&](Slot& s, u64) {
+                if (s.mapped) s.attrs.perm = s.attrs.perm | r.pending_perm_;
+              });
+            }};
+  }
+
+  // Splitting blocks (ahead of dirty logging) changes no translation: the model stays as it is.
+  Outcome do_split(IpaRange range, Status range_status) {
+    const Level target{static_cast<int>(in_.u8() % 4)};
+    const u64 budget = in_.below(40);
+    Status expected = range_status;
+    if (expected == Status::ok &&
+        (!bounds_.g.leaf_allowed(target) || target < bounds_.g.start_level())) {
+      expected = Status::unsupported;
+    }
+    Outcome out{expected, table_.split(range, target, budget), nullptr};
+    out.budgeted = true;
+    return out;
+  }
+
+  Outcome do_annotate(IpaRange range, Status range_status) {
+    pending_owner_ = static_cast<u8>(in_.u8() % 4 == 0 ? 0 : in_.u8());
+    Status expected = range_status;
+    if (expected == Status::ok && model_.any_mapped(range)) expected = Status::exists;
+    return {expected, table_.annotate(range, OwnerId{pending_owner_}), [](Run& r, IpaRange done) {
+              r.model_.each(done, [&](Slot& s, u64) { s.owner = r.pending_owner_; });
+            }};
+  }
+
+  // Aging acts on whole leaves: the model's pages change with every leaf the range touches.
+  Outcome do_aging(Op op, IpaRange range, Status range_status) {
+    if (range_status != Status::ok) {
+      const Progress p = op == Op::mkyoung ? table_.mkyoung(range) : table_.mkold(range);
+      return {range_status, p, nullptr};
+    }
+    const bool young = op == Op::mkyoung;
+    bool model_young = false;
+    for (const Entry& e : leaf_entries(table_)) {
+      if (!e.pte.is_leaf(e.level) || e.base >= range.end() || e.base + e.size <= range.start) {
+        continue;
+      }
+      model_.each(IpaRange{e.base, e.size}, [&](Slot& s, u64) {
+        model_young |= s.attrs.af;
+        s.attrs.af = young;
+      });
+    }
+    if (op == Op::test_and_clear_young) {
+      const Result<bool> r = table_.test_and_clear_young(range);
+      FUZZ_CHECK(r.ok() && r.value() == model_young, "test_and_clear_young: %s %d, model %d",
+                 describe(r.status()), r.ok() && r.value(), model_young);
+      return {Status::ok, Progress{Status::ok, range.size}, nullptr};
+    }
+    // No allocation: injected failures must not matter.
+    const Progress p = young ? table_.mkyoung(range) : table_.mkold(range);
+    FUZZ_CHECK(p.ok(), "aging failed: %s", describe(p.status));
+    return {Status::ok, p, nullptr};
+  }
+
+  ByteReader& in_;
+  Table& table_;
+  hosted::PagePool& pool_;
+  counting::CountingArch& arch_;
+  Model& model_;
+  Bounds bounds_;
+  Pa pending_pa_;
+  Ipa pending_range_start_;
+  Attrs pending_attrs_;
+  Perm pending_perm_ = Perm::none;
+  u8 pending_owner_ = 0;
+};
+
+Ipa pick_window(ByteReader& in, const Geometry& g, u64 window) {
+  const u64 limit = g.ipa_limit();
+  switch (in.u8() % 3) {
+    case 0:
+      return Ipa{0};
+    case 1:
+      if (g.has_level(Level{1})) {
+        const u64 l1 = g.level_bytes(Level{1});
+        if (l1 + window / 2 <= limit) return Ipa{l1 - window / 2};
+      }
+      [[fallthrough]];
+    default:
+      return Ipa{limit - window};
+  }
+}
+
+void run(ByteReader& in) {
+  const Setup setup = pick_setup(in);
+  const u8 feature_bits = in.u8();
+  const Features cpu{.fwb = (feature_bits & 1) != 0,
+                     .tlbi_range = (feature_bits & 2) != 0,
+                     .ttl = (feature_bits & 4) != 0,
+                     .dic = (feature_bits & 8) != 0};
+  const u8 option_bits = in.u8();
+  const PlannerLimits limits{.max_ipa_ops = 1u + in.u8() * 4u, .max_range_ops = 1u + in.u8()};
+
+  hosted::PagePool pool(hosted::PagePoolConfig{.arena_bytes = u64{64} << 20,
+                                               .poison_freed = (option_bits & 0x80) != 0});
+  counting::CountingArch arch(cpu);
+
+  const Result<Geometry> geometry =
+      Geometry::make(setup.granule, setup.ipa_bits, setup.pa_bits, setup.vmid_bits);
+  const Status expected = expected_create_status(setup);
+  if (!geometry.ok()) {
+    FUZZ_CHECK(geometry.status() == expected, "Geometry::make(%u, %u, %u, %u): %s, expected %s",
+               granule_shift(setup.granule), setup.ipa_bits, setup.pa_bits, setup.vmid_bits,
+               describe(geometry.status()), describe(expected));
+    return;
+  }
+  const TableConfig config{.geometry = geometry.value(),
+                           .vmid = setup.vmid,
+                           .use_fwb = (option_bits & 1) == 0,
+                           .use_tlbi_range = (option_bits & 2) == 0,
+                           .use_ttl = (option_bits & 4) == 0,
+                           .limits = limits};
+  if ((option_bits & 0x38) == 0x38) {  // the root cannot be allocated
+    pool.fail_after(0);
+    const Result<Table> t = Table::create(config, pool, arch);
+    FUZZ_CHECK(t.status() == (expected == Status::ok ? Status::no_memory : expected),
+               "create without memory: %s", describe(t.status()));
+    FUZZ_CHECK(pool.bytes_in_use() == 0, "create failure leaked");
+    return;
+  }
+  Result<Table> created = Table::create(config, pool, arch);
+  FUZZ_CHECK(created.status() == expected, "create: %s, expected %s", describe(created.status()),
+             describe(expected));
+  if (!created.ok()) return;
+  Table& table = created.value();
+
+  // A neighbouring VM on the same pool, with a mapping where the window may be.
+  Result<Table> neighbour = Table::create(
+      TableConfig{.geometry = geometry.value(), .vmid = Vmid{static_cast<u16>(setup.vmid.raw ^ 1)}},
+      pool, arch);
+  FUZZ_CHECK(neighbour.ok(), "neighbour: %s", describe(neighbour.status()));
+  const Geometry& g = table.geometry();
+  const u64 block = g.level_bytes(Level{2});
+  const u64 window = kWindowBlocks * block;
+  const Ipa window_start = pick_window(in, g, window);
+  FUZZ_CHECK(
+      neighbour
+          ->map({window_start, 2 * g.page_bytes()}, Pa{g.page_bytes()}, Attrs::normal(Perm::rw))
+          .ok(),
+      "neighbour map");
+  const test::TableSnapshot neighbour_before = test::snapshot(neighbour.value());
+
+  if (tracing()) {
+    std::fprintf(
+        stderr,
+        "granule %u, %u-bit IPA, %u-bit PA, features fwb %d range %d ttl %d, window 0x%" PRIx64
+        "\n",
+        granule_shift(setup.granule), setup.ipa_bits, setup.pa_bits, table.features().fwb,
+        table.features().tlbi_range, table.features().ttl, window_start.raw);
+  }
+  Model model(window_start, window, g.page_bytes());
+  Run run(in, table, pool, arch, model, block);
+  for (int i = 0; i < kMaxSteps && !in.empty(); ++i)
+    run.step();
+
+  FUZZ_CHECK(test::snapshot(neighbour.value()) == neighbour_before, "neighbour table changed");
+  const std::set<u64> ours = table_pages_of(table);
+  for (u64 page : table_pages_of(neighbour.value())) {
+    FUZZ_CHECK(!ours.contains(page), "table page 0x%" PRIx64 " shared by two VMIDs", page);
+  }
+  neighbour->destroy();
+  table.destroy();
+  // destroy() hands the pages to the reclaimer.
+  neighbour->reclaim_all();
+  table.reclaim_all();
+  FUZZ_CHECK(pool.bytes_in_use() == 0, "%" PRIu64 " bytes leaked", pool.bytes_in_use());
+  // A destroyed table refuses work with a specific error and translates nothing.
+  FUZZ_CHECK(
+      table.map({window_start, g.page_bytes()}, Pa{0}, Attrs{}).status == Status::unsupported,
+      "map after destroy");
+  FUZZ_CHECK(table.lookup(window_start).status() == Status::not_mapped, "lookup after destroy");
+}
+
+}  // namespace
+}  // namespace s2pt::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  s2pt::fuzz::ByteReader in(data, size);
+  s2pt::fuzz::run(in);
+  return 0;
+}
