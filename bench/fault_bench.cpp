@@ -1,6 +1,6 @@
 // The concurrent fault path, measured:
 //  1. populate 4 GiB with 4 KiB pages through handle_fault from 1..N threads (each faulting its
-//     own part, under the read side of the lock, as vCPUs would): pages per second, speed-up;
+//     own part, under the shared side of a TableLock, as vCPUs would): pages per second, speed-up;
 //  2. fault latency (median, p99) while another thread unmaps under the write side;
 //  3. eager split of 16 GiB of 1 GiB blocks into 4 KiB pages: time and maintenance.
 // Usage: s2pt_fault_bench [max_threads] (default: the number of CPUs).
@@ -11,13 +11,13 @@
 #include <mutex>
 #include <optional>
 #include <random>
-#include <shared_mutex>
 #include <thread>
 #include <vector>
 
 #include "s2pt/arch/counting.hpp"
 #include "s2pt/hosted/page_pool.hpp"
 #include "s2pt/table.hpp"
+#include "s2pt/table_lock.hpp"
 
 namespace s2pt {
 namespace {
@@ -45,7 +45,7 @@ struct Vm {
   hosted::PagePool pool{hosted::PagePoolConfig{.arena_bytes = 4 * k1G}};
   counting::CountingArch arch;
   Table table;
-  std::shared_mutex lock;
+  TableLock lock;
 };
 
 // One vCPU's share of the populate: every page of [start, start + bytes).
@@ -53,7 +53,7 @@ void populate_part(Vm& vm, unsigned cpu, Ipa start, u64 bytes) {
   PageCache cache(k4K, cpu);
   for (u64 off = 0; off < bytes; off += k4K) {
     if (cache.size() < PageCache::kCapacity / 2 && cache.topup(vm.pool) != Status::ok) std::abort();
-    std::shared_lock reader(vm.lock);
+    SharedTableLock reader(vm.lock, cpu);
     const Result<FaultOutcome> r = vm.table.handle_fault({.ipa = start + off,
                                                           .pa = kBacking + (start + off - kBase),
                                                           .leaf_bytes = k4K,
@@ -87,9 +87,10 @@ void latency_with_unmapper() {
     std::mt19937_64 rng(1);
     while (!done) {
       const Ipa at = kBase + (rng() % (kRegion / k2M)) * k2M;
-      std::unique_lock writer(vm.lock);
-      vm.table.unmap({at, k2M}, UnmapStrategy::fast);
-      writer.unlock();
+      {
+        ExclusiveTableLock writer(vm.lock);
+        vm.table.unmap({at, k2M}, UnmapStrategy::fast);
+      }
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   });
@@ -103,7 +104,7 @@ void latency_with_unmapper() {
     const Ipa ipa = kBase + (rng() % (kRegion / k4K)) * k4K;
     const Clock::time_point start = Clock::now();
     {
-      std::shared_lock reader(vm.lock);
+      SharedTableLock reader(vm.lock, 0);
       vm.table.handle_fault(
           {.ipa = ipa, .pa = kBacking + (ipa - kBase), .leaf_bytes = k4K, .attrs = kRw}, cache);
     }

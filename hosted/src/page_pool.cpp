@@ -38,13 +38,13 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
   const auto misalign = reinterpret_cast<std::uintptr_t>(reservation_) & (kMaxBlock - 1);
   arena_ = reservation_ + (misalign ? kMaxBlock - misalign : 0);
   const u64 units = config_.arena_bytes / kUnit;
-  refcounts_ = static_cast<u32*>(reserve(units * sizeof(u32)));
+  refcounts_ = static_cast<u32*>(reserve(units * kRefcountStride * sizeof(u32)));
   block_order_ = static_cast<u8*>(reserve(units));
   free_lists_.resize(order_of(kMaxBlock) + 1);
 }
 
 PagePool::~PagePool() {
-  munmap(refcounts_, config_.arena_bytes / kUnit * sizeof(u32));
+  munmap(refcounts_, config_.arena_bytes / kUnit * kRefcountStride * sizeof(u32));
   munmap(block_order_, config_.arena_bytes / kUnit);
   munmap(reservation_, config_.arena_bytes + kMaxBlock);
 }
@@ -68,7 +68,7 @@ Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
     bump_ = offset + bytes;  // fresh arena memory is zero already
   }
   block_order_[offset / kUnit] = static_cast<u8>(order + 1);
-  refcounts_[offset / kUnit] = 0;
+  refcounts_[offset / kUnit * kRefcountStride] = 0;
   bytes_in_use_ += bytes;
   return config_.base + offset;
 }
@@ -93,7 +93,7 @@ void* PagePool::phys_to_virt(Pa pa) {
 }
 
 u32* PagePool::refcount(Pa pa) {
-  return refcounts_ + offset_of(pa) / kUnit;
+  return refcounts_ + offset_of(pa) / kUnit * kRefcountStride;
 }
 
 u64 PagePool::bytes_in_use() const {

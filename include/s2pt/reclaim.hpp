@@ -31,7 +31,7 @@ class Reclaimer {
   // take a reference on a page whose reference count is zero (TableCore::try_get): such a page
   // was retired.
   void enter(unsigned slot) {
-    const u64 now = __atomic_load_n(&epoch_, __ATOMIC_SEQ_CST);
+    const u64 now = __atomic_load_n(&epoch_.value, __ATOMIC_SEQ_CST);
     __atomic_store_n(&slots_[slot].epoch, now, __ATOMIC_SEQ_CST);
     // The store above is ordered before every entry this walker loads afterwards: a writer that
     // does not see it yet has already unlinked what it retires, so the walker cannot reach it.
@@ -44,7 +44,7 @@ class Reclaimer {
   // has completed their TLBI, which includes a DSB).
   u64 close_epoch() {
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return __atomic_fetch_add(&epoch_, 1, __ATOMIC_SEQ_CST);
+    return __atomic_fetch_add(&epoch_.value, 1, __ATOMIC_SEQ_CST);
   }
   // Whether every shared walker that could hold a page retired under `stamp` has left.
   bool grace_over(u64 stamp) const {
@@ -55,7 +55,7 @@ class Reclaimer {
     }
     return true;
   }
-  u64 epoch() const { return __atomic_load_n(&epoch_, __ATOMIC_SEQ_CST); }
+  u64 epoch() const { return __atomic_load_n(&epoch_.value, __ATOMIC_SEQ_CST); }
 
   // Scoped enter/exit.
   class Guard {
@@ -103,7 +103,12 @@ class Reclaimer {
   bool frames_hold_leaves = false;
 
  private:
-  u64 epoch_ = 1;
+  // Every shared walker reads the epoch; the slots they write stay off its cache line.
+  struct PaddedEpoch {
+    u64 value = 1;
+    u64 padding[7] = {};
+  };
+  PaddedEpoch epoch_;
   // One cache line per walker (a 64-byte stride puts every epoch in a line of its own whatever
   // the base alignment): CPUs entering and leaving at once must not share one.
   struct Slot {

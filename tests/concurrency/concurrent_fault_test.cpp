@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "s2pt/table_lock.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
 
@@ -38,7 +39,7 @@ TEST(ConcurrentFaults, FaultingCpusAndAnExclusiveWriterKeepTheTableConsistent) {
   for (const Features& features : {test::kAllFeatures, test::kNoFeatures}) {
     test::Rig rig(test::make_geometry(Granule::k4, 40, 40), features, /*record=*/false);
     Table& table = rig.table();
-    std::shared_mutex lock;
+    TableLock lock;
     std::atomic<int> running{0};
     std::atomic<u64> mapped{0};
     std::atomic<u64> failures{0};
@@ -57,7 +58,7 @@ TEST(ConcurrentFaults, FaultingCpusAndAnExclusiveWriterKeepTheTableConsistent) {
           const u64 leaf = block ? k2M : k4K;
           const Ipa leaf_ipa = ipa.align_down(leaf);
           const Perm perm = rng() % 2 ? Perm::rw : Perm::read;
-          std::shared_lock reader(lock);
+          SharedTableLock reader(lock, cpu);
           const Result<FaultOutcome> r = table.handle_fault({.ipa = ipa,
                                                              .pa = backing(leaf_ipa),
                                                              .leaf_bytes = leaf,
@@ -75,27 +76,28 @@ TEST(ConcurrentFaults, FaultingCpusAndAnExclusiveWriterKeepTheTableConsistent) {
       while (running > 0) {
         const u64 size = (1 + rng() % 4) * (rng() % 2 ? k2M : 16 * k4K);
         const Ipa start = kBase + (rng() % ((kRegion - size) / k4K)) * k4K;
-        std::unique_lock w(lock);
-        Progress p;
-        switch (rng() % 5) {
-          case 0:
-            p = table.unmap({start, size}, kAllUnmapStrategies[rng() % 4]);
-            break;
-          case 1:
-            p = table.write_protect({start, size});
-            break;
-          case 2:
-            p = table.split({start, size}, kLastLevel, 64);
-            break;
-          case 3:
-            p = table.collapse({start, size});
-            break;
-          default:
-            p = table.relax({start, size}, Perm::write);
-            break;
+        {
+          ExclusiveTableLock w(lock);
+          Progress p;
+          switch (rng() % 5) {
+            case 0:
+              p = table.unmap({start, size}, kAllUnmapStrategies[rng() % 4]);
+              break;
+            case 1:
+              p = table.write_protect({start, size});
+              break;
+            case 2:
+              p = table.split({start, size}, kLastLevel, 64);
+              break;
+            case 3:
+              p = table.collapse({start, size});
+              break;
+            default:
+              p = table.relax({start, size}, Perm::write);
+              break;
+          }
+          if (!p.ok() && p.status != Status::again) ++failures;
         }
-        if (!p.ok() && p.status != Status::again) ++failures;
-        w.unlock();
         std::this_thread::yield();
       }
     });

@@ -50,6 +50,9 @@ class PagePool final : public Mm {
   PagePoolConfig config_;
   std::byte* reservation_ = nullptr;  // what mmap returned; the arena starts aligned inside it
   std::byte* arena_ = nullptr;
+  // Reference counts, one cache line apart: CPUs faulting into different tables update their
+  // counts at once, and packed counts of pages allocated one after the other would share lines.
+  static constexpr u64 kRefcountStride = 64 / sizeof(u32);
   u32* refcounts_ = nullptr;
   u8* block_order_ = nullptr;  // per 4K unit: log2(size) + 1 of the live block starting here
   u64 bump_ = 0;
