@@ -16,7 +16,6 @@ namespace s2pt::sim {
 namespace {
 
 constexpr Vmid kVmid{7};
-constexpr Ipa kWindowStart{u64{1} << 30};
 constexpr u64 kWindowBytes = u64{1} << 30;
 // Guest memory lives far from the table pages; each "variant" is another copy of the window, so
 // a remap changes the output address and no two IPAs ever share a PA.
@@ -33,7 +32,7 @@ struct Op {
 
 class OpGenerator {
  public:
-  OpGenerator(const Geometry& g, u64 seed) : g_(g), rng_(seed) {}
+  OpGenerator(const Geometry& g, u64 seed, Ipa window) : g_(g), window_(window), rng_(seed) {}
 
   Op next() {
     Op op{};
@@ -62,7 +61,7 @@ class OpGenerator {
     const u64 page = g_.page_bytes();
     const u64 pages = 1 + rng_.below(max_pages);
     const u64 start = rng_.below(kWindowBytes / page - pages) * page;
-    return IpaRange{kWindowStart + start, pages * page};
+    return IpaRange{window_ + start, pages * page};
   }
   IpaRange range() {
     const u64 roll = rng_.below(100);
@@ -75,12 +74,13 @@ class OpGenerator {
       const u64 slots = kWindowBytes / bytes;
       const u64 n = slots > 1 ? 1 + rng_.below(2) : 1;
       const u64 first = rng_.below(slots - n + 1);
-      return IpaRange{kWindowStart + first * bytes, n * bytes};
+      return IpaRange{window_ + first * bytes, n * bytes};
     }
-    return IpaRange{kWindowStart, kWindowBytes};
+    return IpaRange{window_, kWindowBytes};
   }
 
   const Geometry& g_;
+  Ipa window_;
   Rng rng_;
 };
 
@@ -106,8 +106,8 @@ const char* name(Op::Kind k) {
   return "?";
 }
 
-Progress run(Table& table, const Op& op, UnmapStrategy strategy) {
-  const Pa pa = kGuestBase + op.variant * kWindowBytes + (op.range.start - kWindowStart);
+Progress run(Table& table, const Op& op, UnmapStrategy strategy, Ipa window) {
+  const Pa pa = kGuestBase + op.variant * kWindowBytes + (op.range.start - window);
   switch (op.kind) {
     case Op::map:
     case Op::split:
@@ -175,8 +175,8 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
   Table& table = created.value();
   machine.attach(table);
 
-  const IpaRange window{kWindowStart, kWindowBytes};
-  std::atomic<u64> focus_start{kWindowStart.raw};
+  const IpaRange window{config.window_start, kWindowBytes};
+  std::atomic<u64> focus_start{config.window_start.raw};
   std::atomic<u64> focus_size{kWindowBytes};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
@@ -223,7 +223,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
                 const Ipa page = ipa.align_down(geometry.page_bytes());
                 const Result<FaultOutcome> out =
                     table.handle_fault(FaultRequest{.ipa = page,
-                                                    .pa = kGuestBase + (page - kWindowStart),
+                                                    .pa = kGuestBase + (page - window.start),
                                                     .leaf_bytes = geometry.page_bytes(),
                                                     .attrs = Attrs::normal(Perm::rw)},
                                        cache);
@@ -264,7 +264,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
                                   .prefetches_per_step = 2});
   }
 
-  OpGenerator gen(geometry, config.seed);
+  OpGenerator gen(geometry, config.seed, config.window_start);
   Rng between(config.seed ^ 0xB1B1ull);
   u64 digest = 0xCBF29CE484222325ull;
   const auto t0 = std::chrono::steady_clock::now();
@@ -276,7 +276,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
     if (config.threaded) wait_for_guests();
     std::unique_lock lock(table_lock);
     machine.begin_op(label(op));
-    const Progress p = run(table, op, config.strategy);
+    const Progress p = run(table, op, config.strategy, config.window_start);
     const bool clean = machine.end_op().empty();
     // Long runs would exhaust the arena: at a clean return no cache or live table points into a
     // freed page and no fault runs, so the quarantine can go back to the pool (use-after-free of

@@ -97,6 +97,29 @@ TEST_P(SimCleanRun, SteppedGuestsSeeNoViolation) {
   EXPECT_GT(r.accesses_ok, 0u);
 }
 
+// 4K, 40-bit IPA: the root is two concatenated pages, the second starting at 512 GiB. A window
+// straddling that boundary makes ranges (and detached subtrees) span both root pages.
+TEST(SimCleanRun, RangesAcrossConcatenatedRootPagesAreClean) {
+  for (UnmapStrategy strategy : kAllUnmapStrategies) {
+    for (bool fwb : {true, false}) {
+      for (bool threaded : {true, false}) {
+        SCOPED_TRACE(std::string(name(strategy)) + (fwb ? " fwb" : " no-fwb") +
+                     (threaded ? " threaded" : " stepped"));
+        WorkloadConfig w{.granule = Granule::k4,
+                         .fwb = fwb,
+                         .strategy = strategy,
+                         .window_start = Ipa{(u64{512} << 30) - (u64{512} << 20)},
+                         .ops = ops_from_env(80),
+                         .seed = 11,
+                         .threaded = threaded};
+        const WorkloadResult r = run_workload(w);
+        EXPECT_TRUE(r.violations.empty()) << r.violations.size() << " violations\n" << describe(r);
+        EXPECT_GT(r.accesses_ok, 0u);
+      }
+    }
+  }
+}
+
 // The same threaded workload with the DSB ISH after each TLBI dropped is not clean: the runs
 // above are not silent for lack of races.
 TEST(SimDirtyRun, ThreadedRunWithoutDsbIsCaught) {

@@ -20,6 +20,9 @@ struct WorkloadConfig {
   bool tlbi_range = true;
   bool ttl = true;
   UnmapStrategy strategy = UnmapStrategy::per_entry;
+  // Start of the 1 GiB IPA window the operations and guests use (40-bit IPA). With 4K,
+  // 512 GiB - 512 MiB makes it straddle the two concatenated root pages.
+  Ipa window_start{u64{1} << 30};
   unsigned ops = 200;
   u64 seed = 1;
   // true: every guest CPU runs on its own host thread, plus a prefetcher thread (real races, not
