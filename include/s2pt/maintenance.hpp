@@ -26,6 +26,24 @@ struct MaintenanceCounters {
   constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
   constexpr bool operator==(const MaintenanceCounters&) const = default;
 };
+// What was issued between two readings of the counters (`after - before`).
+constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
+                                        const MaintenanceCounters& b) {
+  MaintenanceCounters d;
+  d.tlbi_ipa = a.tlbi_ipa - b.tlbi_ipa;
+  d.tlbi_range = a.tlbi_range - b.tlbi_range;
+  d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
+  d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
+  d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
+  d.dsb_ish = a.dsb_ish - b.dsb_ish;
+  d.isb = a.isb - b.isb;
+  d.dc_civac_calls = a.dc_civac_calls - b.dc_civac_calls;
+  d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
+  d.ic_ivau_calls = a.ic_ivau_calls - b.ic_ivau_calls;
+  d.ic_ivau_bytes = a.ic_ivau_bytes - b.ic_ivau_bytes;
+  return d;
+}
+
 // Maintenance reads the counters as an array of u64.
 static_assert(sizeof(MaintenanceCounters) == 11 * sizeof(u64));
 

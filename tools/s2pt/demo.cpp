@@ -20,19 +20,6 @@ void print_counters(const char* what, const MaintenanceCounters& c) {
       static_cast<unsigned long long>(c.isb), static_cast<unsigned long long>(c.dc_civac_lines()));
 }
 
-MaintenanceCounters minus(const MaintenanceCounters& a, const MaintenanceCounters& b) {
-  MaintenanceCounters d;
-  d.tlbi_ipa = a.tlbi_ipa - b.tlbi_ipa;
-  d.tlbi_range = a.tlbi_range - b.tlbi_range;
-  d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
-  d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
-  d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
-  d.dsb_ish = a.dsb_ish - b.dsb_ish;
-  d.isb = a.isb - b.isb;
-  d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
-  return d;
-}
-
 int run_case(bool fwb) {
   constexpr u64 kVmBytes = u64{64} << 20;
   constexpr Ipa kGuestBase{u64{1} << 30};
@@ -72,7 +59,7 @@ int run_case(bool fwb) {
     std::fprintf(stderr, "demo: unmap failed: %s\n", describe(p.status));
     return 1;
   }
-  print_counters("  unmap (per_entry) issued:", minus(unmapped.maintenance, mapped.maintenance));
+  print_counters("  unmap (per_entry) issued:", unmapped.maintenance - mapped.maintenance);
   std::printf("  table pages after unmap: %llu (root only)\n",
               static_cast<unsigned long long>(unmapped.table_pages));
   std::printf("  first operations of the unmap:\n");

@@ -55,7 +55,4 @@ std::optional<Counter> parse_counter(std::string_view word);
 std::span<const Counter> all_counters();
 u64 counter_value(const MaintenanceCounters& counts, Counter c);
 
-// Field-by-field a - b, for what one operation issued.
-MaintenanceCounters difference(const MaintenanceCounters& a, const MaintenanceCounters& b);
-
 }  // namespace s2pt::scenario

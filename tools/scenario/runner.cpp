@@ -53,7 +53,7 @@ class Runner {
         step.op == OpKind::table ? MaintenanceCounters{} : counters();
     std::optional<Outcome> outcome = execute(step);
     if (!outcome) return false;
-    const MaintenanceCounters issued = difference(counters(), before);
+    const MaintenanceCounters issued = counters() - before;
     report(step, *outcome, issued);
     return check(step, *outcome, issued);
   }
