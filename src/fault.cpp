@@ -73,7 +73,7 @@ class FaultVisitor {
     const Pa have =
         ctx.old.output_address().align_down(ctx.entry_bytes()) + (page - ctx.entry_base());
     const Pa want = fault_.pa + (page - fault_.ipa.align_down(fault_.leaf_bytes));
-    if (have != want || ctx.old.memattr() != encode_memattr(fault_.attrs.mem, ctx.core.format())) {
+    if (have != want || !ctx.old.has_memtype(fault_.attrs.mem, ctx.core.format())) {
       return Status::exists;
     }
     const Pte old = ctx.old;
@@ -105,20 +105,12 @@ class FaultVisitor {
   FaultOutcome outcome_ = FaultOutcome::already_resolved;
 };
 
-bool is_leaf_size(const Geometry& g, u64 bytes) {
-  if (bytes == g.page_bytes()) return true;
-  for (Level level = g.start_level(); !level.is_last(); level = level.deeper()) {
-    if (g.block_allowed(level) && g.level_bytes(level) == bytes) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& cache) {
   const Geometry& g = core_.geometry();
   if (fault.ipa.raw >= g.ipa_limit()) return Status::ipa_out_of_range;
-  if (!is_leaf_size(g, fault.leaf_bytes)) return Status::unsupported;
+  if (!g.is_leaf_size(fault.leaf_bytes)) return Status::unsupported;
   if (Status s = check_output(g, fault.pa, fault.leaf_bytes); s != Status::ok) return s;
   if (!fault.pa.aligned(fault.leaf_bytes)) return Status::unaligned;
   if (Status s = check_attrs(fault.attrs); s != Status::ok) return s;

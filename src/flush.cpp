@@ -10,7 +10,7 @@ class FlushVisitor {
  public:
   Status leaf(WalkContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
-    if (ctx.old.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) {
+    if (!ctx.old.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) {
       return Status::ok;
     }
     const IpaRange part = ctx.span();

@@ -31,7 +31,7 @@ class LeafRemoval {
                            .attrs = attrs.ok() ? attrs.value() : Attrs{}});
     }
     if (core_.fwb()) return;
-    if (leaf.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) return;
+    if (!leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) return;
     clean(leaf.output_address(), size);
   }
 

@@ -16,13 +16,7 @@ class OccupiedVisitor {
 bool maps_one_leaf(const Geometry& g, IpaRange range, Pa pa, MapFlags flags) {
   if (range.size == g.page_bytes()) return true;
   if (has(flags, MapFlags::no_blocks)) return false;
-  for (Level level = g.start_level(); !level.is_last(); level = level.deeper()) {
-    if (g.block_allowed(level) && range.size == g.level_bytes(level) &&
-        range.start.aligned(range.size) && pa.aligned(range.size)) {
-      return true;
-    }
-  }
-  return false;
+  return g.is_leaf_size(range.size) && range.start.aligned(range.size) && pa.aligned(range.size);
 }
 
 class MapVisitor {

@@ -76,7 +76,7 @@ void free_unreachable(TableCore& core, Pa table, Level level) {
 
 bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
   if (core.fwb() || !leaf.is_leaf(level)) return false;
-  if (leaf.memattr() != encode_memattr(MemType::normal_wb, MemAttrFormat::classic)) return false;
+  if (!leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) return false;
   core.maintenance().dc_civac(leaf.output_address(), core.geometry().level_bytes(level));
   return true;
 }

@@ -56,6 +56,13 @@ class Geometry {
     return level.value() == 2;
   }
   constexpr bool leaf_allowed(Level level) const { return level.is_last() || block_allowed(level); }
+  // Whether one leaf (a page, or a block at a level that allows blocks) maps exactly `bytes`.
+  constexpr bool is_leaf_size(u64 bytes) const {
+    for (Level level = start_level(); level <= kLastLevel; level = level.deeper()) {
+      if (leaf_allowed(level) && level_bytes(level) == bytes) return true;
+    }
+    return false;
+  }
   // Entries in one contiguous-hint group at `level` (D8.6.1 of the Arm ARM).
   constexpr u64 contiguous_entries(Level level) const {
     if (granule_ == Granule::k16) return level.is_last() ? 128 : 32;

@@ -190,6 +190,9 @@ class Pte {
   constexpr bool af() const { return (raw_ & bits::kAf) != 0; }
   constexpr bool contiguous() const { return (raw_ & bits::kContiguous) != 0; }
   constexpr u64 memattr() const { return (raw_ & bits::kMemAttr) >> bits::kMemAttrShift; }
+  constexpr bool has_memtype(MemType mem, MemAttrFormat format) const {
+    return memattr() == encode_memattr(mem, format);
+  }
   constexpr Shareability sh() const { return Shareability((raw_ & bits::kSh) >> bits::kShShift); }
   constexpr u8 sw() const { return static_cast<u8>((raw_ & bits::kSw) >> bits::kSwShift); }
 
