@@ -217,17 +217,10 @@ class LineParser {
     u64 pa = 0;
     if (!number(pa, "the output address (PA)")) return false;
     step.pa = Pa{pa};
-    bool perm_seen = false;
-    bool mem_seen = false;
+    AttrsSeen seen;
     while (const Token* t = optional_next()) {
-      if (const std::optional<Perm> p = parse_perm(t->text)) {
-        if (perm_seen) return fail(*t, "permissions given twice");
-        perm_seen = true;
-        step.attrs.perm = *p;
-      } else if (const std::optional<MemType> m = parse_memtype(t->text)) {
-        if (mem_seen) return fail(*t, "memory type given twice");
-        mem_seen = true;
-        step.attrs.mem = *m;
+      if (const Match m = permission_or_memtype(*t, step.attrs, seen); m != Match::no) {
+        if (m == Match::error) return false;
       } else if (t->text == "replace") {
         step.flags = step.flags | MapFlags::replace;
       } else if (t->text == "no_blocks") {
@@ -242,6 +235,34 @@ class LineParser {
       }
     }
     return true;
+  }
+
+  // Permissions (rw, r-x, ...) or a memory type, each at most once per line.
+  struct AttrsSeen {
+    bool perm = false;
+    bool mem = false;
+  };
+  enum class Match { no, yes, error };
+  Match permission_or_memtype(const Token& t, Attrs& attrs, AttrsSeen& seen) {
+    if (const std::optional<Perm> p = parse_perm(t.text)) {
+      if (seen.perm) {
+        fail(t, "permissions given twice");
+        return Match::error;
+      }
+      seen.perm = true;
+      attrs.perm = *p;
+      return Match::yes;
+    }
+    if (const std::optional<MemType> m = parse_memtype(t.text)) {
+      if (seen.mem) {
+        fail(t, "memory type given twice");
+        return Match::error;
+      }
+      seen.mem = true;
+      attrs.mem = *m;
+      return Match::yes;
+    }
+    return Match::no;
   }
 
   bool map_attribute(const Token& t, const KeyValue& kv, Attrs& attrs) {
@@ -385,17 +406,10 @@ class LineParser {
     if (!number(ipa, "the faulting IPA") || !number(pa, "the backing PA")) return false;
     step.ipa = Ipa{ipa};
     step.pa = Pa{pa};
-    bool perm_seen = false;
-    bool mem_seen = false;
+    AttrsSeen seen;
     while (const Token* t = optional_next()) {
-      if (const std::optional<Perm> p = parse_perm(t->text)) {
-        if (perm_seen) return fail(*t, "permissions given twice");
-        perm_seen = true;
-        step.attrs.perm = *p;
-      } else if (const std::optional<MemType> m = parse_memtype(t->text)) {
-        if (mem_seen) return fail(*t, "memory type given twice");
-        mem_seen = true;
-        step.attrs.mem = *m;
+      if (const Match m = permission_or_memtype(*t, step.attrs, seen); m != Match::no) {
+        if (m == Match::error) return false;
       } else if (const std::optional<KeyValue> kv = split_key_value(t->text);
                  kv && kv->key == "leaf") {
         if (!number_value(*t, kv->value, step.leaf_bytes)) return false;
