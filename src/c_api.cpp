@@ -326,6 +326,10 @@ s2pt_status s2pt_page_cache_topup(s2pt_page_cache* cache, s2pt_table* table, uns
   Bound b;
   if (s2pt_status s = bind(table, cache, b); s != S2PT_OK) return s;
   if (count > S2PT_PAGE_CACHE_CAPACITY) return S2PT_ERR_INVALID_ARGUMENT;
+  // Initialised for an earlier table in the same storage, with another granule.
+  if (b.cache->cache.page_bytes() != b.table->table().geometry().page_bytes()) {
+    return S2PT_ERR_BAD_GEOMETRY;
+  }
   // Only the mm callbacks and the cache: no table state, so no lock needed.
   return to_c(b.cache->cache.topup(b.table->mm, count));
 }

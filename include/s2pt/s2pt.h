@@ -184,9 +184,10 @@ typedef struct s2pt_table {
 size_t s2pt_table_storage_size(void);
 
 /* Creates a table in *table: allocates and links the (possibly concatenated) root. The callback
- * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy. *table may be
- * uninitialised or hold a destroyed table, but not a live one (its pages would leak). On failure
- * *table holds no table and nothing was allocated. */
+ * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy (the mm's also
+ * until the table's page caches were drained). *table may be uninitialised or hold a destroyed
+ * table, but not a live one (its pages would leak). On failure *table holds no table and nothing
+ * was allocated. */
 s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, const s2pt_mm_ops* mm,
                               const s2pt_arch_ops* arch);
 
@@ -195,7 +196,8 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
  * then s2pt_reclaim_all. For a large VM, tear it down in bounded steps with s2pt_destroy_range
  * first, or retire it and reclaim in steps. Afterwards every operation returns
  * S2PT_ERR_UNSUPPORTED (lookups S2PT_ERR_NOT_MAPPED; s2pt_get_stats still works) until the
- * storage is created again. Page caches are not the table's: drain them. Idempotent. */
+ * storage is created again. Page caches keep their pages: drain them (before or after).
+ * Idempotent. */
 void s2pt_table_destroy(s2pt_table* table);
 
 /* Starts a teardown without waiting for it, as the C++ Table::destroy: invalidates the whole
@@ -318,7 +320,9 @@ typedef struct s2pt_page_cache {
 
 /* Makes *cache an empty cache for `table`, used by CPU `cpu` (< S2PT_MAX_CPUS). At any time, each
  * CPU number belongs to at most one CPU faulting on the table. *cache may be uninitialised or
- * drained, but must not hold pages (they would leak). On failure *cache is not written. */
+ * drained, but must not hold pages (they would leak). On failure *cache is not written. A table
+ * created again in the same storage needs its caches drained and initialised again (a cache of
+ * another granule gets S2PT_ERR_BAD_GEOMETRY). */
 s2pt_status s2pt_page_cache_init(s2pt_page_cache* cache, s2pt_table* table, unsigned cpu);
 /* Fills the cache from the table's mm callbacks until it holds `count` pages (at most
  * S2PT_PAGE_CACHE_CAPACITY; s2pt_fault_pages_needed is enough for one fault). On

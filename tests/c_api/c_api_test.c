@@ -402,6 +402,28 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK(arena.in_use == needed * PAGE);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
   CHECK(arena.in_use == 0);
+
+  /* The storage holds a new table of another granule: the old cache is refused until it is
+   * initialised again. */
+  s2pt_config config_64k = {.granule = S2PT_GRANULE_64K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
+  CHECK_STATUS(s2pt_table_create(&table, &config_64k, mm, arch), S2PT_OK);
+  const uint64_t root_64k = arena.in_use;
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_BAD_GEOMETRY);
+  fault.pa = 0x100000000;
+  fault.leaf_bytes = 64 * 1024;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_BAD_GEOMETRY);
+  CHECK(unchanged(&before, &table, &cache));
+  CHECK_STATUS(s2pt_page_cache_init(&cache, &table, 0), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, s2pt_fault_pages_needed(&table)), S2PT_OK);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_MAPPED);
+  CHECK_STATUS(s2pt_lookup(&table, fault.ipa, &t), S2PT_OK);
+  CHECK(t.size == 64 * 1024 && t.pa == 0x100000000 + (fault.ipa & 0xFFFF));
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  CHECK(arena.in_use > root_64k);
+  s2pt_table_destroy(&table);
+  CHECK(arena.in_use == 0);
 }
 
 /* A teardown that does not wait (s2pt_table_retire), its pages freed by s2pt_reclaim in steps. */
