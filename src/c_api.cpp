@@ -47,6 +47,12 @@ static_assert(S2PT_TLBI_RIPAS2E1IS == static_cast<int>(TlbiOp::ripas2e1is));
 static_assert(S2PT_TLBI_RIPAS2LE1IS == static_cast<int>(TlbiOp::ripas2le1is));
 static_assert(S2PT_TLBI_VMALLE1IS == static_cast<int>(TlbiOp::vmalle1is));
 static_assert(S2PT_TLBI_VMALLS12E1IS == static_cast<int>(TlbiOp::vmalls12e1is));
+static_assert(S2PT_FAULT_MAPPED == static_cast<int>(FaultOutcome::mapped));
+static_assert(S2PT_FAULT_RELAXED == static_cast<int>(FaultOutcome::relaxed));
+static_assert(S2PT_FAULT_MADE_YOUNG == static_cast<int>(FaultOutcome::made_young));
+static_assert(S2PT_FAULT_ALREADY_RESOLVED == static_cast<int>(FaultOutcome::already_resolved));
+static_assert(S2PT_MAX_CPUS == Reclaimer::kWalkerSlots);
+static_assert(S2PT_PAGE_CACHE_CAPACITY == PageCache::kCapacity);
 
 class CMm final : public Mm {
  public:
@@ -115,6 +121,45 @@ Handle* handle(s2pt_table* t) {
 }
 const Handle* handle(const s2pt_table* t) {
   return handle(const_cast<s2pt_table*>(t));
+}
+
+// What lives in s2pt_page_cache: opaque[0] says whether a cache was initialised there; the
+// handle follows it. A cache is bound to the table it was initialised for: its pages come from
+// that table's mm and go back there.
+struct CacheHandle {
+  CacheHandle(const s2pt_table* owner, u64 page_bytes, unsigned cpu)
+      : table(owner), cache(page_bytes, cpu) {}
+  const s2pt_table* table;
+  PageCache cache;
+};
+
+constexpr u64 kCacheMagic = 0x7332'7074'6361'6368;  // "s2ptcach"
+static_assert(alignof(CacheHandle) <= alignof(uint64_t),
+              "s2pt_page_cache only guarantees 8-byte alignment");
+static_assert(kHandleOffset + sizeof(CacheHandle) <= sizeof(s2pt_page_cache),
+              "grow S2PT_PAGE_CACHE_WORDS: the cache no longer fits");
+
+CacheHandle* cache_handle(s2pt_page_cache* c) {
+  if (c == nullptr || c->opaque[0] != kCacheMagic) return nullptr;
+  return std::launder(
+      reinterpret_cast<CacheHandle*>(reinterpret_cast<unsigned char*>(c) + kHandleOffset));
+}
+const CacheHandle* cache_handle(const s2pt_page_cache* c) {
+  return cache_handle(const_cast<s2pt_page_cache*>(c));
+}
+
+// The table's and the cache's handles, when both exist and the cache is the table's.
+struct Bound {
+  Handle* table = nullptr;
+  CacheHandle* cache = nullptr;
+};
+s2pt_status bind(s2pt_table* table, s2pt_page_cache* cache, Bound& out) {
+  Handle* h = handle(table);
+  CacheHandle* c = cache_handle(cache);
+  if (h == nullptr || c == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  if (c->table != table) return S2PT_ERR_FOREIGN_CACHE;
+  out = Bound{h, c};
+  return S2PT_OK;
 }
 
 s2pt_status to_c(Status s) {
@@ -188,6 +233,7 @@ extern "C" {
 
 const char* s2pt_status_string(s2pt_status status) {
   if (status == S2PT_ERR_INVALID_ARGUMENT) return "invalid argument";
+  if (status == S2PT_ERR_FOREIGN_CACHE) return "the page cache belongs to another table";
   return describe(static_cast<Status>(status));
 }
 
@@ -237,6 +283,90 @@ void s2pt_table_destroy(s2pt_table* table) {
     h->table().destroy();
     h->table().reclaim_all();
   }
+}
+
+s2pt_status s2pt_table_retire(s2pt_table* table) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  h->table().destroy();
+  return S2PT_OK;
+}
+
+s2pt_status s2pt_reclaim(s2pt_table* table, uint64_t budget, uint64_t* pages_freed) {
+  if (pages_freed != nullptr) *pages_freed = 0;
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  const u64 freed = h->table().reclaim(budget);
+  if (pages_freed != nullptr) *pages_freed = freed;
+  return S2PT_OK;
+}
+
+s2pt_status s2pt_reclaim_all(s2pt_table* table) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  h->table().reclaim_all();
+  return S2PT_OK;
+}
+
+bool s2pt_reclaim_pending(s2pt_table* table) {
+  Handle* h = handle(table);
+  return h != nullptr && h->table().reclaim_pending();
+}
+
+s2pt_status s2pt_page_cache_init(s2pt_page_cache* cache, s2pt_table* table, unsigned cpu) {
+  const Handle* h = handle(table);
+  if (cache == nullptr || h == nullptr || cpu >= S2PT_MAX_CPUS) return S2PT_ERR_INVALID_ARGUMENT;
+  new (reinterpret_cast<unsigned char*>(cache) + kHandleOffset)
+      CacheHandle(table, h->table().geometry().page_bytes(), cpu);
+  cache->opaque[0] = kCacheMagic;
+  return S2PT_OK;
+}
+
+s2pt_status s2pt_page_cache_topup(s2pt_page_cache* cache, s2pt_table* table, unsigned count) {
+  Bound b;
+  if (s2pt_status s = bind(table, cache, b); s != S2PT_OK) return s;
+  if (count > S2PT_PAGE_CACHE_CAPACITY) return S2PT_ERR_INVALID_ARGUMENT;
+  // Initialised for an earlier table in the same storage, with another granule.
+  if (b.cache->cache.page_bytes() != b.table->table().geometry().page_bytes()) {
+    return S2PT_ERR_BAD_GEOMETRY;
+  }
+  // Only the mm callbacks and the cache: no table state, so no lock needed.
+  return to_c(b.cache->cache.topup(b.table->mm, count));
+}
+
+s2pt_status s2pt_page_cache_drain(s2pt_page_cache* cache, s2pt_table* table) {
+  Bound b;
+  if (s2pt_status s = bind(table, cache, b); s != S2PT_OK) return s;
+  b.cache->cache.drain(b.table->mm);
+  return S2PT_OK;
+}
+
+unsigned s2pt_page_cache_count(const s2pt_page_cache* cache) {
+  const CacheHandle* c = cache_handle(cache);
+  return c == nullptr ? 0 : c->cache.size();
+}
+
+unsigned s2pt_fault_pages_needed(const s2pt_table* table) {
+  const Handle* h = handle(table);
+  return h == nullptr ? 0 : h->table().geometry().levels() - 1;
+}
+
+s2pt_status s2pt_handle_fault(s2pt_table* table, const s2pt_fault_request* fault,
+                              s2pt_page_cache* cache, s2pt_fault_outcome* out) {
+  Bound b;
+  if (s2pt_status s = bind(table, cache, b); s != S2PT_OK) return s;
+  if (fault == nullptr || out == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  Attrs attrs;
+  if (!to_attrs(fault->attrs, attrs)) return S2PT_ERR_BAD_ATTRIBUTES;
+  const Result<FaultOutcome> r =
+      b.table->table().handle_fault(FaultRequest{.ipa = Ipa{fault->ipa},
+                                                 .pa = Pa{fault->pa},
+                                                 .leaf_bytes = fault->leaf_bytes,
+                                                 .attrs = attrs},
+                                    b.cache->cache);
+  if (!r.ok()) return to_c(r.status());
+  *out = static_cast<s2pt_fault_outcome>(r.value());
+  return S2PT_OK;
 }
 
 s2pt_status s2pt_destroy_range(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t budget,

@@ -5,9 +5,16 @@
  * every TLB, barrier and cache maintenance instruction goes through its arch callbacks. The
  * library allocates nothing and needs no C library beyond what the compiler provides.
  *
- * Concurrency: operations on one table are exclusive. The caller serialises them (one writer at
- * a time, e.g. under a per-VM lock); hardware walkers may run throughout, and every operation
- * has completed its TLB maintenance when it returns. See docs/embedding.md and docs/api.md. */
+ * Concurrency (docs/concurrency.md), with one reader-writer lock per table as Linux's mmu_lock:
+ *  - s2pt_handle_fault is SHARED: any number of calls may run at once, on any CPUs, under the
+ *    read side of the lock. It is the only call that may run concurrently with itself.
+ *  - Every other call on a table is EXCLUSIVE: one at a time, under the write side, never while
+ *    an s2pt_handle_fault runs. (s2pt_reclaim, s2pt_reclaim_all and s2pt_reclaim_pending may
+ *    also run outside exclusive calls, alongside faults, but never with each other.)
+ *  - The page cache calls touch only the cache and the mm callbacks: one CPU uses a cache at a
+ *    time, outside the lock.
+ *  - Hardware walkers may run throughout, and every call has completed its TLB maintenance when
+ *    it returns. See docs/embedding.md and docs/api.md. */
 #ifndef S2PT_S2PT_H
 #define S2PT_S2PT_H
 
@@ -37,9 +44,12 @@ typedef enum s2pt_status {
   S2PT_ERR_UNSUPPORTED = 10,        /* feature, strategy or geometry not supported; or destroyed */
   S2PT_ERR_BAD_GEOMETRY = 11,       /* impossible granule / IPA / PA / VMID combination */
   S2PT_ERR_NOT_MAPPED = 12,         /* lookup: no translation */
-  S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: a NULL pointer, or not a created table */
+  S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: misuse, see below */
+  S2PT_ERR_FOREIGN_CACHE = 101,     /* C interface only: the page cache is another table's */
   S2PT_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: keeps the enum 32 bits wide */
 } s2pt_status;
+/* S2PT_ERR_INVALID_ARGUMENT: a NULL pointer, a table never created, a page cache never
+ * initialised, a CPU number from S2PT_MAX_CPUS on, or a top-up above S2PT_PAGE_CACHE_CAPACITY. */
 
 /* A short English description of a status ("a mapping already exists"). Never NULL. */
 const char* s2pt_status_string(s2pt_status status);
@@ -174,18 +184,43 @@ typedef struct s2pt_table {
 size_t s2pt_table_storage_size(void);
 
 /* Creates a table in *table: allocates and links the (possibly concatenated) root. The callback
- * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy. *table may be
- * uninitialised or hold a destroyed table, but not a live one (its pages would leak). On failure
- * *table holds no table and nothing was allocated. */
+ * structs are copied; their ctx pointers must stay valid until s2pt_table_destroy (the mm's also
+ * until the table's page caches were drained). *table may be uninitialised or hold a destroyed
+ * table, but not a live one (its pages would leak). On failure *table holds no table and nothing
+ * was allocated. */
 s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, const s2pt_mm_ops* mm,
                               const s2pt_arch_ops* arch);
 
 /* Invalidates the whole VMID and frees every table page before returning (without FWB, cleaning
- * the memory that was mapped to PoC first, and telling the leaf observer). For a large VM, tear
- * it down in bounded steps with s2pt_destroy_range first. Afterwards every operation returns
+ * the memory that was mapped to PoC first, and telling the leaf observer): s2pt_table_retire,
+ * then s2pt_reclaim_all. For a large VM, tear it down in bounded steps with s2pt_destroy_range
+ * first, or retire it and reclaim in steps. Afterwards every operation returns
  * S2PT_ERR_UNSUPPORTED (lookups S2PT_ERR_NOT_MAPPED; s2pt_get_stats still works) until the
- * storage is created again. Idempotent. */
+ * storage is created again. Page caches keep their pages: drain them (before or after).
+ * Idempotent. */
 void s2pt_table_destroy(s2pt_table* table);
+
+/* Starts a teardown without waiting for it, as the C++ Table::destroy: invalidates the whole
+ * VMID once and hands every table page to the reclaimer, in a time that depends on the geometry,
+ * not on how much is mapped. The pages are freed (without FWB, the memory that was mapped cleaned
+ * to PoC first; the leaf observer told) by s2pt_reclaim at your quiescent points, or
+ * s2pt_reclaim_all; the guest memory may be reused once s2pt_reclaim_pending is false. The table
+ * is destroyed from here on (see s2pt_table_destroy, which finishes the freeing if any is left).
+ * The storage holds pages until then: do not create a new table in it before. Idempotent. */
+s2pt_status s2pt_table_retire(s2pt_table* table);
+
+/* Frees up to about `budget` retired table pages whose grace period is over (no s2pt_handle_fault
+ * can still hold them), and stores how many in *pages_freed (when not NULL; always written). A
+ * concatenated root counts as its pages and is freed whole. Only s2pt_table_retire leaves pages
+ * here: every other call (s2pt_unmap with any strategy, s2pt_destroy_range, s2pt_split, ...)
+ * frees the table pages it removes before returning, since no fault can be inside the table
+ * during an exclusive call. These three calls may run alongside s2pt_handle_fault but not with
+ * an exclusive call nor with each other (one reclaimer per table). */
+s2pt_status s2pt_reclaim(s2pt_table* table, uint64_t budget, uint64_t* pages_freed);
+/* Frees everything retired, waiting for faults still inside the table to leave. */
+s2pt_status s2pt_reclaim_all(s2pt_table* table);
+/* Whether retired pages wait to be freed; false for NULL or a table never created. */
+bool s2pt_reclaim_pending(s2pt_table* table);
 
 /* Ranged operations: `ipa` and `size` granule-aligned. On failure nothing changed unless
  * *bytes_done (when bytes_done is not NULL) says so: then exactly [ipa, ipa + *bytes_done) was
@@ -264,6 +299,76 @@ typedef struct s2pt_translation {
 
 /* S2PT_OK and *out filled, or S2PT_ERR_NOT_MAPPED, or S2PT_ERR_IPA_OUT_OF_RANGE. */
 s2pt_status s2pt_lookup(const s2pt_table* table, uint64_t ipa, s2pt_translation* out);
+
+/* ---- The shared fault path ----
+ *
+ * A vCPU's stage-2 fault, resolved under the read side of the table's lock, concurrently with
+ * the faults of other CPUs. It never allocates: table pages come from a per-CPU page cache that
+ * the caller tops up beforehand, outside the lock (as Linux's kvm_mmu_memory_cache). */
+
+/* CPU numbers of page caches are below this (one reclaimer slot each). */
+#define S2PT_MAX_CPUS 32
+/* The most pages a cache holds: enough for one fault on any geometry. */
+#define S2PT_PAGE_CACHE_CAPACITY 8
+
+/* Storage for one page cache, bound to one table and one CPU. Opaque; not copied or moved
+ * while it holds pages. */
+#define S2PT_PAGE_CACHE_WORDS 16
+typedef struct s2pt_page_cache {
+  uint64_t opaque[S2PT_PAGE_CACHE_WORDS];
+} s2pt_page_cache;
+
+/* Makes *cache an empty cache for `table`, used by CPU `cpu` (< S2PT_MAX_CPUS). At any time, each
+ * CPU number belongs to at most one CPU faulting on the table. *cache may be uninitialised or
+ * drained, but must not hold pages (they would leak). On failure *cache is not written. A table
+ * created again in the same storage needs its caches drained and initialised again (a cache of
+ * another granule gets S2PT_ERR_BAD_GEOMETRY). */
+s2pt_status s2pt_page_cache_init(s2pt_page_cache* cache, s2pt_table* table, unsigned cpu);
+/* Fills the cache from the table's mm callbacks until it holds `count` pages (at most
+ * S2PT_PAGE_CACHE_CAPACITY; s2pt_fault_pages_needed is enough for one fault). On
+ * S2PT_ERR_NO_MEMORY the cache is valid and keeps the pages obtained so far. */
+s2pt_status s2pt_page_cache_topup(s2pt_page_cache* cache, s2pt_table* table, unsigned count);
+/* Gives every cached page back to the table's mm callbacks. Also after the table was destroyed
+ * (the mm ctx must still be valid): drain every cache of a table before dropping its mm. */
+s2pt_status s2pt_page_cache_drain(s2pt_page_cache* cache, s2pt_table* table);
+/* Pages in the cache; 0 for NULL or a cache never initialised. They are not table pages (not in
+ * s2pt_stats.table_pages) until a fault links them. */
+unsigned s2pt_page_cache_count(const s2pt_page_cache* cache);
+/* Pages a cache must hold for s2pt_handle_fault to proceed: one per level below the root
+ * (0 for NULL or a table never created). */
+unsigned s2pt_fault_pages_needed(const s2pt_table* table);
+
+/* A fault to resolve. */
+typedef struct s2pt_fault_request {
+  uint64_t ipa;        /* the faulting IPA: any address in the faulting page */
+  uint64_t pa;         /* host memory backing the leaf holding `ipa`, aligned to leaf_bytes */
+  uint64_t leaf_bytes; /* what to map: the granule, or a block size the backing memory allows */
+  s2pt_attrs attrs;    /* what the mapping grants */
+} s2pt_fault_request;
+
+typedef enum s2pt_fault_outcome {
+  S2PT_FAULT_MAPPED = 0,           /* a new leaf was installed */
+  S2PT_FAULT_RELAXED = 1,          /* the leaf gained permissions (the old ones invalidated) */
+  S2PT_FAULT_MADE_YOUNG = 2,       /* the leaf's access flag was set */
+  S2PT_FAULT_ALREADY_RESOLVED = 3, /* another CPU resolved it first: let the guest retry */
+  S2PT_FAULT_MAX_ENUM = 0x7FFFFFFF /* not an outcome: keeps the enum 32 bits wide */
+} s2pt_fault_outcome;
+
+/* Resolves one stage-2 fault. SHARED: call it under the read side of the lock whose write side
+ * every other table call takes; any number may run at once, each with its own cache.
+ *  - IPA unmapped: installs the requested leaf (only the faulting page when a table already sits
+ *    where the requested block would go), taking table pages from `cache`. Needs
+ *    s2pt_fault_pages_needed pages in the cache, whatever the fault turns out to need:
+ *    S2PT_ERR_NO_MEMORY, nothing changed, with fewer.
+ *  - IPA mapped to the same memory (and memory type): adds attrs.perm, invalidating the old
+ *    permissions before returning, and sets the access flag.
+ *  - IPA mapped elsewhere, or annotated: S2PT_ERR_EXISTS. An entry another CPU holds:
+ *    S2PT_ERR_AGAIN (let the guest retry).
+ * Bad input changes nothing: S2PT_ERR_UNSUPPORTED for a leaf_bytes that is no leaf size of the
+ * table (or a destroyed table), S2PT_ERR_UNALIGNED for a pa not aligned to leaf_bytes, and the
+ * other range and attribute errors as s2pt_map. *out is written only on S2PT_OK. */
+s2pt_status s2pt_handle_fault(s2pt_table* table, const s2pt_fault_request* fault,
+                              s2pt_page_cache* cache, s2pt_fault_outcome* out);
 
 /* Register values for the hardware: VTTBR_EL2 (root address and VMID) and VTCR_EL2. */
 uint64_t s2pt_vttbr(const s2pt_table* table);

@@ -141,10 +141,395 @@ static void observe(void* ctx, const s2pt_unmapped_leaf* leaf) {
   if (!completed) o->reported_before_invalidation = true;
 }
 
+/* What a call that must change nothing could have changed: pages held, table pages and
+ * maintenance issued, arch calls, pages in the cache. */
+struct snapshot {
+  uint64_t in_use;
+  s2pt_stats stats;
+  size_t ops;
+  unsigned cached;
+};
+static struct snapshot take_snapshot(const s2pt_table* table, const s2pt_page_cache* cache) {
+  struct snapshot s;
+  memset(&s, 0, sizeof s);
+  s.in_use = arena.in_use;
+  CHECK_STATUS(s2pt_get_stats(table, &s.stats), S2PT_OK);
+  s.ops = rec.count;
+  s.cached = s2pt_page_cache_count(cache);
+  return s;
+}
+static bool unchanged(const struct snapshot* before, const s2pt_table* table,
+                      const s2pt_page_cache* cache) {
+  const struct snapshot now = take_snapshot(table, cache);
+  return now.in_use == before->in_use && now.ops == before->ops && now.cached == before->cached &&
+         memcmp(&now.stats, &before->stats, sizeof now.stats) == 0;
+}
+
+/* Whether the last TLBI recorded was completed by a DSB ISH after it. */
+static bool last_tlbi_completed(void) {
+  bool pending = false;
+  for (size_t i = 0; i < rec.count && i < 4096; ++i) {
+    if (rec.ops[i].kind == OP_TLBI) pending = true;
+    if (rec.ops[i].kind == OP_DSB_ISH) pending = false;
+  }
+  return !pending;
+}
+
+static const s2pt_table never_created; /* zeroed storage: no table was created in it */
+
+/* The shared fault path, one call at a time: page caches, each fault outcome, refusals. */
+static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
+  s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
+  s2pt_table table;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_OK);
+  const uint64_t root_bytes = arena.in_use;
+  const unsigned needed = s2pt_fault_pages_needed(&table);
+  CHECK(needed == 2); /* levels 1 to 3: a level-2 and a level-3 table at most */
+  CHECK(s2pt_fault_pages_needed(NULL) == 0);
+  CHECK(s2pt_fault_pages_needed(&never_created) == 0);
+
+  /* Refused initialisations leave the storage alone. */
+  s2pt_page_cache cache;
+  memset(&cache, 0x5A, sizeof cache);
+  s2pt_page_cache untouched = cache;
+  CHECK_STATUS(s2pt_page_cache_init(NULL, &table, 0), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_init(&cache, NULL, 0), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_init(&cache, (s2pt_table*)&never_created, 0),
+               S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_init(&cache, &table, S2PT_MAX_CPUS), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(memcmp(&cache, &untouched, sizeof cache) == 0);
+  /* A cache that was never initialised is refused by every call. */
+  CHECK(s2pt_page_cache_count(&cache) == 0);
+  CHECK(s2pt_page_cache_count(NULL) == 0);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(arena.in_use == root_bytes);
+
+  CHECK_STATUS(s2pt_page_cache_init(&cache, &table, S2PT_MAX_CPUS - 1), S2PT_OK);
+  CHECK(s2pt_page_cache_count(&cache) == 0);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, S2PT_PAGE_CACHE_CAPACITY + 1),
+               S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_topup(NULL, &table, 1), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, NULL, 1), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_drain(NULL, &table), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, NULL), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(s2pt_page_cache_count(&cache) == 0 && arena.in_use == root_bytes);
+
+  /* The allocator runs dry during a top-up: the cache stays usable with what it got. */
+  arena.fail_after = 1;
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_ERR_NO_MEMORY);
+  arena.fail_after = -1;
+  CHECK(s2pt_page_cache_count(&cache) == 1);
+  CHECK(arena.in_use == root_bytes + PAGE);
+
+  /* Too few pages in the cache: no_memory, nothing changed. */
+  const s2pt_attrs rw = {.perm = S2PT_PERM_R | S2PT_PERM_W, .mem = S2PT_MEM_NORMAL_WB};
+  s2pt_fault_request fault = {
+      .ipa = 0x40000123, .pa = 0x100000000, .leaf_bytes = PAGE, .attrs = rw};
+  s2pt_fault_outcome outcome = S2PT_FAULT_MAX_ENUM;
+  s2pt_translation t;
+  rec.count = 0;
+  struct snapshot before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_NO_MEMORY);
+  CHECK(unchanged(&before, &table, &cache));
+  CHECK(outcome == S2PT_FAULT_MAX_ENUM);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_ERR_NOT_MAPPED);
+
+  /* A fault on an unmapped page (the faulting address anywhere in it) maps it, with the tables
+   * above it from the cache. */
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_OK);
+  CHECK(s2pt_page_cache_count(&cache) == needed);
+  rec.count = 0;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_MAPPED);
+  CHECK(s2pt_page_cache_count(&cache) == 0);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.level == 3 && t.base == 0x40000000 && t.pa == 0x100000000);
+  CHECK(t.attrs.perm == (S2PT_PERM_R | S2PT_PERM_W) && !t.attrs.clear_af);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40001000, &t), S2PT_ERR_NOT_MAPPED);
+  CHECK(count_kind(OP_DC) == 1);   /* no FWB: cleaned to PoC before it became reachable */
+  CHECK(count_kind(OP_TLBI) == 0); /* nothing was valid before: nothing to invalidate */
+  s2pt_stats stats;
+  CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
+  CHECK(stats.table_pages * PAGE == root_bytes + 2 * PAGE);
+  CHECK(arena.in_use == root_bytes + 2 * PAGE); /* the cache's pages became table pages */
+
+  /* The same fault again (another CPU got there first): already resolved, nothing changed. */
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_OK);
+  rec.count = 0;
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_ALREADY_RESOLVED);
+  CHECK(unchanged(&before, &table, &cache));
+
+  /* A permission fault: the leaf gains X, and the old permissions are invalidated (and the
+   * invalidation completed) before the call returns. */
+  fault.attrs.perm = S2PT_PERM_R | S2PT_PERM_W | S2PT_PERM_X;
+  rec.count = 0;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_RELAXED);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.attrs.perm == (S2PT_PERM_R | S2PT_PERM_W | S2PT_PERM_X) && t.pa == 0x100000000);
+  CHECK(count_kind(OP_TLBI) >= 1 && last_tlbi_completed());
+  CHECK(s2pt_page_cache_count(&cache) == needed);
+
+  /* An access-flag fault: AF set, no invalidation (a translation with AF clear is not cached). */
+  CHECK_STATUS(s2pt_mkold(&table, 0x40000000, PAGE, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.attrs.clear_af);
+  rec.count = 0;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_MADE_YOUNG);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(!t.attrs.clear_af);
+  CHECK(count_kind(OP_TLBI) == 0);
+
+  /* A 2 MiB block, faulted in the middle: the level-2 table is there, no page taken. */
+  const s2pt_fault_request block = {
+      .ipa = 0x40400000 + 0x12345, .pa = 0x100400000, .leaf_bytes = 2 * MiB, .attrs = rw};
+  CHECK_STATUS(s2pt_handle_fault(&table, &block, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_MAPPED);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40400000 + 0x1FF000, &t), S2PT_OK);
+  CHECK(t.level == 2 && t.base == 0x40400000 && t.pa == 0x100400000 + 0x1FF000);
+  CHECK(s2pt_page_cache_count(&cache) == needed);
+
+  /* Mapped to other memory: exists, nothing changed. */
+  s2pt_fault_request elsewhere = fault;
+  elsewhere.pa = 0x200000000;
+  outcome = S2PT_FAULT_MAX_ENUM;
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_handle_fault(&table, &elsewhere, &cache, &outcome), S2PT_ERR_EXISTS);
+  CHECK(unchanged(&before, &table, &cache) && outcome == S2PT_FAULT_MAX_ENUM);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.pa == 0x100000000);
+
+  /* Bad requests: each gets its own status and changes nothing. */
+  const s2pt_fault_request good = {
+      .ipa = 0x50000000, .pa = 0x300000000, .leaf_bytes = PAGE, .attrs = rw};
+  struct {
+    s2pt_fault_request request;
+    s2pt_status want;
+  } bad[12];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
+    bad[i].request = good;
+  bad[0].request.leaf_bytes = 3 * PAGE, bad[0].want = S2PT_ERR_UNSUPPORTED; /* not a leaf size */
+  bad[1].request.leaf_bytes = 0, bad[1].want = S2PT_ERR_UNSUPPORTED;
+  bad[2].request.leaf_bytes = 4 * MiB, bad[2].want = S2PT_ERR_UNSUPPORTED;
+  bad[3].request.pa = 0x300000800, bad[3].want = S2PT_ERR_UNALIGNED;
+  bad[4].request.leaf_bytes = 2 * MiB, bad[4].want = S2PT_ERR_UNALIGNED; /* pa not 2M-aligned */
+  bad[4].request.pa = 0x300001000;
+  bad[5].request.pa = (uint64_t)1 << 40, bad[5].want = S2PT_ERR_PA_OUT_OF_RANGE;
+  bad[6].request.ipa = (uint64_t)1 << 40, bad[6].want = S2PT_ERR_IPA_OUT_OF_RANGE;
+  bad[7].request.attrs.perm = 8, bad[7].want = S2PT_ERR_BAD_ATTRIBUTES;
+  bad[8].request.attrs.mem = 9, bad[8].want = S2PT_ERR_BAD_ATTRIBUTES;
+  bad[9].request.attrs.sh = 7, bad[9].want = S2PT_ERR_BAD_ATTRIBUTES;
+  bad[10].request.attrs.sw = 16, bad[10].want = S2PT_ERR_BAD_ATTRIBUTES;
+  bad[11].request.pa = UINT64_MAX - PAGE + 1, bad[11].want = S2PT_ERR_WRAPS;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
+    outcome = S2PT_FAULT_MAX_ENUM;
+    before = take_snapshot(&table, &cache);
+    const s2pt_status got = s2pt_handle_fault(&table, &bad[i].request, &cache, &outcome);
+    if (got != bad[i].want) {
+      fprintf(stderr, "bad fault request %zu: got %d (%s), expected %d\n", i, (int)got,
+              s2pt_status_string(got), (int)bad[i].want);
+      ++failures;
+    }
+    CHECK(unchanged(&before, &table, &cache) && outcome == S2PT_FAULT_MAX_ENUM);
+    CHECK_STATUS(s2pt_lookup(&table, 0x50000000, &t), S2PT_ERR_NOT_MAPPED);
+  }
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_handle_fault(NULL, &good, &cache, &outcome), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_handle_fault((s2pt_table*)&never_created, &good, &cache, &outcome),
+               S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_handle_fault(&table, NULL, &cache, &outcome), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_handle_fault(&table, &good, NULL, &outcome), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_handle_fault(&table, &good, &cache, NULL), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_handle_fault(&table, &good, &untouched, &outcome), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(unchanged(&before, &table, &cache) && outcome == S2PT_FAULT_MAX_ENUM);
+
+  /* A cache bound to another table, of the same granule or another, is refused by every call:
+   * its pages belong to that table's allocator. */
+  s2pt_table other;
+  CHECK_STATUS(s2pt_table_create(&other, &config, mm, arch), S2PT_OK);
+  s2pt_config config_16k = {.granule = S2PT_GRANULE_16K, .ipa_bits = 40, .pa_bits = 40, .vmid = 7};
+  s2pt_table other_16k;
+  CHECK_STATUS(s2pt_table_create(&other_16k, &config_16k, mm, arch), S2PT_OK);
+  s2pt_page_cache foreign[2];
+  CHECK_STATUS(s2pt_page_cache_init(&foreign[0], &other, 0), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_init(&foreign[1], &other_16k, 0), S2PT_OK);
+  CHECK(s2pt_fault_pages_needed(&other_16k) == 1); /* 16 concatenated root pages, then level 3 */
+  for (int i = 0; i < 2; ++i) {
+    CHECK_STATUS(s2pt_page_cache_topup(&foreign[i], i == 0 ? &other : &other_16k, 2), S2PT_OK);
+    before = take_snapshot(&table, &foreign[i]);
+    CHECK_STATUS(s2pt_handle_fault(&table, &good, &foreign[i], &outcome), S2PT_ERR_FOREIGN_CACHE);
+    CHECK_STATUS(s2pt_page_cache_topup(&foreign[i], &table, 4), S2PT_ERR_FOREIGN_CACHE);
+    CHECK_STATUS(s2pt_page_cache_drain(&foreign[i], &table), S2PT_ERR_FOREIGN_CACHE);
+    CHECK(unchanged(&before, &table, &foreign[i]) && outcome == S2PT_FAULT_MAX_ENUM);
+    CHECK_STATUS(s2pt_lookup(&table, 0x50000000, &t), S2PT_ERR_NOT_MAPPED);
+  }
+  CHECK_STATUS(s2pt_page_cache_drain(&foreign[0], &other), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_drain(&foreign[1], &other_16k), S2PT_OK);
+  CHECK(s2pt_page_cache_count(&foreign[0]) == 0 && s2pt_page_cache_count(&foreign[1]) == 0);
+  s2pt_table_destroy(&other);
+  s2pt_table_destroy(&other_16k);
+  CHECK(arena.in_use == root_bytes + 2 * PAGE + needed * PAGE);
+  CHECK(!arena.freed_live);
+
+  /* Drain gives every cached page back. */
+  const uint64_t with_cache = arena.in_use;
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  CHECK(s2pt_page_cache_count(&cache) == 0);
+  CHECK(arena.in_use == with_cache - needed * PAGE);
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK); /* empty: nothing to do */
+  CHECK(arena.in_use == with_cache - needed * PAGE);
+
+  /* A fast unmap frees the tables it detached before it returns: nothing is left to reclaim. */
+  CHECK_STATUS(s2pt_unmap(&table, 0x40000000, 1024 * MiB, S2PT_UNMAP_FAST, NULL), S2PT_OK);
+  CHECK(arena.in_use == root_bytes);
+  CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
+  CHECK(stats.table_pages * PAGE == root_bytes);
+  CHECK(!s2pt_reclaim_pending(&table));
+  uint64_t freed = 99;
+  CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
+  CHECK(freed == 0);
+
+  /* A destroyed table refuses faults; its caches can still be drained. */
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_OK);
+  s2pt_table_destroy(&table);
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_UNSUPPORTED);
+  CHECK(unchanged(&before, &table, &cache));
+  CHECK(arena.in_use == needed * PAGE);
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  CHECK(arena.in_use == 0);
+
+  /* The storage holds a new table of another granule: the old cache is refused until it is
+   * initialised again. */
+  s2pt_config config_64k = {.granule = S2PT_GRANULE_64K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
+  CHECK_STATUS(s2pt_table_create(&table, &config_64k, mm, arch), S2PT_OK);
+  const uint64_t root_64k = arena.in_use;
+  before = take_snapshot(&table, &cache);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_BAD_GEOMETRY);
+  fault.pa = 0x100000000;
+  fault.leaf_bytes = 64 * 1024;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_BAD_GEOMETRY);
+  CHECK(unchanged(&before, &table, &cache));
+  CHECK_STATUS(s2pt_page_cache_init(&cache, &table, 0), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, s2pt_fault_pages_needed(&table)), S2PT_OK);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_MAPPED);
+  CHECK_STATUS(s2pt_lookup(&table, fault.ipa, &t), S2PT_OK);
+  CHECK(t.size == 64 * 1024 && t.pa == 0x100000000 + (fault.ipa & 0xFFFF));
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  CHECK(arena.in_use > root_64k);
+  s2pt_table_destroy(&table);
+  CHECK(arena.in_use == 0);
+}
+
+/* A teardown that does not wait (s2pt_table_retire), its pages freed by s2pt_reclaim in steps. */
+static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
+  s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 8};
+  s2pt_table table;
+
+  /* Refusals. */
+  uint64_t freed = 99;
+  CHECK_STATUS(s2pt_reclaim(NULL, 10, &freed), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(freed == 0);
+  freed = 99;
+  CHECK_STATUS(s2pt_reclaim((s2pt_table*)&never_created, 10, &freed), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(freed == 0);
+  CHECK_STATUS(s2pt_reclaim_all(NULL), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_reclaim_all((s2pt_table*)&never_created), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK(!s2pt_reclaim_pending(NULL));
+  CHECK(!s2pt_reclaim_pending((s2pt_table*)&never_created));
+  CHECK_STATUS(s2pt_table_retire(NULL), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_table_retire((s2pt_table*)&never_created), S2PT_ERR_INVALID_ARGUMENT);
+
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_OK);
+  const s2pt_attrs rw = {.perm = S2PT_PERM_R | S2PT_PERM_W, .mem = S2PT_MEM_NORMAL_WB};
+  /* 4 MiB of pages (a level-2 and two level-3 tables) and a 2 MiB block (a level-2 table). */
+  CHECK_STATUS(s2pt_map(&table, 0x40000000, 4 * MiB, 0x100000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  CHECK_STATUS(s2pt_map(&table, 0x80000000, 2 * MiB, 0x200000000, &rw, 0, NULL), S2PT_OK);
+  s2pt_stats stats;
+  CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
+  CHECK(stats.table_pages == 2 + 3 + 1);
+  const uint64_t mapped_bytes = arena.in_use;
+  CHECK(mapped_bytes == stats.table_pages * PAGE);
+  CHECK(!s2pt_reclaim_pending(&table));
+  CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
+  CHECK(freed == 0 && arena.in_use == mapped_bytes);
+
+  struct observed seen = {0, 0, false};
+  CHECK_STATUS(s2pt_set_leaf_observer(&table, observe, &seen), S2PT_OK);
+  const uint64_t vmid_tlbis = stats.tlbi_vmid;
+  rec.count = 0;
+  CHECK_STATUS(s2pt_table_retire(&table), S2PT_OK);
+  /* The VMID is invalidated, the table gone, but nothing is freed yet. */
+  CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
+  CHECK(stats.tlbi_vmid == vmid_tlbis + 1);
+  CHECK(arena.in_use == mapped_bytes);
+  CHECK(s2pt_reclaim_pending(&table));
+  CHECK(seen.leaves == 0);
+  CHECK(count_kind(OP_DC) == 0);
+  s2pt_translation t;
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_ERR_NOT_MAPPED);
+  CHECK_STATUS(s2pt_map(&table, 0xC0000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_UNSUPPORTED);
+  CHECK(s2pt_vttbr(&table) == 0);
+  CHECK_STATUS(s2pt_table_retire(&table), S2PT_OK); /* idempotent */
+  CHECK(stats.tlbi_vmid == vmid_tlbis + 1);
+
+  /* Budget 0 frees nothing; budget 1 one page at a time; the root (two pages) last. */
+  CHECK_STATUS(s2pt_reclaim(&table, 0, &freed), S2PT_OK);
+  CHECK(freed == 0 && arena.in_use == mapped_bytes);
+  CHECK_STATUS(s2pt_reclaim(&table, 1, &freed), S2PT_OK);
+  CHECK(freed == 1 && arena.in_use == mapped_bytes - PAGE);
+  uint64_t total = freed;
+  int calls = 1;
+  while (s2pt_reclaim_pending(&table) && calls < 100) {
+    CHECK_STATUS(s2pt_reclaim(&table, 1, &freed), S2PT_OK);
+    CHECK(freed >= 1);
+    total += freed;
+    ++calls;
+  }
+  CHECK(total * PAGE == mapped_bytes);
+  CHECK(calls == 5); /* four table pages, then the concatenated root in one go */
+  CHECK(arena.in_use == 0 && !arena.freed_live);
+  /* Without FWB the memory that was mapped is cleaned once its translations are gone, and the
+   * observer is told about every leaf after the VMID's invalidation completed. */
+  CHECK(seen.leaves == 1024 + 1 && seen.bytes == 6 * MiB);
+  CHECK(!seen.reported_before_invalidation);
+  CHECK(count_kind(OP_DC) > 0);
+  CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
+  CHECK(stats.table_pages == 0);
+  CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
+  CHECK(freed == 0);
+  s2pt_table_destroy(&table); /* nothing left to free */
+  CHECK(arena.in_use == 0 && !arena.freed_live);
+
+  /* Retire, then free everything at once; s2pt_table_destroy after a retire does the same. */
+  for (int finish_with_destroy = 0; finish_with_destroy < 2; ++finish_with_destroy) {
+    CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_OK);
+    CHECK_STATUS(s2pt_map(&table, 0x40000000, 2 * MiB, 0x100000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+                 S2PT_OK);
+    CHECK_STATUS(s2pt_table_retire(&table), S2PT_OK);
+    CHECK(arena.in_use == 4 * PAGE && s2pt_reclaim_pending(&table));
+    if (finish_with_destroy) {
+      s2pt_table_destroy(&table);
+    } else {
+      CHECK_STATUS(s2pt_reclaim_all(&table), S2PT_OK);
+    }
+    CHECK(!s2pt_reclaim_pending(&table));
+    CHECK(arena.in_use == 0 && !arena.freed_live);
+    s2pt_table_destroy(&table);
+  }
+}
+
 int main(void) {
   CHECK(s2pt_table_storage_size() <= sizeof(s2pt_table));
   CHECK(strstr(s2pt_status_string(S2PT_ERR_EXISTS), "exists") != NULL);
   CHECK(strcmp(s2pt_status_string(S2PT_ERR_INVALID_ARGUMENT), "invalid argument") == 0);
+  CHECK(strstr(s2pt_status_string(S2PT_ERR_FOREIGN_CACHE), "another table") != NULL);
 
   arena.fail_after = -1;
   const s2pt_mm_ops mm = {mm_alloc, mm_free, mm_virt, mm_refcount, &arena};
@@ -357,6 +742,12 @@ int main(void) {
   CHECK_STATUS(s2pt_map(&table, 0, PAGE, 0x1000, &rw, 0, NULL), S2PT_OK);
   s2pt_table_destroy(&table);
   CHECK(arena.in_use == 0);
+
+  test_fault_path(&mm, &arch);
+  test_retire_and_reclaim(&mm, &arch);
+  /* Nothing leaked, nothing freed twice. */
+  CHECK(arena.in_use == 0);
+  CHECK(!arena.freed_live);
 
   if (failures != 0) {
     fprintf(stderr, "%d check(s) failed\n", failures);
