@@ -2,14 +2,21 @@
 //
 // The input picks a geometry (granule, IPA and PA size, VMID width), CPU features and table
 // options, then a sequence of map / unmap (every UnmapStrategy) / write_protect / relax /
-// annotate / mkyoung / mkold / test_and_clear_young / flush_dcache / lookup calls over a window
-// of four level-2 blocks placed at the start of the IPA space, across a level-1 boundary or at
-// its end, with ranges drawn near block boundaries. Some calls get bad input (expecting the exact
-// error and an unchanged table), some an allocation failure after n allocations (expecting
-// no_memory, a valid table and exactly the reported prefix done). After every step the table's
-// memory is read without the core's walker and compared with the model, and audited (reference
-// counts, no empty tables, page accounting). A second table on the same page pool must stay
-// untouched and share no table page; at the end both are destroyed and nothing may leak.
+// annotate / mkyoung / mkold / test_and_clear_young / flush_dcache / split / collapse /
+// handle_fault / destroy_range / lookup calls over a window of four level-2 blocks placed at the
+// start of the IPA space, across a level-1 boundary or at its end, with ranges drawn near block
+// boundaries. With the 4K granule the window may instead be four level-1 (1 GiB) blocks, across
+// a level-0 boundary; the model then keeps one slot per level-2 block, and the calls keep every
+// level-2 block uniform (no page-sized leaf: no `no_blocks`, no split to pages, no page faults).
+// Some calls get bad input (expecting the exact error and an unchanged table), some an
+// allocation failure after n allocations (expecting no_memory, a valid table and exactly the
+// reported prefix done). handle_fault gets varied requests (leaf sizes valid and not, outputs of
+// the current mapping or not, attributes) and page caches full, too small, of the wrong page size
+// or with a bad walker slot; its outcome is predicted from the model. After every step the
+// table's memory is read without the core's walker and compared with the model, audited
+// (reference counts, no empty tables, page accounting), and every page the pool lent must be a
+// table page. A second table on the same page pool must stay untouched and share no table page;
+// at the end both are destroyed and nothing may leak.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdlib>
@@ -82,7 +89,7 @@ class Model {
     each(range, [&](Slot& s, u64) { any |= s.mapped || s.owner != 0; });
     return any;
   }
-  u64 used_pages() const {
+  u64 used_units() const {
     return static_cast<u64>(std::count_if(slots_.begin(), slots_.end(),
                                           [](const Slot& s) { return s.mapped || s.owner != 0; }));
   }
@@ -141,8 +148,8 @@ void check_against_model(Table& table, const Model& model) {
     }
     covered += e.size / model.unit();
   }
-  FUZZ_CHECK(covered == model.used_pages(), "table holds %" PRIu64 " pages, model %" PRIu64,
-             covered, model.used_pages());
+  FUZZ_CHECK(covered == model.used_units(), "table holds %" PRIu64 " units, model %" PRIu64,
+             covered, model.used_units());
 }
 
 // The core's own lookup and owner queries agree with the model at one IPA.
@@ -223,60 +230,60 @@ struct Bounds {
 // A range inside the window, its ends near block (and table) boundaries more often than not.
 IpaRange pick_range(ByteReader& in, const Bounds& b) {
   const Model& m = *b.model;
-  const u64 page = m.unit();
-  const u64 window_pages = (m.end() - m.start()) / page;
-  const u64 block_pages = b.block / page;
+  const u64 unit = m.unit();
+  const u64 window_units = (m.end() - m.start()) / unit;
+  const u64 block_units = b.block / unit;
   auto point = [&](u8 kind) -> u64 {
     const u8 d = in.u8();
     const std::int64_t delta = (d & 8) ? 0 : static_cast<std::int64_t>(d % 7) - 3;
     std::int64_t at = 0;
     switch (kind % 3) {
-      case 0:  // a block boundary, give or take a few pages
-        at = static_cast<std::int64_t>(in.below(kWindowBlocks + 1) * block_pages) + delta;
+      case 0:  // a block boundary, give or take a few units
+        at = static_cast<std::int64_t>(in.below(kWindowBlocks + 1) * block_units) + delta;
         break;
-      case 1:  // a 16-page (contiguous-group sized) boundary
-        at = static_cast<std::int64_t>(in.below(window_pages / 16 + 1) * 16) + delta;
+      case 1:  // a 16-unit (contiguous-group sized, in pages) boundary
+        at = static_cast<std::int64_t>(in.below(window_units / 16 + 1) * 16) + delta;
         break;
       default:
-        at = static_cast<std::int64_t>(in.below(window_pages + 1));
+        at = static_cast<std::int64_t>(in.below(window_units + 1));
     }
     return static_cast<u64>(
-        std::clamp<std::int64_t>(at, 0, static_cast<std::int64_t>(window_pages)));
+        std::clamp<std::int64_t>(at, 0, static_cast<std::int64_t>(window_units)));
   };
   const u8 kinds = in.u8();
   u64 first = point(kinds);
   u64 last = 0;
   switch ((kinds >> 2) % 7) {
     case 4:  // whole aligned blocks, where block leaves go
-      first = in.below(kWindowBlocks) * block_pages;
-      last = first + block_pages * (1 + in.below(2));
+      first = in.below(kWindowBlocks) * block_units;
+      last = first + block_units * (1 + in.below(2));
       break;
     case 0:
       last = first + 1;
       break;
     case 1:
-      last = first + block_pages;
+      last = first + block_units;
       break;
     case 2:
       last = first + in.below(8) + 1;
       break;
     case 3:
       first = 0;
-      last = window_pages;
+      last = window_units;
       break;
     default:
       last = point(kinds >> 5);
   }
-  last = std::min(last, window_pages);
+  last = std::min(last, window_units);
   if (first > last) std::swap(first, last);
   if (first == last) {
-    if (last < window_pages) {
+    if (last < window_units) {
       ++last;
     } else {
       --first;
     }
   }
-  return IpaRange{m.start() + first * page, (last - first) * page};
+  return IpaRange{m.start() + first * unit, (last - first) * unit};
 }
 
 // Sometimes replaces a good range by a bad one; returns the status the call must fail with.
@@ -789,7 +796,7 @@ class Run {
     PageCache cache(cache_page, slot_index);
     const u8 fill = in_.u8();
     const unsigned want = fill < 160 ? g.levels() - 1 + (fill & 1) : fill % g.levels();
-    if (inject) pool_.fail_after(in_.below(6));
+    // An injected allocation failure (armed by step()) hits the topup.
     const Status topup = cache.topup(pool_, want);
     pool_.never_fail();
     FUZZ_CHECK(topup == Status::ok || (inject && topup == Status::no_memory && cache.size() < want),
