@@ -10,8 +10,6 @@
 namespace s2pt {
 namespace {
 
-constexpr u64 k1G = u64{1} << 30;
-
 TEST(DestroyRangeBudget, ZeroBudgetStillTearsDownOneChunk) {
   for (Granule granule : {Granule::k4, Granule::k16, Granule::k64}) {
     SCOPED_TRACE(granule_shift(granule));
