@@ -1055,6 +1055,19 @@ void run(ByteReader& in) {
       table.map({window_start, g.page_bytes()}, Pa{0}, Attrs{}).status == Status::unsupported,
       "map after destroy");
   FUZZ_CHECK(table.lookup(window_start).status() == Status::not_mapped, "lookup after destroy");
+  FUZZ_CHECK(table.destroy_range({window_start, g.page_bytes()}, 1).status == Status::unsupported,
+             "destroy_range after destroy");
+  PageCache cache(g.page_bytes(), 0);
+  FUZZ_CHECK(cache.topup(pool, g.levels() - 1) == Status::ok, "topup after destroy");
+  const FaultRequest fault{.ipa = window_start,
+                           .pa = Pa{0},
+                           .leaf_bytes = g.page_bytes(),
+                           .attrs = Attrs::normal(Perm::rw)};
+  FUZZ_CHECK(table.handle_fault(fault, cache).status() == Status::unsupported &&
+                 cache.size() == g.levels() - 1,
+             "fault after destroy");
+  cache.drain(pool);
+  FUZZ_CHECK(pool.bytes_in_use() == 0, "the page cache leaked");
 }
 
 }  // namespace
