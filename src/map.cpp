@@ -23,8 +23,8 @@ class MapVisitor {
  public:
   // `prepare_leaves`: the memory was not prepared up front; do it for each leaf just before it
   // is installed (a single-leaf map, which may still be refused when it reaches the leaf).
-  MapVisitor(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves)
-      : range_(range), pa_(pa), attrs_(attrs), flags_(flags), prepare_leaves_(prepare_leaves) {}
+  MapVisitor(Ipa start, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves)
+      : start_(start), pa_(pa), attrs_(attrs), flags_(flags), prepare_leaves_(prepare_leaves) {}
 
   Status table_pre(WalkContext& ctx) {
     if (!fits_leaf(ctx)) return Status::ok;
@@ -70,12 +70,12 @@ class MapVisitor {
     if (!ctx.level.is_last() && has(flags_, MapFlags::no_blocks)) return false;
     return ctx.covers_entry() && output(ctx).aligned(ctx.entry_bytes());
   }
-  Pa output(const WalkContext& ctx) const { return pa_ + (ctx.addr - range_.start); }
+  Pa output(const WalkContext& ctx) const { return pa_ + (ctx.addr - start_); }
   Pte new_leaf(const WalkContext& ctx) const {
     return Pte::leaf(output(ctx), attrs_, ctx.core.format(), ctx.level);
   }
 
-  IpaRange range_;
+  Ipa start_;  // where pa_ is mapped
   Pa pa_;
   Attrs attrs_;
   MapFlags flags_;
@@ -102,7 +102,8 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   }
   if (!single_leaf) prepare_memory(core_, pa, range.size, attrs);
 
-  MapVisitor visitor(range, pa, attrs, flags, single_leaf && memory_needs_preparing(core_, attrs));
+  MapVisitor visitor(range.start, pa, attrs, flags,
+                     single_leaf && memory_needs_preparing(core_, attrs));
   const Progress progress = walk(core_, range, visitor);
   if (!progress.ok()) {
     // The walk stops at the failure without visiting the tables above it on the way out; any of

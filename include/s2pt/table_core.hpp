@@ -11,6 +11,11 @@
 
 namespace s2pt {
 
+enum class WalkMode : u8 {
+  exclusive,  // the caller excludes every other software walker; entries are stored
+  shared,     // other shared walkers run concurrently; entries change only by compare-and-swap
+};
+
 class TableCore {
  public:
   TableCore(const Geometry& geometry, Vmid vmid, Mm& mm, Arch& arch, Features features,
@@ -97,8 +102,11 @@ class TableCore {
 
   // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
   u32 refs(Pa page) { return __atomic_load_n(mm_.refcount(page), __ATOMIC_ACQUIRE); }
-  void get(Pa page) { __atomic_add_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
-  void put(Pa page) { __atomic_sub_fetch(mm_.refcount(page), 1u, __ATOMIC_ACQ_REL); }
+  // Shared walkers count with atomic read-modify-writes. An exclusive walker is the only one
+  // counting (the lock keeps shared walkers out, and the reclaimer only frees pages whose count
+  // is settled), so a plain load and store do, without the locked instruction's cost.
+  void get(Pa page, WalkMode mode) { adjust(page, 1, mode); }
+  void put(Pa page, WalkMode mode) { adjust(page, ~0u, mode); }
   // Takes a reference unless the count already reached zero (the page was retired): a shared
   // walker holding a stale pointer must never revive a page that is on its way to being freed.
   bool try_get(Pa page) {
@@ -111,6 +119,14 @@ class TableCore {
       }
     }
     return false;
+  }
+  void adjust(Pa page, u32 delta, WalkMode mode) {
+    u32* count = mm_.refcount(page);
+    if (mode == WalkMode::shared) {
+      __atomic_add_fetch(count, delta, __ATOMIC_ACQ_REL);
+    } else {
+      __atomic_store_n(count, __atomic_load_n(count, __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
+    }
   }
   // Marks a table page as retired: its count drops to zero, so try_get() fails from now on.
   void mark_retired(Pa page) { __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELEASE); }

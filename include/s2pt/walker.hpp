@@ -14,11 +14,6 @@
 
 namespace s2pt {
 
-enum class WalkMode : u8 {
-  exclusive,  // the caller excludes every other software walker; entries are stored
-  shared,     // other shared walkers run concurrently; entries change only by compare-and-swap
-};
-
 struct WalkContext {
   TableCore& core;
   u64* slot = nullptr;  // the entry being visited
@@ -55,8 +50,8 @@ struct WalkContext {
     }
     if (next.is_annotated()) core.note_annotation();
     if (!in_root) {
-      if (old.is_zero() && !next.is_zero()) core.get(table_pa);
-      if (!old.is_zero() && next.is_zero()) core.put(table_pa);
+      if (old.is_zero() && !next.is_zero()) core.get(table_pa, mode);
+      if (!old.is_zero() && next.is_zero()) core.put(table_pa, mode);
     }
     old = next;
     return true;

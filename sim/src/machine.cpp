@@ -293,13 +293,13 @@ void Machine::prefetch(unsigned c, Vmid vmid, Ipa ipa) {
   walk(cpu, *t, ipa);
 }
 
-void Machine::prefetch_all(unsigned c, Vmid vmid, IpaRange range) {
+void Machine::prefetch_all(unsigned c, Vmid vmid, IpaRange range, u64 max_walks) {
   if (!config_.adversary.speculative_fills) return;
   const AttachedTable* t = table_of(vmid);
   if (t == nullptr) return;
   Cpu& cpu = *cpus_.at(c);
   std::lock_guard lock(cpu.mutex);
-  for (Ipa ipa = range.start; ipa < range.end();) {
+  for (Ipa ipa = range.start; ipa < range.end() && max_walks != 0; --max_walks) {
     // Whatever the outcome, the walk tells how large a region its last descriptor covered.
     const Translation tr = walk(cpu, *t, ipa);
     ipa = tr.entry.base + tr.entry.bytes;

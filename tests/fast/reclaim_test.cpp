@@ -63,7 +63,7 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   const Pte l2 = Pte::from_raw(core.table(l1.table_address())[7]);
   const Pa held = l2.table_address();
   ASSERT_TRUE(core.try_get(held));
-  core.put(held);
+  core.put(held, WalkMode::shared);
   const u64 held_entry = core.table(held)[3];
   ASSERT_TRUE(Pte::from_raw(held_entry).is_leaf(Level{3}));
 

@@ -367,9 +367,9 @@ struct RefAfterZero {
         InvalidationScope{.range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
                           .tables_removed = true,
                           .empty_tables = true});
-    ctx.core.put(child);  // 1 -> 0: the last reference is gone
+    ctx.core.put(child, WalkMode::exclusive);  // 1 -> 0: the last reference is gone
     ctx.core.free_table(child);
-    if (broken) ctx.core.get(child);  // ... and taken back
+    if (broken) ctx.core.get(child, WalkMode::exclusive);  // ... and taken back
     return Status::ok;
   }
 };
@@ -401,7 +401,7 @@ struct SplitWithoutBbm {
     for (u64 i = 0; i < g.entries_per_table(); ++i) {
       table[i] =
           ctx.old.as_leaf_at(kLastLevel, ctx.old.output_address() + i * g.page_bytes()).raw();
-      ctx.core.get(page.value());
+      ctx.core.get(page.value(), WalkMode::exclusive);
     }
     ctx.set(Pte::table(page.value()));
     return Status::ok;

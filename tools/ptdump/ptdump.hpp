@@ -39,8 +39,13 @@ struct Region {
 struct TablePages {
   std::array<u64, 5> by_level{};
   u64 total() const;
-  u64& at(Level level) { return by_level[static_cast<std::size_t>(level.value() + 1)]; }
-  u64 at(Level level) const { return by_level[static_cast<std::size_t>(level.value() + 1)]; }
+  u64& at(Level level) { return by_level[slot(level)]; }
+  u64 at(Level level) const { return by_level[slot(level)]; }
+
+ private:
+  static constexpr std::size_t slot(Level level) {
+    return static_cast<std::size_t>(level.value()) + 1;
+  }
 };
 
 struct Dump {

@@ -28,16 +28,19 @@ mkold 0x80000000 2M
 
 void dump_usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: s2pt dump [--format text|json] [--backend counting|model] (FILE | --demo)\n"
+               "usage: s2pt dump [--format text|json] [--backend counting|model] [--cpus N] "
+               "[--seed S] (FILE | --demo)\n"
                "  Runs the scenario FILE (docs/scenarios.md) quietly and prints the table it\n"
                "  leaves: merged IPA ranges with level, PA, permissions, memory type and AF,\n"
-               "  and the table pages per level.\n");
+               "  and the table pages per level.\n"
+               "%s",
+               kBackendUsage);
 }
 
 }  // namespace
 
 int dump_main(std::span<char* const> args) {
-  std::string_view backend_name = "counting";
+  BackendArgs backend_args;
   bool json = false;
   bool demo = false;
   std::string path;
@@ -52,8 +55,7 @@ int dump_main(std::span<char* const> args) {
         return 2;
       }
       json = format == "json";
-    } else if (arg == "--backend" && i + 1 < args.size()) {
-      backend_name = args[++i];
+    } else if (take_backend_arg(args, i, backend_args)) {
     } else if (arg == "--help" || arg == "-h") {
       dump_usage(stdout);
       return 0;
@@ -69,7 +71,7 @@ int dump_main(std::span<char* const> args) {
     dump_usage(stderr);
     return 2;
   }
-  std::unique_ptr<scenario::Backend> backend = open_backend(backend_name, false, "dump");
+  std::unique_ptr<scenario::Backend> backend = open_backend(backend_args, false, "dump");
   if (!backend) return 2;
   const std::optional<scenario::Scenario> parsed =
       demo ? parse_scenario(kDemo, "<demo>") : load_scenario(path, "dump");

@@ -14,17 +14,19 @@ namespace {
 
 void run_usage(std::FILE* out) {
   std::fprintf(out,
-               "usage: s2pt run [--backend counting|model] [--trace] [--quiet] FILE\n"
-               "  --backend  where maintenance goes (default counting; model: not wired yet)\n"
+               "usage: s2pt run [--backend counting|model] [--cpus N] [--seed S] [--trace] "
+               "[--quiet] FILE\n"
+               "%s"
                "  --trace    print every operation issued, not only the counts\n"
                "  --quiet    print only failures\n"
-               "The format is described in docs/scenarios.md.\n");
+               "The format is described in docs/scenarios.md.\n",
+               kBackendUsage);
 }
 
 }  // namespace
 
 int run_main(std::span<char* const> args) {
-  std::string_view backend_name = "counting";
+  BackendArgs backend_args;
   bool trace = false;
   bool quiet = false;
   std::string path;
@@ -34,8 +36,7 @@ int run_main(std::span<char* const> args) {
       trace = true;
     } else if (arg == "--quiet") {
       quiet = true;
-    } else if (arg == "--backend" && i + 1 < args.size()) {
-      backend_name = args[++i];
+    } else if (take_backend_arg(args, i, backend_args)) {
     } else if (arg == "--help" || arg == "-h") {
       run_usage(stdout);
       return 0;
@@ -51,7 +52,7 @@ int run_main(std::span<char* const> args) {
     run_usage(stderr);
     return 2;
   }
-  std::unique_ptr<scenario::Backend> backend = open_backend(backend_name, trace && !quiet, "run");
+  std::unique_ptr<scenario::Backend> backend = open_backend(backend_args, trace && !quiet, "run");
   if (!backend) return 2;
   const std::optional<scenario::Scenario> parsed = load_scenario(path, "run");
   if (!parsed) return 2;
@@ -72,6 +73,10 @@ int run_main(std::span<char* const> args) {
     std::printf("%s: %u operations, every expectation met, no table page leaked (%.*s backend)\n",
                 path.c_str(), result.steps_run, static_cast<int>(backend->name().size()),
                 backend->name().data());
+    if (const std::string summary = backend->summary(); !summary.empty()) {
+      std::printf("%.*s: %s\n", static_cast<int>(backend->name().size()), backend->name().data(),
+                  summary.c_str());
+    }
   }
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,9 +13,12 @@
 #include "command.hpp"
 #include "progress.hpp"
 #include "s2pt/sim/workload.hpp"
+#include "scenario/scenario.hpp"
 
 namespace s2pt::tool {
 namespace {
+
+constexpr u64 kMaxCount = u64{1} << 20;
 
 struct Options {
   double seconds = 10;
@@ -77,16 +81,18 @@ int stress_main(std::span<char* const> args) {
     }
     if (i + 1 >= args.size()) return usage("an option lacks its value");
     const char* value = args[++i];
-    double number = 0;
     if (arg == "--seconds") {
       if (!parse_number(value, o.seconds)) return usage("--seconds takes a number");
-    } else if (arg == "--runs" || arg == "--seed" || arg == "--cpus" || arg == "--ops") {
-      if (!parse_number(value, number)) return usage("expected a number");
-      const auto n = static_cast<u64>(number);
-      if (arg == "--runs") o.runs = n;
-      if (arg == "--seed") o.seed = n, o.seed_given = true;
-      if (arg == "--cpus") o.cpus = static_cast<unsigned>(n);
-      if (arg == "--ops") o.ops = static_cast<unsigned>(n);
+    } else if (arg == "--runs" || arg == "--seed") {
+      const std::optional<u64> n = scenario::parse_number(value);
+      if (!n) return usage("--runs and --seed take a whole number");
+      if (arg == "--runs") o.runs = *n;
+      if (arg == "--seed") o.seed = *n, o.seed_given = true;
+    } else if (arg == "--cpus" || arg == "--ops") {
+      const std::optional<u64> n = scenario::parse_number(value);
+      if (!n || *n > kMaxCount) return usage("--cpus and --ops take a whole number up to 2^20");
+      if (arg == "--cpus") o.cpus = static_cast<unsigned>(*n);
+      if (arg == "--ops") o.ops = static_cast<unsigned>(*n);
     } else if (arg == "--strategy") {
       o.strategies.clear();
       for (UnmapStrategy s : kAllUnmapStrategies) {
@@ -117,7 +123,9 @@ int stress_main(std::span<char* const> args) {
       return usage("unknown option");
     }
   }
-  if (o.cpus < 2) return usage("--cpus must be at least 2 (one writer, one guest)");
+  if (o.cpus < 2 || o.cpus > 64) {
+    return usage("--cpus must be from 2 (one writer, one guest) to 64");
+  }
   if (o.strategies.empty())
     o.strategies.assign(std::begin(kAllUnmapStrategies), std::end(kAllUnmapStrategies));
   if (!o.seed_given) {

@@ -8,14 +8,4 @@ std::optional<BackendKind> parse_backend(std::string_view word) {
   return std::nullopt;
 }
 
-std::unique_ptr<Backend> make_backend(BackendKind kind, bool trace) {
-  switch (kind) {
-    case BackendKind::counting:
-      return std::make_unique<CountingBackend>(trace);
-    case BackendKind::model:
-      return nullptr;  // sim/ exists; its Mm, table attachment and oracles are not wired here yet
-  }
-  return nullptr;
-}
-
 }  // namespace s2pt::scenario

@@ -2,8 +2,6 @@
 
 #include <utility>
 
-#include "s2pt/hosted/page_pool.hpp"
-
 namespace s2pt::scenario {
 namespace {
 
@@ -36,10 +34,10 @@ class Runner {
       ++result_.steps_run;
     }
     if (table_ && !table_->destroyed() && options_.inspect_final) options_.inspect_final(*table_);
-    table_.reset();
-    if (pool_.bytes_in_use() != 0) {
+    close_table(0, "the final teardown");
+    if (backend_.table_bytes_in_use() != 0) {
       fail(0,
-           "the final teardown left " + std::to_string(pool_.bytes_in_use()) +
+           "the final teardown left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes of table pages allocated",
            true);
     }
@@ -60,11 +58,7 @@ class Runner {
 
   std::optional<Outcome> execute(const Step& step) {
     if (step.op == OpKind::fail_alloc) {
-      if (step.fail_after) {
-        pool_.fail_after(*step.fail_after);
-      } else {
-        pool_.never_fail();
-      }
+      backend_.fail_allocations_after(step.fail_after);
       return Outcome{};
     }
     if (step.op == OpKind::table) return create(step);
@@ -74,6 +68,48 @@ class Runner {
       return std::nullopt;
     }
     Table& t = *table_;
+    const IpaRange focus = focus_of(step, t.geometry());
+    backend_.before_step(t, focus, step.text);
+    std::optional<Outcome> outcome = apply(t, step);
+    const StepFindings findings = backend_.after_step(t, focus);
+    if (!backend_problems(step.pos.line, findings)) return std::nullopt;
+    if (outcome && !findings.note.empty()) {
+      outcome->note += (outcome->note.empty() ? "" : " ") + findings.note;
+    }
+    return outcome;
+  }
+
+  // The IPA range a step works on; empty for the whole table.
+  static IpaRange focus_of(const Step& step, const Geometry& g) {
+    switch (step.op) {
+      case OpKind::fault:
+      case OpKind::lookup:
+        return IpaRange{step.ipa.align_down(g.page_bytes()), g.page_bytes()};
+      case OpKind::destroy:
+      case OpKind::reclaim:
+      case OpKind::table:
+      case OpKind::fail_alloc:
+        return IpaRange{};
+      default:
+        return step.range;
+    }
+  }
+
+  // What the backend found wrong in a step: every problem is printed, the first one fails it.
+  bool backend_problems(u32 line, const StepFindings& findings) {
+    if (findings.problems.empty()) return true;
+    if (options_.out) {
+      for (const std::string& p : findings.problems)
+        std::fprintf(options_.out, "      %.*s: %s\n", static_cast<int>(backend_.name().size()),
+                     backend_.name().data(), p.c_str());
+    }
+    std::string message = "the " + std::string(backend_.name()) + " backend found " +
+                          std::to_string(findings.problems.size()) +
+                          " problem(s); the first: " + findings.problems.front();
+    return fail(line, std::move(message));
+  }
+
+  std::optional<Outcome> apply(Table& t, const Step& step) {
     switch (step.op) {
       case OpKind::map:
         return ranged(t.map(step.range, step.pa, step.attrs, step.flags));
@@ -101,6 +137,7 @@ class Runner {
         return lookup(t, step.ipa);
       case OpKind::destroy:
         t.destroy();
+        backend_.table_stopping(t);
         return reclaim_everything(step, Outcome{});
       case OpKind::destroy_range: {
         const Progress p = t.destroy_range(step.range, step.budget.value_or(~u64{0}));
@@ -115,11 +152,27 @@ class Runner {
     return Outcome{.status = Status::unsupported};
   }
 
-  std::optional<Outcome> create(const Step& step) {
+  // Tears the live table down as a hypervisor would when its VM goes away: destroy, stop the
+  // guests, free every page.
+  void close_table(u32 line, std::string_view what) {
+    if (!table_) return;
+    Table& t = *table_;
+    if (!t.destroyed()) {
+      backend_.before_step(t, IpaRange{}, what);
+      t.destroy();
+      backend_.table_stopping(t);
+      t.reclaim_all();
+      backend_problems(line, backend_.after_step(t, IpaRange{}));
+    }
     table_.reset();
-    if (pool_.bytes_in_use() != 0) {
+  }
+
+  std::optional<Outcome> create(const Step& step) {
+    close_table(step.pos.line, "tearing down the previous table");
+    if (result_.failure) return std::nullopt;
+    if (backend_.table_bytes_in_use() != 0) {
       fail(step.pos.line,
-           "destroying the previous table left " + std::to_string(pool_.bytes_in_use()) +
+           "destroying the previous table left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes allocated",
            true);
       return std::nullopt;
@@ -132,9 +185,10 @@ class Runner {
     Arch& arch = backend_.arch_for(spec.features);
     const TableConfig config{
         .geometry = geometry.value(), .vmid = Vmid{spec.vmid}, .limits = spec.limits};
-    Result<Table> table = Table::create(config, pool_, arch);
+    Result<Table> table = Table::create(config, backend_.mm(), arch);
     if (!table.ok()) return Outcome{.status = table.status()};
     table_.emplace(static_cast<Result<Table>&&>(table).value());
+    backend_.table_created(*table_);
     char note[96];
     std::snprintf(note, sizeof note, "start level %d, %u root page(s), VTCR_EL2 %s",
                   geometry->start_level().value(), geometry->root_pages(),
@@ -146,9 +200,9 @@ class Runner {
   std::optional<Outcome> reclaim_everything(const Step& step, Outcome outcome) {
     table_->reclaim_all();
     if (step.op != OpKind::destroy) return outcome;
-    if (pool_.bytes_in_use() != 0) {
+    if (backend_.table_bytes_in_use() != 0) {
       fail(step.pos.line,
-           "destroy left " + std::to_string(pool_.bytes_in_use()) +
+           "destroy left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes of table pages allocated",
            true);
       return std::nullopt;
@@ -161,8 +215,8 @@ class Runner {
   std::optional<Outcome> fault(Table& t, const Step& step) {
     const Geometry& g = t.geometry();
     PageCache cache(g.page_bytes(), 0);
-    if (const Status s = cache.topup(pool_, g.levels()); s != Status::ok) {
-      cache.drain(pool_);
+    if (const Status s = cache.topup(backend_.mm(), g.levels()); s != Status::ok) {
+      cache.drain(backend_.mm());
       return Outcome{.status = s, .note = "(filling the page cache)"};
     }
     const FaultRequest request{
@@ -171,7 +225,7 @@ class Runner {
         .leaf_bytes = step.leaf_bytes != 0 ? step.leaf_bytes : g.page_bytes(),
         .attrs = step.attrs};
     const Result<FaultOutcome> r = t.handle_fault(request, cache);
-    cache.drain(pool_);
+    cache.drain(backend_.mm());
     if (!r.ok()) return Outcome{.status = r.status()};
     if (step.fault_expect && *step.fault_expect != r.value()) {
       fail(step.pos.line, "expected the fault to be " +
@@ -331,8 +385,7 @@ class Runner {
 
   Backend& backend_;
   const RunOptions& options_;
-  hosted::PagePool pool_;
-  std::optional<Table> table_;  // declared after the pool: destroyed before it
+  std::optional<Table> table_;
   u32 table_line_ = 0;
   RunResult result_;
 };

@@ -92,8 +92,9 @@ class Machine {
   Access access(unsigned cpu, Vmid vmid, Ipa ipa, bool write);
   // A speculative walk: caches the translation of `ipa` if there is a valid one; no access.
   void prefetch(unsigned cpu, Vmid vmid, Ipa ipa);
-  // Caches every valid translation in `range` on `cpu` (the most a CPU may hold).
-  void prefetch_all(unsigned cpu, Vmid vmid, IpaRange range);
+  // Caches every valid translation in `range` on `cpu` (the most a CPU may hold), walking at
+  // most `max_walks` times (a walk that meets an invalid entry skips the region it covers).
+  void prefetch_all(unsigned cpu, Vmid vmid, IpaRange range, u64 max_walks = ~u64{0});
   // The logged accesses of `cpu` (the first MachineConfig::access_log_limit), and counts of all.
   std::vector<Access> accesses(unsigned cpu) const;
   struct AccessCounts {
