@@ -2,14 +2,21 @@
 //
 // The input picks a geometry (granule, IPA and PA size, VMID width), CPU features and table
 // options, then a sequence of map / unmap (every UnmapStrategy) / write_protect / relax /
-// annotate / mkyoung / mkold / test_and_clear_young / flush_dcache / lookup calls over a window
-// of four level-2 blocks placed at the start of the IPA space, across a level-1 boundary or at
-// its end, with ranges drawn near block boundaries. Some calls get bad input (expecting the exact
-// error and an unchanged table), some an allocation failure after n allocations (expecting
-// no_memory, a valid table and exactly the reported prefix done). After every step the table's
-// memory is read without the core's walker and compared with the model, and audited (reference
-// counts, no empty tables, page accounting). A second table on the same page pool must stay
-// untouched and share no table page; at the end both are destroyed and nothing may leak.
+// annotate / mkyoung / mkold / test_and_clear_young / flush_dcache / split / collapse /
+// handle_fault / destroy_range / lookup calls over a window of four level-2 blocks placed at the
+// start of the IPA space, across a level-1 boundary or at its end, with ranges drawn near block
+// boundaries. With the 4K granule the window may instead be four level-1 (1 GiB) blocks, across
+// a level-0 boundary; the model then keeps one slot per level-2 block, and the calls keep every
+// level-2 block uniform (no page-sized leaf: no `no_blocks`, no split to pages, no page faults).
+// Some calls get bad input (expecting the exact error and an unchanged table), some an
+// allocation failure after n allocations (expecting no_memory, a valid table and exactly the
+// reported prefix done). handle_fault gets varied requests (leaf sizes valid and not, outputs of
+// the current mapping or not, attributes) and page caches full, too small, of the wrong page size
+// or with a bad walker slot; its outcome is predicted from the model. After every step the
+// table's memory is read without the core's walker and compared with the model, audited
+// (reference counts, no empty tables, page accounting), and every page the pool lent must be a
+// table page. A second table on the same page pool must stay untouched and share no table page;
+// at the end both are destroyed and nothing may leak.
 #include <algorithm>
 #include <cinttypes>
 #include <cstdlib>
@@ -48,20 +55,28 @@ struct Slot {
   bool operator==(const Slot&) const = default;
 };
 
+// One slot per `unit` bytes of the window: the granule's page, or (in the 1 GiB block mode) a
+// level-2 block, when every call keeps each unit uniform. A slot's `pa` is that of its first byte.
 class Model {
  public:
-  Model(Ipa start, u64 bytes, u64 page) : start_(start), page_(page), slots_(bytes / page) {}
+  Model(Ipa start, u64 bytes, u64 unit) : start_(start), unit_(unit), slots_(bytes / unit) {}
 
   Ipa start() const { return start_; }
-  Ipa end() const { return start_ + slots_.size() * page_; }
-  u64 page() const { return page_; }
+  Ipa end() const { return start_ + slots_.size() * unit_; }
+  u64 unit() const { return unit_; }
   bool inside(Ipa ipa) const { return ipa >= start_ && ipa < end(); }
-  Slot& at(Ipa ipa) { return slots_[(ipa - start_) / page_]; }
-  const Slot& at(Ipa ipa) const { return slots_[(ipa - start_) / page_]; }
+  Slot& at(Ipa ipa) { return slots_[(ipa - start_) / unit_]; }
+  const Slot& at(Ipa ipa) const { return slots_[(ipa - start_) / unit_]; }
+  // The part of `range` inside the window (empty if none).
+  IpaRange clip(IpaRange range) const {
+    const Ipa first = std::max(range.start, start_);
+    const Ipa last = std::min(range.end(), end());
+    return first < last ? IpaRange{first, last - first} : IpaRange{start_, 0};
+  }
 
   template <class F>
   void each(IpaRange range, F&& f) {
-    for (u64 off = 0; off < range.size; off += page_)
+    for (u64 off = 0; off < range.size; off += unit_)
       f(at(range.start + off), off);
   }
   bool any_mapped(IpaRange range) {
@@ -74,14 +89,14 @@ class Model {
     each(range, [&](Slot& s, u64) { any |= s.mapped || s.owner != 0; });
     return any;
   }
-  u64 used_pages() const {
+  u64 used_units() const {
     return static_cast<u64>(std::count_if(slots_.begin(), slots_.end(),
                                           [](const Slot& s) { return s.mapped || s.owner != 0; }));
   }
 
  private:
   Ipa start_;
-  u64 page_;
+  u64 unit_;
   std::vector<Slot> slots_;
 };
 
@@ -106,10 +121,14 @@ void check_against_model(Table& table, const Model& model) {
     FUZZ_CHECK(model.inside(e.base) && e.size <= model.end() - e.base,
                "entry 0x%" PRIx64 " at IPA 0x%" PRIx64 " (L%d) outside the window", e.pte.raw(),
                e.base.raw, e.level.value());
+    // Not a table bug by itself, but a call the harness should not have made in this mode.
+    FUZZ_CHECK(e.size % model.unit() == 0,
+               "entry at IPA 0x%" PRIx64 " (L%d) smaller than the model's unit 0x%" PRIx64,
+               e.base.raw, e.level.value(), model.unit());
     if (e.pte.is_leaf(e.level)) {
       const Result<Attrs> attrs = e.pte.attrs(table.format());
       FUZZ_CHECK(attrs.ok(), "leaf 0x%" PRIx64 " has undecodable attributes", e.pte.raw());
-      for (u64 off = 0; off < e.size; off += model.page()) {
+      for (u64 off = 0; off < e.size; off += model.unit()) {
         const Slot& s = model.at(e.base + off);
         FUZZ_CHECK(s.mapped && s.pa == e.pte.output_address() + off && s.attrs == attrs.value(),
                    "IPA 0x%" PRIx64 ": table maps 0x%" PRIx64 " perm %u af %d, model %s 0x%" PRIx64
@@ -120,17 +139,17 @@ void check_against_model(Table& table, const Model& model) {
       }
     } else {
       FUZZ_CHECK(e.pte.is_annotated(), "stray invalid entry 0x%" PRIx64, e.pte.raw());
-      for (u64 off = 0; off < e.size; off += model.page()) {
+      for (u64 off = 0; off < e.size; off += model.unit()) {
         const Slot& s = model.at(e.base + off);
         FUZZ_CHECK(!s.mapped && s.owner == e.pte.owner().raw,
                    "IPA 0x%" PRIx64 ": table owner %u, model %s owner %u", (e.base + off).raw,
                    e.pte.owner().raw, s.mapped ? "mapped" : "unmapped", s.owner);
       }
     }
-    covered += e.size / model.page();
+    covered += e.size / model.unit();
   }
-  FUZZ_CHECK(covered == model.used_pages(), "table holds %" PRIu64 " pages, model %" PRIu64,
-             covered, model.used_pages());
+  FUZZ_CHECK(covered == model.used_units(), "table holds %" PRIu64 " units, model %" PRIu64,
+             covered, model.used_units());
 }
 
 // The core's own lookup and owner queries agree with the model at one IPA.
@@ -142,8 +161,8 @@ void check_lookup(Table& table, const Model& model, Ipa ipa) {
     return;
   }
   const Slot none;
-  const Slot& s = model.inside(ipa) ? model.at(ipa.align_down(model.page())) : none;
-  const u64 offset = ipa.raw & (model.page() - 1);
+  const Slot& s = model.inside(ipa) ? model.at(ipa) : none;
+  const u64 offset = ipa.raw & (model.unit() - 1);
   if (!s.mapped) {
     FUZZ_CHECK(t.status() == Status::not_mapped, "lookup 0x%" PRIx64 ": %s, model unmapped",
                ipa.raw, describe(t.status()));
@@ -203,67 +222,68 @@ Setup pick_setup(ByteReader& in) {
 
 struct Bounds {
   Geometry g;
-  u64 block;  // level-2 block: the largest leaf the window exercises
+  u64 block;  // the largest leaf the window exercises: a level-2 block, or level-1 in 1 GiB mode
   Model* model;
+  bool coarse() const { return model->unit() != g.page_bytes(); }
 };
 
 // A range inside the window, its ends near block (and table) boundaries more often than not.
 IpaRange pick_range(ByteReader& in, const Bounds& b) {
-  const u64 page = b.g.page_bytes();
   const Model& m = *b.model;
-  const u64 window_pages = (m.end() - m.start()) / page;
-  const u64 block_pages = b.block / page;
+  const u64 unit = m.unit();
+  const u64 window_units = (m.end() - m.start()) / unit;
+  const u64 block_units = b.block / unit;
   auto point = [&](u8 kind) -> u64 {
     const u8 d = in.u8();
     const std::int64_t delta = (d & 8) ? 0 : static_cast<std::int64_t>(d % 7) - 3;
     std::int64_t at = 0;
     switch (kind % 3) {
-      case 0:  // a block boundary, give or take a few pages
-        at = static_cast<std::int64_t>(in.below(kWindowBlocks + 1) * block_pages) + delta;
+      case 0:  // a block boundary, give or take a few units
+        at = static_cast<std::int64_t>(in.below(kWindowBlocks + 1) * block_units) + delta;
         break;
-      case 1:  // a 16-page (contiguous-group sized) boundary
-        at = static_cast<std::int64_t>(in.below(window_pages / 16 + 1) * 16) + delta;
+      case 1:  // a 16-unit (contiguous-group sized, in pages) boundary
+        at = static_cast<std::int64_t>(in.below(window_units / 16 + 1) * 16) + delta;
         break;
       default:
-        at = static_cast<std::int64_t>(in.below(window_pages + 1));
+        at = static_cast<std::int64_t>(in.below(window_units + 1));
     }
     return static_cast<u64>(
-        std::clamp<std::int64_t>(at, 0, static_cast<std::int64_t>(window_pages)));
+        std::clamp<std::int64_t>(at, 0, static_cast<std::int64_t>(window_units)));
   };
   const u8 kinds = in.u8();
   u64 first = point(kinds);
   u64 last = 0;
   switch ((kinds >> 2) % 7) {
     case 4:  // whole aligned blocks, where block leaves go
-      first = in.below(kWindowBlocks) * block_pages;
-      last = first + block_pages * (1 + in.below(2));
+      first = in.below(kWindowBlocks) * block_units;
+      last = first + block_units * (1 + in.below(2));
       break;
     case 0:
       last = first + 1;
       break;
     case 1:
-      last = first + block_pages;
+      last = first + block_units;
       break;
     case 2:
       last = first + in.below(8) + 1;
       break;
     case 3:
       first = 0;
-      last = window_pages;
+      last = window_units;
       break;
     default:
       last = point(kinds >> 5);
   }
-  last = std::min(last, window_pages);
+  last = std::min(last, window_units);
   if (first > last) std::swap(first, last);
   if (first == last) {
-    if (last < window_pages) {
+    if (last < window_units) {
       ++last;
     } else {
       --first;
     }
   }
-  return IpaRange{m.start() + first * page, (last - first) * page};
+  return IpaRange{m.start() + first * unit, (last - first) * unit};
 }
 
 // Sometimes replaces a good range by a bad one; returns the status the call must fail with.
@@ -357,16 +377,19 @@ enum class Op : u8 {
   flush_dcache,
   split,
   collapse,
+  fault,
+  destroy_range,
   lookup,
   count,
 };
 
 class Run {
  public:
-  Run(ByteReader& in, Table& table, hosted::PagePool& pool, counting::CountingArch& arch,
-      Model& model, u64 block)
+  Run(ByteReader& in, Table& table, Table& neighbour, hosted::PagePool& pool,
+      counting::CountingArch& arch, Model& model, u64 block)
       : in_(in),
         table_(table),
+        neighbour_(neighbour),
         pool_(pool),
         arch_(arch),
         model_(model),
@@ -412,6 +435,15 @@ class Run {
       case Op::flush_dcache:
         out = {range_status, table_.flush_dcache(range), nullptr};
         break;
+      case Op::fault: {
+        const Ipa ipa = do_fault(range, range_status, inject, before);
+        pool_.never_fail();
+        after_call(IpaRange{ipa.align_down(bounds_.g.page_bytes()), bounds_.g.page_bytes()});
+        return;
+      }
+      case Op::destroy_range:
+        out = do_destroy_range(range, range_status);
+        break;
       case Op::lookup:
         pool_.never_fail();
         check_lookup(table_, model_, pick_ipa());
@@ -422,22 +454,17 @@ class Run {
     pool_.never_fail();
     if (tracing()) {
       static constexpr const char* kNames[] = {
-          "map",          "unmap",   "write_protect", "relax",
-          "annotate",     "mkyoung", "mkold",         "test_and_clear_young",
-          "flush_dcache", "split",   "collapse"};
+          "map",      "unmap", "write_protect",        "relax",        "annotate",
+          "mkyoung",  "mkold", "test_and_clear_young", "flush_dcache", "split",
+          "collapse", "fault", "destroy_range"};
       std::fprintf(stderr, "%s [0x%" PRIx64 ", +0x%" PRIx64 ")%s: %s, 0x%" PRIx64 " done\n",
                    kNames[static_cast<int>(op)], range.start.raw, range.size,
                    inject ? " (allocation failure)" : "", describe(out.progress.status),
                    out.progress.bytes_done);
     }
     settle(out, range, before);
-    for (const counting::Op& o : arch_.log()) {
-      FUZZ_CHECK(o.kind != counting::OpKind::tlbi || o.vmid == table_.vmid(),
-                 "TLBI for VMID %u from a table of VMID %u", o.vmid.raw, table_.vmid().raw);
-    }
-    check_against_model(table_, model_);
-    check_lookup(table_, model_, range.start);
-    if (range.size > 0) check_lookup(table_, model_, range.start + (range.size - 1));
+    if (op == Op::destroy_range) check_teardown(range, out.progress);
+    after_call(range);
   }
 
  private:
@@ -450,6 +477,25 @@ class Run {
     Apply apply = nullptr;
     bool budgeted = false;  // may stop early with `again` (a page budget ran out)
   };
+
+  // The checks after every call that may have changed the table.
+  void after_call(IpaRange range) {
+    for (const counting::Op& o : arch_.log()) {
+      FUZZ_CHECK(o.kind != counting::OpKind::tlbi || o.vmid == table_.vmid(),
+                 "TLBI for VMID %u from a table of VMID %u", o.vmid.raw, table_.vmid().raw);
+    }
+    check_against_model(table_, model_);
+    check_lookup(table_, model_, range.start);
+    if (range.size > 0) check_lookup(table_, model_, range.start + (range.size - 1));
+    // Every page the pool lent is a table page of one of the two tables (or still waits for its
+    // grace period).
+    if (!table_.reclaim_pending() && !neighbour_.reclaim_pending()) {
+      const u64 pages = table_.stats().table_pages + neighbour_.stats().table_pages;
+      FUZZ_CHECK(pool_.bytes_in_use() == pages * bounds_.g.page_bytes(),
+                 "pool lends 0x%" PRIx64 " bytes, the tables hold %" PRIu64 " pages",
+                 pool_.bytes_in_use(), pages);
+    }
+  }
 
   void settle(const Outcome& out, IpaRange range, const test::TableSnapshot& before) {
     const Progress p = out.progress;
@@ -470,7 +516,10 @@ class Run {
     FUZZ_CHECK(p.status == Status::no_memory || (out.budgeted && p.status == Status::again),
                "unexpected %s", describe(p.status));
     FUZZ_CHECK(p.bytes_done < range.size && (p.bytes_done & (bounds_.g.page_bytes() - 1)) == 0,
-               "no_memory reports 0x%" PRIx64 " of 0x%" PRIx64 " done", p.bytes_done, range.size);
+               "%s reports 0x%" PRIx64 " of 0x%" PRIx64 " done", describe(p.status), p.bytes_done,
+               range.size);
+    FUZZ_CHECK(p.bytes_done % model_.unit() == 0,
+               "0x%" PRIx64 " done is not a multiple of the model's unit", p.bytes_done);
     if (out.apply && p.bytes_done > 0) out.apply(*this, IpaRange{range.start, p.bytes_done});
   }
 
@@ -493,7 +542,7 @@ class Run {
     const u64 blocks_in_pa = g.pa_limit() / bounds_.block;
     u64 base_block = (how & 1) ? blocks_in_pa - kWindowBlocks - 1 : in_.below(blocks_in_pa / 2);
     Pa pa{base_block * bounds_.block + (range.start.raw & (bounds_.block - 1))};
-    if ((how & 6) == 6) pa = pa + (in_.below(4) + 1) * g.page_bytes();
+    if ((how & 6) == 6) pa = pa + (in_.below(4) + 1) * model_.unit();
     if ((how & 0x1C) == 0x1C) {  // bad on purpose
       switch ((how >> 5) % 4) {
         case 0:
@@ -513,7 +562,8 @@ class Run {
     const Attrs attrs = pick_attrs(in_);
     const u8 flag_byte = in_.u8();
     MapFlags flags = (flag_byte & 1) ? MapFlags::replace : MapFlags::none;
-    if ((flag_byte & 6) == 6) flags = flags | MapFlags::no_blocks;
+    // Pages would split the 1 GiB mode's units.
+    if ((flag_byte & 6) == 6 && !bounds_.coarse()) flags = flags | MapFlags::no_blocks;
     Status flags_status = Status::ok;
     if (flag_byte == 0xFF) {
       flags = MapFlags(0x80 | (flag_byte & 3));
@@ -579,7 +629,8 @@ class Run {
 
   // Splitting blocks (ahead of dirty logging) changes no translation: the model stays as it is.
   Outcome do_split(IpaRange range, Status range_status) {
-    const Level target{static_cast<int>(in_.u8() % 4)};
+    Level target{static_cast<int>(in_.u8() % 4)};
+    if (bounds_.coarse() && target.is_last()) target = Level{2};
     const u64 budget = in_.below(40);
     Status expected = range_status;
     if (expected == Status::ok &&
@@ -629,8 +680,257 @@ class Run {
     return {Status::ok, p, nullptr};
   }
 
+  // ---- the fault path ----
+
+  // The leaf sizes the architecture allows (D8.2 of the Arm ARM, without LPA2): the granule's
+  // page, a level-2 block, and with 4K a level-1 block where the geometry has level 1.
+  bool is_leaf_size(u64 bytes) const {
+    const Geometry& g = bounds_.g;
+    if (bytes == g.page_bytes() || bytes == g.level_bytes(Level{2})) return true;
+    return g.granule() == Granule::k4 && g.has_level(Level{1}) && bytes == g.level_bytes(Level{1});
+  }
+
+  u64 pick_leaf_bytes(u8 how) {
+    const Geometry& g = bounds_.g;
+    const u64 page = g.page_bytes();
+    const u64 l2 = g.level_bytes(Level{2});
+    switch (how % 8) {
+      case 0:
+      case 1:
+        // The 1 GiB mode keeps every level-2 unit uniform: no page-sized leaf there.
+        return bounds_.coarse() ? l2 : page;
+      case 2:
+      case 3:
+        return l2;
+      case 4:
+        return g.has_level(Level{1}) ? g.level_bytes(Level{1}) : l2;
+      case 5:  // no leaf has this size
+        return (how & 0x80) ? 0 : 2 * page;
+      case 6:
+        return (how & 0x80) ? 3 * l2 : page / 2;
+      default:
+        return g.has_level(Level{0}) ? g.level_bytes(Level{0}) : l2 * 2;
+    }
+  }
+
+  // The status handle_fault must answer before touching anything, in the order it checks.
+  Status fault_input_status(const FaultRequest& f, const PageCache& cache) const {
+    const Geometry& g = bounds_.g;
+    if (f.ipa.raw >= g.ipa_limit()) return Status::ipa_out_of_range;
+    if (!is_leaf_size(f.leaf_bytes)) return Status::unsupported;
+    if (const Status s = output_status(g, f.pa, f.leaf_bytes); s != Status::ok) return s;
+    if (!f.pa.aligned(f.leaf_bytes)) return Status::unaligned;
+    if (const Status s = attrs_status(f.attrs); s != Status::ok) return s;
+    if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
+      return Status::bad_geometry;
+    }
+    // One table page for each level below the root, whatever the fault will need.
+    if (cache.size() < g.levels() - 1) return Status::no_memory;
+    return Status::ok;
+  }
+
+  // One handle_fault, with a page cache filled (or not) beforehand; returns the IPA it faulted.
+  Ipa do_fault(IpaRange range, Status range_status, bool inject,
+               const test::TableSnapshot& before) {
+    const Geometry& g = bounds_.g;
+    const u64 page = g.page_bytes();
+    // The faulting IPA: anywhere in the range (any byte of a page), or beyond the IPA space.
+    Ipa ipa = range.start + in_.below(std::max<u64>(range.size, 1));
+    if (range_status == Status::wraps || range_status == Status::ipa_out_of_range) {
+      ipa = (range_status == Status::wraps) ? Ipa{~u64{0} - in_.below(page)}
+                                            : Ipa{g.ipa_limit() + in_.below(1 << 20)};
+    } else if (ipa >= model_.end()) {
+      ipa = model_.end() - 1;
+    }
+
+    const u8 how = in_.u8();
+    u64 leaf_bytes = pick_leaf_bytes(how);
+    const bool in_window = model_.inside(ipa);
+    const Ipa page_ipa = ipa.align_down(page);
+    // A 1 GiB leaf goes in whole where nothing in its region is used, else the faulting page
+    // alone. In page mode the region reaches beyond the window, where the model cannot follow a
+    // whole block; in the 1 GiB mode a page would split a level-2 unit. Those become level-2
+    // faults.
+    if (in_window && leaf_bytes > g.level_bytes(Level{2}) && is_leaf_size(leaf_bytes)) {
+      const bool used =
+          model_.any_used(model_.clip(IpaRange{ipa.align_down(leaf_bytes), leaf_bytes}));
+      if (used == bounds_.coarse()) leaf_bytes = g.level_bytes(Level{2});
+    }
+
+    // The output: that of the current mapping (a permission or access fault), shifted by a leaf
+    // (memory the IPA is not mapped to), anywhere, or bad on purpose.
+    const u8 out = in_.u8();
+    const Ipa leaf_ipa = ipa.align_down(std::max<u64>(leaf_bytes, 1));
+    Pa pa;
+    const Slot* slot = in_window ? &model_.at(ipa) : nullptr;
+    if (slot && slot->mapped && (out & 3) != 0) {
+      const Pa have = slot->pa + (page_ipa - ipa.align_down(model_.unit()));
+      pa = Pa{have.raw - (page_ipa - leaf_ipa)};
+      if ((out & 3) == 3) pa = pa + std::max<u64>(leaf_bytes, page);
+    } else {
+      const u64 unit = std::max<u64>(leaf_bytes, page);
+      pa = Pa{in_.below(std::max<u64>(g.pa_limit() / unit / 2, 1)) * unit};
+    }
+    if ((out & 0x1C) == 0x1C) {
+      switch ((out >> 5) % 4) {
+        case 0:
+          pa = pa + 0x400;
+          break;
+        case 1:
+          pa = Pa{g.pa_limit()};
+          break;
+        case 2:
+          pa = pa + page;  // page aligned, not leaf aligned when the leaf is a block
+          break;
+        default:
+          pa = Pa{~u64{0} - page + 1};
+      }
+    }
+    const FaultRequest request{
+        .ipa = ipa, .pa = pa, .leaf_bytes = leaf_bytes, .attrs = pick_attrs(in_)};
+
+    // The cache: usually enough pages, sometimes too few, of the wrong size, or a bad slot.
+    const u8 c = in_.u8();
+    const unsigned slot_index = (c & 0xE0) == 0xE0 ? Reclaimer::kWalkerSlots + (c & 3) : c & 31;
+    const u64 cache_page = (c & 0xE0) == 0xC0 ? (page == 4096 ? 16384 : 4096) : page;
+    PageCache cache(cache_page, slot_index);
+    const u8 fill = in_.u8();
+    const unsigned want = fill < 160 ? g.levels() - 1 + (fill & 1) : fill % g.levels();
+    // An injected allocation failure (armed by step()) hits the topup.
+    const Status topup = cache.topup(pool_, want);
+    pool_.never_fail();
+    FUZZ_CHECK(topup == Status::ok || (inject && topup == Status::no_memory && cache.size() < want),
+               "topup: %s with %u of %u pages", describe(topup), cache.size(), want);
+    const unsigned cache_before = cache.size();
+    const u64 pages_before = table_.stats().table_pages;
+    arch_.clear();
+
+    const Status refused = fault_input_status(request, cache);
+    const Result<FaultOutcome> got = table_.handle_fault(request, cache);
+    if (tracing()) {
+      std::fprintf(stderr,
+                   "fault ipa 0x%" PRIx64 " pa 0x%" PRIx64 " leaf 0x%" PRIx64
+                   " perm %u, cache %u pages: %s %d\n",
+                   ipa.raw, pa.raw, leaf_bytes, static_cast<unsigned>(request.attrs.perm),
+                   cache_before, describe(got.status()), got.ok() ? int(got.value()) : -1);
+    }
+    if (refused == Status::ok) {
+      FUZZ_CHECK(in_window, "a valid fault outside the window");
+      settle_fault(request, got, cache_before - cache.size(), pages_before);
+    } else {
+      FUZZ_CHECK(got.status() == refused, "fault: %s, expected %s", describe(got.status()),
+                 describe(refused));
+    }
+    if (refused != Status::ok || !got.ok()) {
+      FUZZ_CHECK(test::snapshot(table_) == before, "refused fault (%s) changed the table",
+                 describe(got.status()));
+      FUZZ_CHECK(cache.size() == cache_before, "refused fault took a cached page");
+      FUZZ_CHECK(arch_.log().empty(), "refused fault did maintenance");
+    }
+    cache.drain(pool_);
+    return in_window ? ipa : range.start;
+  }
+
+  // What the page model says a valid fault does, checked against what it did.
+  void settle_fault(const FaultRequest& f, const Result<FaultOutcome>& got, unsigned pages_taken,
+                    u64 pages_before) {
+    const Geometry& g = bounds_.g;
+    const Ipa page_ipa = f.ipa.align_down(g.page_bytes());
+    const Ipa leaf_ipa = f.ipa.align_down(f.leaf_bytes);
+    const Slot s = model_.at(page_ipa);
+    u64 tlbis = 0;
+    for (const counting::Op& o : arch_.log())
+      tlbis += o.kind == counting::OpKind::tlbi;
+    const u64 pages_added = table_.stats().table_pages - pages_before;
+
+    if (s.mapped) {
+      const Pa have = s.pa + (page_ipa - page_ipa.align_down(model_.unit()));
+      const Pa want = f.pa + (page_ipa - leaf_ipa);
+      if (have != want || s.attrs.mem != f.attrs.mem) {
+        FUZZ_CHECK(got.status() == Status::exists, "fault on other memory: %s, expected exists",
+                   describe(got.status()));
+        return;
+      }
+      FUZZ_CHECK(got.ok(), "fault on its own mapping: %s", describe(got.status()));
+      const Perm perm = s.attrs.perm | f.attrs.perm;
+      const FaultOutcome expected = perm != s.attrs.perm ? FaultOutcome::relaxed
+                                    : !s.attrs.af        ? FaultOutcome::made_young
+                                                         : FaultOutcome::already_resolved;
+      FUZZ_CHECK(got.value() == expected, "fault outcome %d, expected %d", int(got.value()),
+                 int(expected));
+      FUZZ_CHECK(pages_taken == 0 && pages_added == 0, "resolving a mapped IPA took table pages");
+      // Only a permission change needs the old translation gone from the TLBs.
+      FUZZ_CHECK((tlbis > 0) == (expected == FaultOutcome::relaxed),
+                 "%" PRIu64 " TLBIs for outcome %d", tlbis, int(expected));
+      // The whole leaf that holds the IPA changes.
+      for (const Entry& e : leaf_entries(table_)) {
+        if (e.base <= page_ipa && page_ipa - e.base < e.size) {
+          model_.each(IpaRange{e.base, e.size}, [&](Slot& t, u64) {
+            t.attrs.perm = t.attrs.perm | f.attrs.perm;
+            t.attrs.af = true;
+          });
+        }
+      }
+      return;
+    }
+    if (s.owner != 0) {
+      FUZZ_CHECK(got.status() == Status::exists, "fault on an annotated IPA: %s",
+                 describe(got.status()));
+      return;
+    }
+    FUZZ_CHECK(got.ok() && got.value() == FaultOutcome::mapped, "fault on a free IPA: %s %d",
+               describe(got.status()), got.ok() ? int(got.value()) : -1);
+    FUZZ_CHECK(tlbis == 0, "installing a leaf issued %" PRIu64 " TLBIs", tlbis);
+    FUZZ_CHECK(pages_taken == pages_added && pages_taken <= g.levels() - 1,
+               "fault took %u cached pages and linked %" PRIu64, pages_taken, pages_added);
+    // The requested leaf, unless a table already holds part of its region: then the page alone.
+    IpaRange mapped{leaf_ipa, f.leaf_bytes};
+    if (f.leaf_bytes > g.page_bytes() && model_.any_used(model_.clip(mapped))) {
+      mapped = IpaRange{page_ipa, g.page_bytes()};
+    }
+    model_.each(mapped, [&](Slot& t, u64 off) {
+      t = Slot{.mapped = true, .pa = f.pa + (mapped.start - leaf_ipa) + off, .attrs = f.attrs};
+    });
+  }
+
+  // ---- chunked teardown ----
+
+  Outcome do_destroy_range(IpaRange range, Status range_status) {
+    const u8 b = in_.u8();
+    const u64 budget = b < 96 ? b % 4 : b < 224 ? 4 + b % 32 : ~u64{0};
+    Outcome out{range_status, table_.destroy_range(range, budget), [](Run& r, IpaRange done) {
+                  r.model_.each(done, [](Slot& s, u64) {
+                    if (s.mapped) s = Slot{};
+                  });
+                }};
+    out.budgeted = true;
+    return out;
+  }
+
+  // A teardown that stopped early did at least one chunk (one level-1 region, or one root
+  // entry's when the root is deeper) and stopped at a chunk's end; then the reclaimer, in small
+  // budgets, frees everything destroyed.
+  void check_teardown(IpaRange range, const Progress& p) {
+    const Geometry& g = bounds_.g;
+    const Level chunk_level = g.start_level().value() < 1 ? Level{1} : g.start_level();
+    if (p.status == Status::again) {
+      FUZZ_CHECK(p.bytes_done > 0, "destroy_range stopped before its first chunk");
+      FUZZ_CHECK((range.start + p.bytes_done).aligned(g.level_bytes(chunk_level)),
+                 "destroy_range stopped at 0x%" PRIx64 ", inside a chunk",
+                 (range.start + p.bytes_done).raw);
+    }
+    const u64 budget = 1 + in_.below(4);
+    for (int i = 0; i < 64 && table_.reclaim_pending(); ++i) {
+      const u64 freed = table_.reclaim(budget);
+      FUZZ_CHECK(freed <= budget, "reclaim(%" PRIu64 ") freed %" PRIu64, budget, freed);
+    }
+    table_.reclaim_all();
+    FUZZ_CHECK(!table_.reclaim_pending(), "reclaim_all left pages pending");
+  }
+
   ByteReader& in_;
   Table& table_;
+  Table& neighbour_;
   hosted::PagePool& pool_;
   counting::CountingArch& arch_;
   Model& model_;
@@ -642,15 +942,17 @@ class Run {
   u8 pending_owner_ = 0;
 };
 
-Ipa pick_window(ByteReader& in, const Geometry& g, u64 window) {
+// At the start of the IPA space, across a boundary of `crossing` (the level above the window's
+// blocks), or at the end.
+Ipa pick_window(ByteReader& in, const Geometry& g, u64 window, Level crossing) {
   const u64 limit = g.ipa_limit();
   switch (in.u8() % 3) {
     case 0:
       return Ipa{0};
     case 1:
-      if (g.has_level(Level{1})) {
-        const u64 l1 = g.level_bytes(Level{1});
-        if (l1 + window / 2 <= limit) return Ipa{l1 - window / 2};
+      if (g.has_level(crossing)) {
+        const u64 boundary = g.level_bytes(crossing);
+        if (boundary + window / 2 <= limit) return Ipa{boundary - window / 2};
       }
       [[fallthrough]];
     default:
@@ -707,9 +1009,15 @@ void run(ByteReader& in) {
       pool, arch);
   FUZZ_CHECK(neighbour.ok(), "neighbour: %s", describe(neighbour.status()));
   const Geometry& g = table.geometry();
-  const u64 block = g.level_bytes(Level{2});
+  // The 1 GiB block mode (4K granule): the window is four level-1 blocks, modelled one level-2
+  // block at a time (so no call may leave a page-sized leaf there).
+  const bool gib_blocks = (option_bits & 0x40) != 0 && g.granule() == Granule::k4 &&
+                          g.has_level(Level{1}) && g.ipa_limit() >= (u64{64} << 30) &&
+                          g.pa_limit() >= (u64{1} << 40);
+  const Level block_level = gib_blocks ? Level{1} : Level{2};
+  const u64 block = g.level_bytes(block_level);
   const u64 window = kWindowBlocks * block;
-  const Ipa window_start = pick_window(in, g, window);
+  const Ipa window_start = pick_window(in, g, window, Level{block_level.value() - 1});
   FUZZ_CHECK(
       neighbour
           ->map({window_start, 2 * g.page_bytes()}, Pa{g.page_bytes()}, Attrs::normal(Perm::rw))
@@ -721,12 +1029,13 @@ void run(ByteReader& in) {
     std::fprintf(
         stderr,
         "granule %u, %u-bit IPA, %u-bit PA, features fwb %d range %d ttl %d, window 0x%" PRIx64
-        "\n",
+        "%s\n",
         granule_shift(setup.granule), setup.ipa_bits, setup.pa_bits, table.features().fwb,
-        table.features().tlbi_range, table.features().ttl, window_start.raw);
+        table.features().tlbi_range, table.features().ttl, window_start.raw,
+        gib_blocks ? " (1 GiB blocks)" : "");
   }
-  Model model(window_start, window, g.page_bytes());
-  Run run(in, table, pool, arch, model, block);
+  Model model(window_start, window, gib_blocks ? g.level_bytes(Level{2}) : g.page_bytes());
+  Run run(in, table, neighbour.value(), pool, arch, model, block);
   for (int i = 0; i < kMaxSteps && !in.empty(); ++i)
     run.step();
 
@@ -746,6 +1055,19 @@ void run(ByteReader& in) {
       table.map({window_start, g.page_bytes()}, Pa{0}, Attrs{}).status == Status::unsupported,
       "map after destroy");
   FUZZ_CHECK(table.lookup(window_start).status() == Status::not_mapped, "lookup after destroy");
+  FUZZ_CHECK(table.destroy_range({window_start, g.page_bytes()}, 1).status == Status::unsupported,
+             "destroy_range after destroy");
+  PageCache cache(g.page_bytes(), 0);
+  FUZZ_CHECK(cache.topup(pool, g.levels() - 1) == Status::ok, "topup after destroy");
+  const FaultRequest fault{.ipa = window_start,
+                           .pa = Pa{0},
+                           .leaf_bytes = g.page_bytes(),
+                           .attrs = Attrs::normal(Perm::rw)};
+  FUZZ_CHECK(table.handle_fault(fault, cache).status() == Status::unsupported &&
+                 cache.size() == g.levels() - 1,
+             "fault after destroy");
+  cache.drain(pool);
+  FUZZ_CHECK(pool.bytes_in_use() == 0, "the page cache leaked");
 }
 
 }  // namespace

@@ -68,7 +68,8 @@ Progress Table::destroy_range(IpaRange range, u64 budget) {
   const u64 chunk = g.level_bytes(chunk_level);
   u64 done = 0;
   u64 work = 0;
-  while (done < range.size && work < budget) {
+  // At least one chunk whatever the budget: a caller that calls again with the rest must finish.
+  do {
     const Ipa at = range.start + done;
     const u64 to_boundary = chunk - (at.raw & (chunk - 1));
     const u64 size = to_boundary < range.size - done ? to_boundary : range.size - done;
@@ -78,7 +79,7 @@ Progress Table::destroy_range(IpaRange range, u64 budget) {
     if (!p.ok()) return {p.status, done};
     const u64 freed = pages_before - core_.table_pages();
     work += freed > 0 ? freed : 1;
-  }
+  } while (done < range.size && work < budget);
   return {done == range.size ? Status::ok : Status::again, done};
 }
 
