@@ -1,10 +1,13 @@
 // libFuzzer target: any byte string goes through the scenario parser; the small scenarios it
-// accepts are run against the counting backend. Crashes, sanitizer reports and leaked table pages
-// are bugs; failed expectations and refused operations are not.
+// accepts are run against the counting backend, then on the hardware model. Crashes, sanitizer
+// reports, leaked table pages and anything the model's oracles or guests find are bugs; failed
+// expectations and refused operations are not.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string_view>
 
+#include "scenario/model_backend.hpp"
 #include "scenario/runner.hpp"
 
 namespace {
@@ -26,8 +29,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const s2pt::scenario::ParseResult parsed = s2pt::scenario::parse(text);
   if (!parsed.ok() || !small_enough(parsed.scenario)) return 0;
-  s2pt::scenario::CountingBackend backend(false);
-  const s2pt::scenario::RunResult result = s2pt::scenario::run(parsed.scenario, backend);
-  if (result.failure && result.failure->leak) __builtin_trap();
+  s2pt::scenario::CountingBackend counting(false);
+  const s2pt::scenario::RunResult counted = s2pt::scenario::run(parsed.scenario, counting);
+  if (counted.failure && counted.failure->is_bug()) __builtin_trap();
+  s2pt::scenario::ModelBackend model(
+      s2pt::scenario::ModelOptions{.cpus = 2, .seed = size, .arena_bytes = s2pt::u64{64} << 20});
+  const s2pt::scenario::RunResult modelled = s2pt::scenario::run(parsed.scenario, model);
+  if (modelled.failure && modelled.failure->is_bug()) {
+    std::fprintf(stderr, "line %u: %s\n", modelled.failure->line,
+                 modelled.failure->message.c_str());
+    __builtin_trap();
+  }
   return 0;
 }

@@ -188,7 +188,18 @@ void Machine::check_dirty() {
     };
     for_each_live_page(mm_, t, visit, [](Pa, Level, Ipa) {});
   }
+  // One PA may be mapped at several IPAs (aliases): merge the ranges so that each page is looked
+  // up among disjoint ones.
   std::sort(mapped.begin(), mapped.end());
+  std::vector<std::pair<u64, u64>> merged;
+  for (const auto& [start, end] : mapped) {
+    if (!merged.empty() && start <= merged.back().second) {
+      merged.back().second = std::max(merged.back().second, end);
+    } else {
+      merged.emplace_back(start, end);
+    }
+  }
+  mapped = std::move(merged);
   std::vector<u64> orphans;
   {
     std::lock_guard lock(dirty_mutex_);

@@ -14,9 +14,6 @@ constexpr u64 kPrefetchWalks = 2048;
 constexpr u64 kTailBytes = u64{1} << 20;
 // IPAs of the step's range every CPU reads and writes after it.
 constexpr unsigned kRandomSamples = 6;
-// Freed table pages stay poisoned in quarantine up to this much, then go back to the arena.
-constexpr u64 kQuarantineLimit = u64{64} << 20;
-constexpr u64 kArenaBytes = u64{1} << 30;
 
 std::string hex(u64 v) {
   char buf[24];
@@ -118,7 +115,7 @@ class ModelBackend::TracingArch final : public Arch {
 };
 
 ModelBackend::ModelBackend(const ModelOptions& options)
-    : options_(options), mm_(kArenaBytes), sample_seed_(options.seed ^ 0x5A3Dull) {
+    : options_(options), mm_(options.arena_bytes), sample_seed_(options.seed ^ 0x5A3Dull) {
   if (options_.cpus == 0) options_.cpus = 1;
 }
 
@@ -212,7 +209,10 @@ StepFindings ModelBackend::after_step(const Table& table, IpaRange focus) {
   for (const sim::Violation& v : found)
     findings.problems.push_back(v.describe());
   // Only at a clean return is no cache or walk known to reach a freed page.
-  if (found.empty() && mm_.quarantined_bytes() > kQuarantineLimit) mm_.release_quarantine();
+  // Freed table pages stay poisoned in quarantine until they fill a quarter of the arena.
+  if (found.empty() && mm_.quarantined_bytes() > options_.arena_bytes / 4) {
+    mm_.release_quarantine();
+  }
   findings.note = "modelled " + nanoseconds(m.modeled_ns() - modeled_ns_before_);
   return findings;
 }

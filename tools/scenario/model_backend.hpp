@@ -27,6 +27,7 @@ struct ModelOptions {
   unsigned cpus = 4;
   u64 seed = 1;
   bool trace = false;
+  u64 arena_bytes = u64{1} << 30;  // table memory (a multiple of 1 MiB)
   // For tests: puts an Arch between the table and the machine (to break it on purpose).
   std::function<Arch&(Arch& machine_arch)> interpose = {};
 };

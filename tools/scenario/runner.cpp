@@ -39,7 +39,7 @@ class Runner {
       fail(0,
            "the final teardown left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes of table pages allocated",
-           true);
+           Failure::Cause::leak);
     }
     return std::move(result_);
   }
@@ -106,7 +106,7 @@ class Runner {
     std::string message = "the " + std::string(backend_.name()) + " backend found " +
                           std::to_string(findings.problems.size()) +
                           " problem(s); the first: " + findings.problems.front();
-    return fail(line, std::move(message));
+    return fail(line, std::move(message), Failure::Cause::backend);
   }
 
   std::optional<Outcome> apply(Table& t, const Step& step) {
@@ -174,7 +174,7 @@ class Runner {
       fail(step.pos.line,
            "destroying the previous table left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes allocated",
-           true);
+           Failure::Cause::leak);
       return std::nullopt;
     }
     table_line_ = step.pos.line;
@@ -204,7 +204,7 @@ class Runner {
       fail(step.pos.line,
            "destroy left " + std::to_string(backend_.table_bytes_in_use()) +
                " bytes of table pages allocated",
-           true);
+           Failure::Cause::leak);
       return std::nullopt;
     }
     return outcome;
@@ -378,8 +378,8 @@ class Runner {
     return fail(line, "expected " + wanted + ", got " + lookup_text(o));
   }
 
-  bool fail(u32 line, std::string message, bool leak = false) {
-    if (!result_.failure) result_.failure = Failure{line, std::move(message), leak};
+  bool fail(u32 line, std::string message, Failure::Cause cause = Failure::Cause::expectation) {
+    if (!result_.failure) result_.failure = Failure{line, std::move(message), cause};
     return false;
   }
 

@@ -22,9 +22,16 @@ struct RunOptions {
 };
 
 struct Failure {
+  enum class Cause : u8 {
+    expectation,  // the scenario's own expectation (or an unexpected error) failed
+    leak,         // table pages left allocated after a destroy
+    backend,      // the backend found a problem (the model's oracles, its guests)
+  };
   u32 line = 0;  // 0: not tied to a line (the final leak check)
   std::string message;
-  bool leak = false;  // table pages left allocated after a destroy: a bug in the core
+  Cause cause = Cause::expectation;
+  // A leak or a backend's finding is a bug in the core (or the model), whatever the scenario.
+  bool is_bug() const { return cause != Cause::expectation; }
 };
 
 struct RunResult {
