@@ -162,7 +162,7 @@ int main(int argc, char** argv) {
       best = std::min(best, s2pt::populate(threads, kBytes));
     if (threads == 1) single = best;
     std::printf("%8u %10.3f %14.0f %8.2fx\n", threads, best,
-                static_cast<double>(kBytes / s2pt::k4K) / best, single / best);
+                static_cast<double>(kBytes) / static_cast<double>(s2pt::k4K) / best, single / best);
   }
   s2pt::latency_with_unmapper();
   s2pt::split_blocks();

@@ -43,7 +43,8 @@ void populate(Table& t, u64 step, benchmark::State& state) {
 
 void set_per_leaf(benchmark::State& state, u64 step) {
   state.counters["ns_per_leaf"] =
-      benchmark::Counter(static_cast<double>(state.iterations() * (kVm / step)),
+      benchmark::Counter(static_cast<double>(state.iterations()) * static_cast<double>(kVm) /
+                             static_cast<double>(step),
                          benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
   state.SetLabel(state.range(1) ? "FWB+range" : "no FWB, no range");
 }
@@ -51,7 +52,7 @@ void set_per_leaf(benchmark::State& state, u64 step) {
 // Arg 0: leaf size (4096 or 2 MiB); arg 1: FWB and TLBI range on (1) or off (0).
 void BM_Populate(benchmark::State& state) {
   const u64 step = static_cast<u64>(state.range(0));
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the benchmark loop idiom
     state.PauseTiming();
     std::optional<Setup> s(std::in_place, state.range(1) != 0);
     state.ResumeTiming();
@@ -65,7 +66,7 @@ void BM_Populate(benchmark::State& state) {
 
 void BM_Unmap(benchmark::State& state) {
   const u64 step = static_cast<u64>(state.range(0));
-  for (auto _ : state) {
+  for (auto _ : state) {  // NOLINT(clang-analyzer-deadcode.DeadStores): the benchmark loop idiom
     state.PauseTiming();
     std::optional<Setup> s(std::in_place, state.range(1) != 0);
     populate(s->table, step, state);

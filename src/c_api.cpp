@@ -96,7 +96,9 @@ class CArch final : public Arch {
 // What lives in s2pt_table: the word opaque[0] says whether a table was created there; the
 // handle follows it.
 struct Handle {
-  Handle(const s2pt_mm_ops& mm_ops, const s2pt_arch_ops& arch_ops) : mm(mm_ops), arch(arch_ops) {}
+  // table_bytes stays raw until the table is constructed in it.
+  Handle(const s2pt_mm_ops& mm_ops, const s2pt_arch_ops& arch_ops)  // NOLINT(*-member-init)
+      : mm(mm_ops), arch(arch_ops) {}
   Table& table() { return *std::launder(reinterpret_cast<Table*>(table_bytes)); }
   const Table& table() const { return *std::launder(reinterpret_cast<const Table*>(table_bytes)); }
 

@@ -183,11 +183,11 @@ TEST(Sequence, GainingExecuteInvalidatesTheInstructionCacheFirst) {
 TEST(Sequence, WriteProtectOfManyPagesIsOneRangeInvalidation) {
   Rig rig(k4);
   ASSERT_TRUE(rig.table()
-                  .map({Ipa{0x4000'0000}, 64 * 0x1000}, Pa{0x8'0000'0000}, Attrs::normal(Perm::rw),
-                       MapFlags::no_blocks)
+                  .map({Ipa{0x4000'0000}, 64 * u64{0x1000}}, Pa{0x8'0000'0000},
+                       Attrs::normal(Perm::rw), MapFlags::no_blocks)
                   .ok());
   rig.arch.clear();
-  ASSERT_TRUE(rig.table().write_protect({Ipa{0x4000'0000}, 64 * 0x1000}).ok());
+  ASSERT_TRUE(rig.table().write_protect({Ipa{0x4000'0000}, 64 * u64{0x1000}}).ok());
   EXPECT_EQ(rig.ops(), (Lines{
                            "DSB ISHST",
                            "TLBI RIPAS2LE1IS ipa=0x40000000 pages=64 scale=1 num=0 ttl=L3",

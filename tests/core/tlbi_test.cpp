@@ -66,7 +66,8 @@ TEST(TlbiPlanner, ExactlyTheMaximumIsClampedNotWrapped) {
 }
 
 TEST(TlbiPlanner, OddPageCountTakesOneSinglePageOp) {
-  const auto ops = plan(k4, kRange, {.range = {Ipa{0x1000}, 3 * 0x1000}, .tables_removed = true});
+  const auto ops =
+      plan(k4, kRange, {.range = {Ipa{0x1000}, 3 * u64{0x1000}}, .tables_removed = true});
   ASSERT_EQ(ops.size(), 2u);
   EXPECT_EQ(ops[0].op, TlbiOp::ipas2e1is);
   EXPECT_EQ(tlbi::decode_ipa(ops[0].operand, Granule::k4).ipa, Ipa{0x1000});

@@ -11,7 +11,7 @@ namespace {
 
 // A plan small enough to keep on the stack; the planner never emits more than this here.
 struct Plan {
-  TlbiInstr ops[1024];
+  TlbiInstr ops[1024] = {};
   unsigned count = 0;
   bool overflow = false;
 };

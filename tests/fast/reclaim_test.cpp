@@ -69,7 +69,7 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
 
   ASSERT_TRUE(table.unmap({base, k1G}, UnmapStrategy::fast).ok());
   // Translations are gone, but no detached page was freed: the walker may still read them.
-  EXPECT_FALSE(table.lookup(base + 7 * k2M + 3 * 4096).ok());
+  EXPECT_FALSE(table.lookup(base + 7 * k2M + 3 * u64{4096}).ok());
   EXPECT_EQ(table.stats().table_pages, mapped_pages);
   EXPECT_TRUE(table.reclaim_pending());
   EXPECT_EQ(table.reclaim(~u64{0}), 0u);

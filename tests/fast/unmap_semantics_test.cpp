@@ -41,8 +41,8 @@ std::string strategy_name(const ::testing::TestParamInfo<UnmapStrategy>& info) {
 }
 
 struct Config {
-  Granule granule;
-  unsigned ipa_bits;
+  Granule granule = Granule::k4;
+  unsigned ipa_bits = 40;
   Features features;
 };
 
@@ -128,7 +128,7 @@ TEST_P(EachStrategy, AcrossConcatenatedRootPages) {
                          MapFlags::replace | MapFlags::no_blocks)
                     .ok());
     const u64 pages_before = table.stats().table_pages;
-    const IpaRange range{boundary - 2 * k1G - 5 * 4096, 4 * k1G + k2M + 7 * 4096};
+    const IpaRange range{boundary - 2 * k1G - 5 * u64{4096}, 4 * k1G + k2M + 7 * u64{4096}};
     ASSERT_TRUE(table.unmap(range, GetParam()).ok());
     // Check every 4 KiB near the ends, every 2 MiB elsewhere (the leaf sizes involved).
     for (u64 off = 0; off < mapped.size; off += 4096) {
@@ -210,7 +210,7 @@ TEST_P(EachStrategy, ObserverHearsOfEveryLeafAfterItsInvalidation) {
             .map({base + k1G, 4 * k2M}, pa + k1G, Attrs::normal(Perm::read), MapFlags::no_blocks)
             .ok());
     // Cuts the 1 GiB block at its start: a split, then 2 MiB blocks and 4 KiB pages.
-    const IpaRange range{base + 3 * 4096, k1G + 3 * k2M};
+    const IpaRange range{base + 3 * u64{4096}, k1G + 3 * k2M};
     ASSERT_TRUE(rig.table().unmap(range, GetParam()).ok());
 
     u64 bytes = 0;
@@ -256,7 +256,7 @@ TEST_P(EachStrategy, OutOfMemoryWhileSplittingLeavesAValidTable) {
     const Ipa base{k1G};
     ASSERT_TRUE(table.map({base, 8 * k2M}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw)).ok());
     rig.pool.fail_after(1);  // the first split works, the second (at the far end) fails
-    const IpaRange range{base + 4096, 8 * k2M - 2 * 4096};
+    const IpaRange range{base + 4096, 8 * k2M - 2 * u64{4096}};
     const Progress p = table.unmap(range, GetParam());
     rig.pool.never_fail();
     EXPECT_EQ(p.status, Status::no_memory);

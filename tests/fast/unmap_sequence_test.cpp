@@ -80,6 +80,7 @@ class Expect {
 
 std::vector<std::string> describe_all(const std::vector<Op>& ops, Granule g) {
   std::vector<std::string> out;
+  out.reserve(ops.size());
   for (const Op& op : ops)
     out.push_back(counting::describe(op, g));
   return out;

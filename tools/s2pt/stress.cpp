@@ -223,7 +223,7 @@ int stress_main(std::span<char* const> args) {
       "%llu runs (seeds %llu..%llu), %llu operations, %llu guest accesses, %llu faults "
       "mapped by handle_fault, %llu violations, %.1f s\n",
       static_cast<unsigned long long>(runs), static_cast<unsigned long long>(o.seed),
-      static_cast<unsigned long long>(o.seed + (runs ? runs - 1 : 0)),
+      static_cast<unsigned long long>(o.seed) + (runs ? runs - 1 : 0),
       static_cast<unsigned long long>(ops), static_cast<unsigned long long>(accesses),
       static_cast<unsigned long long>(faults), static_cast<unsigned long long>(violations),
       elapsed());

@@ -606,9 +606,9 @@ std::optional<u64> parse_number(std::string_view token) {
     if (c >= '0' && c <= '9')
       digit = static_cast<u64>(c - '0');
     else if (base == 16 && c >= 'a' && c <= 'f')
-      digit = static_cast<u64>(c - 'a' + 10);
+      digit = static_cast<u64>(c - 'a') + 10;
     else if (base == 16 && c >= 'A' && c <= 'F')
-      digit = static_cast<u64>(c - 'A' + 10);
+      digit = static_cast<u64>(c - 'A') + 10;
     else
       return std::nullopt;
     if (value > (std::numeric_limits<u64>::max() - digit) / base) return std::nullopt;
