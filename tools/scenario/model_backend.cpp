@@ -208,8 +208,8 @@ StepFindings ModelBackend::after_step(const Table& table, IpaRange focus) {
   const std::vector<sim::Violation> found = m.end_op();
   for (const sim::Violation& v : found)
     findings.problems.push_back(v.describe());
-  // Only at a clean return is no cache or walk known to reach a freed page.
-  // Freed table pages stay poisoned in quarantine until they fill a quarter of the arena.
+  // Freed table pages stay poisoned in quarantine until they fill a quarter of the arena, and
+  // go back only at a clean return: then no cache or walk is known to reach them.
   if (found.empty() && mm_.quarantined_bytes() > options_.arena_bytes / 4) {
     mm_.release_quarantine();
   }
