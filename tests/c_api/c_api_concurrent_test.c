@@ -3,81 +3,14 @@
  * writer write-protects them under the write side. Every page must end up installed exactly once,
  * at the right address, with no table page linked twice or leaked. Run under ThreadSanitizer by
  * the tsan preset. */
-#define _POSIX_C_SOURCE 200809L /* pthread rwlocks under -std=c11 */
-#include <pthread.h>
+#define _POSIX_C_SOURCE 200809L /* pthread rwlocks and barriers under -std=c11 */
 #include <sched.h>
-#include <stdio.h>
-#include <string.h>
 
-#include "s2pt/s2pt.h"
+#include "test_arena.h"
 
-static int failures;
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
-
-enum { PAGE = 4096, ARENA_PAGES = 64, THREADS = 4, GUEST_PAGES = 256, ROUNDS = 64 };
-static const uint64_t kArenaPa = 0x80000000u;
+enum { THREADS = 4, GUEST_PAGES = 256, ROUNDS = 64 };
 static const uint64_t kGuestIpa = 0x40000000u;
 static const uint64_t kGuestPa = 0x100000000u;
-
-/* ---- mm: a locked arena of single pages (no concatenated root with this geometry) ---- */
-struct arena {
-  pthread_mutex_t lock;
-  _Alignas(PAGE) unsigned char bytes[ARENA_PAGES][PAGE];
-  bool used[ARENA_PAGES];
-  uint32_t refcounts[ARENA_PAGES];
-  uint64_t in_use;
-};
-static struct arena arena = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static bool mm_alloc(void* ctx, uint64_t bytes, uint64_t* pa) {
-  struct arena* a = ctx;
-  const size_t n = (size_t)(bytes / PAGE);
-  bool found = false;
-  pthread_mutex_lock(&a->lock);
-  for (size_t first = 0; first + n <= ARENA_PAGES && !found; first += n) {
-    bool free_run = true;
-    for (size_t i = first; i < first + n; ++i)
-      free_run = free_run && !a->used[i];
-    if (!free_run) continue;
-    for (size_t i = first; i < first + n; ++i)
-      a->used[i] = true;
-    memset(a->bytes[first], 0, n * PAGE);
-    a->in_use += bytes;
-    *pa = kArenaPa + first * PAGE;
-    found = true;
-  }
-  pthread_mutex_unlock(&a->lock);
-  return found;
-}
-static void mm_free(void* ctx, uint64_t pa, uint64_t bytes) {
-  struct arena* a = ctx;
-  pthread_mutex_lock(&a->lock);
-  const size_t first = (size_t)((pa - kArenaPa) / PAGE);
-  for (size_t i = first; i < first + bytes / PAGE; ++i)
-    a->used[i] = false;
-  a->in_use -= bytes;
-  pthread_mutex_unlock(&a->lock);
-}
-static void* mm_virt(void* ctx, uint64_t pa) {
-  struct arena* a = ctx;
-  return a->bytes[(pa - kArenaPa) / PAGE] + (pa - kArenaPa) % PAGE;
-}
-static uint32_t* mm_refcount(void* ctx, uint64_t pa) {
-  struct arena* a = ctx;
-  return &a->refcounts[(pa - kArenaPa) / PAGE];
-}
-static uint64_t arena_in_use(void) {
-  pthread_mutex_lock(&arena.lock);
-  const uint64_t bytes = arena.in_use;
-  pthread_mutex_unlock(&arena.lock);
-  return bytes;
-}
 
 /* ---- arch: the instructions have nothing to act on here ---- */
 static void arch_tlbi(void* ctx, uint16_t vmid, s2pt_tlbi_op op, uint64_t operand) {
@@ -151,7 +84,7 @@ static void* write_protect_loop(void* arg) {
 }
 
 int main(void) {
-  const s2pt_mm_ops mm = {mm_alloc, mm_free, mm_virt, mm_refcount, &arena};
+  const s2pt_mm_ops mm = arena_mm;
   const s2pt_arch_ops arch = {.features = {.fwb = true, .tlbi_range = true, .ttl = true},
                               .tlbi = arch_tlbi,
                               .dsb_ishst = arch_barrier,
@@ -223,6 +156,7 @@ int main(void) {
     CHECK(s2pt_page_cache_drain(&caches[cpu], &table) == S2PT_OK);
   s2pt_table_destroy(&table);
   CHECK(arena_in_use() == 0);
+  CHECK(!arena.freed_live);
 
   if (failures != 0) {
     fprintf(stderr, "%d check(s) failed\n", failures);

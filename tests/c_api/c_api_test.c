@@ -1,18 +1,7 @@
 /* The C interface, exercised from C11 with its own mm and arch callbacks: a static page arena
  * with a fake physical address range, and an arch that records what it is asked to do. */
-#include <stdio.h>
-#include <string.h>
+#include "test_arena.h"
 
-#include "s2pt/s2pt.h"
-
-static int failures;
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
 #define CHECK_STATUS(expr, want)                                                              \
   do {                                                                                        \
     s2pt_status got_ = (expr);                                                                \
@@ -22,58 +11,6 @@ static int failures;
       ++failures;                                                                             \
     }                                                                                         \
   } while (0)
-
-/* ---- mm: 512 pages of 4 KiB at fake physical address 0x8000_0000 ---- */
-enum { PAGE = 4096, PAGES = 512 };
-static const uint64_t kArenaPa = 0x80000000u;
-
-struct arena {
-  _Alignas(PAGE) unsigned char bytes[PAGES][PAGE];
-  bool used[PAGES];
-  uint32_t refcounts[PAGES];
-  uint64_t in_use; /* bytes allocated and not freed */
-  long fail_after; /* allocations left before failures start; negative: never fail */
-  bool freed_live; /* free() of a block that was not allocated */
-};
-static struct arena arena;
-
-static bool mm_alloc(void* ctx, uint64_t bytes, uint64_t* pa) {
-  struct arena* a = ctx;
-  if (a->fail_after == 0) return false;
-  if (a->fail_after > 0) --a->fail_after;
-  const size_t n = (size_t)(bytes / PAGE);
-  for (size_t first = 0; first + n <= PAGES; first += n) { /* size-aligned runs only */
-    bool free_run = true;
-    for (size_t i = first; i < first + n; ++i)
-      free_run = free_run && !a->used[i];
-    if (!free_run) continue;
-    for (size_t i = first; i < first + n; ++i)
-      a->used[i] = true;
-    memset(a->bytes[first], 0, n * PAGE);
-    a->in_use += bytes;
-    *pa = kArenaPa + first * PAGE;
-    return true;
-  }
-  return false;
-}
-static void mm_free(void* ctx, uint64_t pa, uint64_t bytes) {
-  struct arena* a = ctx;
-  const size_t first = (size_t)((pa - kArenaPa) / PAGE);
-  for (size_t i = first; i < first + bytes / PAGE; ++i) {
-    if (!a->used[i]) a->freed_live = true;
-    a->used[i] = false;
-    memset(a->bytes[i], 0xA5, PAGE); /* a stale read of a freed table page sees garbage */
-  }
-  a->in_use -= bytes;
-}
-static void* mm_virt(void* ctx, uint64_t pa) {
-  struct arena* a = ctx;
-  return a->bytes[(pa - kArenaPa) / PAGE] + (pa - kArenaPa) % PAGE;
-}
-static uint32_t* mm_refcount(void* ctx, uint64_t pa) {
-  struct arena* a = ctx;
-  return &a->refcounts[(pa - kArenaPa) / PAGE];
-}
 
 /* ---- arch: records the sequence ---- */
 enum op_kind { OP_TLBI, OP_DSB_ISHST, OP_DSB_ISH, OP_ISB, OP_DC, OP_IC };
@@ -152,7 +89,7 @@ struct snapshot {
 static struct snapshot take_snapshot(const s2pt_table* table, const s2pt_page_cache* cache) {
   struct snapshot s;
   memset(&s, 0, sizeof s);
-  s.in_use = arena.in_use;
+  s.in_use = arena_in_use();
   CHECK_STATUS(s2pt_get_stats(table, &s.stats), S2PT_OK);
   s.ops = rec.count;
   s.cached = s2pt_page_cache_count(cache);
@@ -182,7 +119,7 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
   s2pt_table table;
   CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_OK);
-  const uint64_t root_bytes = arena.in_use;
+  const uint64_t root_bytes = arena_in_use();
   const unsigned needed = s2pt_fault_pages_needed(&table);
   CHECK(needed == 2); /* levels 1 to 3: a level-2 and a level-3 table at most */
   CHECK(s2pt_fault_pages_needed(NULL) == 0);
@@ -203,7 +140,7 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK(s2pt_page_cache_count(NULL) == 0);
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_ERR_INVALID_ARGUMENT);
-  CHECK(arena.in_use == root_bytes);
+  CHECK(arena_in_use() == root_bytes);
 
   CHECK_STATUS(s2pt_page_cache_init(&cache, &table, S2PT_MAX_CPUS - 1), S2PT_OK);
   CHECK(s2pt_page_cache_count(&cache) == 0);
@@ -213,14 +150,14 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_page_cache_topup(&cache, NULL, 1), S2PT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(s2pt_page_cache_drain(NULL, &table), S2PT_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, NULL), S2PT_ERR_INVALID_ARGUMENT);
-  CHECK(s2pt_page_cache_count(&cache) == 0 && arena.in_use == root_bytes);
+  CHECK(s2pt_page_cache_count(&cache) == 0 && arena_in_use() == root_bytes);
 
   /* The allocator runs dry during a top-up: the cache stays usable with what it got. */
   arena.fail_after = 1;
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_ERR_NO_MEMORY);
   arena.fail_after = -1;
   CHECK(s2pt_page_cache_count(&cache) == 1);
-  CHECK(arena.in_use == root_bytes + PAGE);
+  CHECK(arena_in_use() == root_bytes + PAGE);
 
   /* Too few pages in the cache: no_memory, nothing changed. */
   const s2pt_attrs rw = {.perm = S2PT_PERM_R | S2PT_PERM_W, .mem = S2PT_MEM_NORMAL_WB};
@@ -252,7 +189,7 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   s2pt_stats stats;
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.table_pages * PAGE == root_bytes + 2 * PAGE);
-  CHECK(arena.in_use == root_bytes + 2 * PAGE); /* the cache's pages became table pages */
+  CHECK(arena_in_use() == root_bytes + 2 * PAGE); /* the cache's pages became table pages */
 
   /* The same fault again (another CPU got there first): already resolved, nothing changed. */
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_OK);
@@ -372,20 +309,20 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK(s2pt_page_cache_count(&foreign[0]) == 0 && s2pt_page_cache_count(&foreign[1]) == 0);
   s2pt_table_destroy(&other);
   s2pt_table_destroy(&other_16k);
-  CHECK(arena.in_use == root_bytes + 2 * PAGE + needed * PAGE);
+  CHECK(arena_in_use() == root_bytes + 2 * PAGE + needed * PAGE);
   CHECK(!arena.freed_live);
 
   /* Drain gives every cached page back. */
-  const uint64_t with_cache = arena.in_use;
+  const uint64_t with_cache = arena_in_use();
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
   CHECK(s2pt_page_cache_count(&cache) == 0);
-  CHECK(arena.in_use == with_cache - needed * PAGE);
+  CHECK(arena_in_use() == with_cache - needed * PAGE);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK); /* empty: nothing to do */
-  CHECK(arena.in_use == with_cache - needed * PAGE);
+  CHECK(arena_in_use() == with_cache - needed * PAGE);
 
   /* A fast unmap frees the tables it detached before it returns: nothing is left to reclaim. */
   CHECK_STATUS(s2pt_unmap(&table, 0x40000000, 1024 * MiB, S2PT_UNMAP_FAST, NULL), S2PT_OK);
-  CHECK(arena.in_use == root_bytes);
+  CHECK(arena_in_use() == root_bytes);
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.table_pages * PAGE == root_bytes);
   CHECK(!s2pt_reclaim_pending(&table));
@@ -399,15 +336,15 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   before = take_snapshot(&table, &cache);
   CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_UNSUPPORTED);
   CHECK(unchanged(&before, &table, &cache));
-  CHECK(arena.in_use == needed * PAGE);
+  CHECK(arena_in_use() == needed * PAGE);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
 
   /* The storage holds a new table of another granule: the old cache is refused until it is
    * initialised again. */
   s2pt_config config_64k = {.granule = S2PT_GRANULE_64K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
   CHECK_STATUS(s2pt_table_create(&table, &config_64k, mm, arch), S2PT_OK);
-  const uint64_t root_64k = arena.in_use;
+  const uint64_t root_64k = arena_in_use();
   before = take_snapshot(&table, &cache);
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_BAD_GEOMETRY);
   fault.pa = 0x100000000;
@@ -421,9 +358,9 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_lookup(&table, fault.ipa, &t), S2PT_OK);
   CHECK(t.size == 64 * 1024 && t.pa == 0x100000000 + (fault.ipa & 0xFFFF));
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
-  CHECK(arena.in_use > root_64k);
+  CHECK(arena_in_use() > root_64k);
   s2pt_table_destroy(&table);
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
 }
 
 /* A teardown that does not wait (s2pt_table_retire), its pages freed by s2pt_reclaim in steps. */
@@ -454,11 +391,11 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
   s2pt_stats stats;
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.table_pages == 2 + 3 + 1);
-  const uint64_t mapped_bytes = arena.in_use;
+  const uint64_t mapped_bytes = arena_in_use();
   CHECK(mapped_bytes == stats.table_pages * PAGE);
   CHECK(!s2pt_reclaim_pending(&table));
   CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
-  CHECK(freed == 0 && arena.in_use == mapped_bytes);
+  CHECK(freed == 0 && arena_in_use() == mapped_bytes);
 
   struct observed seen = {0, 0, false};
   CHECK_STATUS(s2pt_set_leaf_observer(&table, observe, &seen), S2PT_OK);
@@ -468,7 +405,7 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
   /* The VMID is invalidated, the table gone, but nothing is freed yet. */
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.tlbi_vmid == vmid_tlbis + 1);
-  CHECK(arena.in_use == mapped_bytes);
+  CHECK(arena_in_use() == mapped_bytes);
   CHECK(s2pt_reclaim_pending(&table));
   CHECK(seen.leaves == 0);
   CHECK(count_kind(OP_DC) == 0);
@@ -481,9 +418,9 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
 
   /* Budget 0 frees nothing; budget 1 one page at a time; the root (two pages) last. */
   CHECK_STATUS(s2pt_reclaim(&table, 0, &freed), S2PT_OK);
-  CHECK(freed == 0 && arena.in_use == mapped_bytes);
+  CHECK(freed == 0 && arena_in_use() == mapped_bytes);
   CHECK_STATUS(s2pt_reclaim(&table, 1, &freed), S2PT_OK);
-  CHECK(freed == 1 && arena.in_use == mapped_bytes - PAGE);
+  CHECK(freed == 1 && arena_in_use() == mapped_bytes - PAGE);
   uint64_t total = freed;
   int calls = 1;
   while (s2pt_reclaim_pending(&table) && calls < 100) {
@@ -494,7 +431,7 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
   }
   CHECK(total * PAGE == mapped_bytes);
   CHECK(calls == 5); /* four table pages, then the concatenated root in one go */
-  CHECK(arena.in_use == 0 && !arena.freed_live);
+  CHECK(arena_in_use() == 0 && !arena.freed_live);
   /* Without FWB the memory that was mapped is cleaned once its translations are gone, and the
    * observer is told about every leaf after the VMID's invalidation completed. */
   CHECK(seen.leaves == 1024 + 1 && seen.bytes == 6 * MiB);
@@ -505,7 +442,7 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
   CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
   CHECK(freed == 0);
   s2pt_table_destroy(&table); /* nothing left to free */
-  CHECK(arena.in_use == 0 && !arena.freed_live);
+  CHECK(arena_in_use() == 0 && !arena.freed_live);
 
   /* Retire, then free everything at once; s2pt_table_destroy after a retire does the same. */
   for (int finish_with_destroy = 0; finish_with_destroy < 2; ++finish_with_destroy) {
@@ -513,14 +450,14 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
     CHECK_STATUS(s2pt_map(&table, 0x40000000, 2 * MiB, 0x100000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
                  S2PT_OK);
     CHECK_STATUS(s2pt_table_retire(&table), S2PT_OK);
-    CHECK(arena.in_use == 4 * PAGE && s2pt_reclaim_pending(&table));
+    CHECK(arena_in_use() == 4 * PAGE && s2pt_reclaim_pending(&table));
     if (finish_with_destroy) {
       s2pt_table_destroy(&table);
     } else {
       CHECK_STATUS(s2pt_reclaim_all(&table), S2PT_OK);
     }
     CHECK(!s2pt_reclaim_pending(&table));
-    CHECK(arena.in_use == 0 && !arena.freed_live);
+    CHECK(arena_in_use() == 0 && !arena.freed_live);
     s2pt_table_destroy(&table);
   }
 }
@@ -532,7 +469,7 @@ int main(void) {
   CHECK(strstr(s2pt_status_string(S2PT_ERR_FOREIGN_CACHE), "another table") != NULL);
 
   arena.fail_after = -1;
-  const s2pt_mm_ops mm = {mm_alloc, mm_free, mm_virt, mm_refcount, &arena};
+  const s2pt_mm_ops mm = arena_mm;
   const s2pt_arch_ops arch = {.features = {.fwb = false, .tlbi_range = true, .ttl = true},
                               .tlbi = arch_tlbi,
                               .dsb_ishst = arch_dsb_ishst,
@@ -558,14 +495,14 @@ int main(void) {
   arena.fail_after = 0;
   CHECK_STATUS(s2pt_table_create(&table, &config, &mm, &arch), S2PT_ERR_NO_MEMORY);
   arena.fail_after = -1;
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
   /* A table that was never created is refused, not used. */
   uint64_t done = 99;
   CHECK_STATUS(s2pt_write_protect(&table, 0, PAGE, &done), S2PT_ERR_INVALID_ARGUMENT);
   CHECK(done == 0);
 
   CHECK_STATUS(s2pt_table_create(&table, &config, &mm, &arch), S2PT_OK);
-  CHECK(arena.in_use == 2 * PAGE); /* 40-bit IPA, 4K: two concatenated root pages */
+  CHECK(arena_in_use() == 2 * PAGE); /* 40-bit IPA, 4K: two concatenated root pages */
   const uint64_t vttbr = s2pt_vttbr(&table);
   CHECK((vttbr >> 48) == 5);
   CHECK((vttbr & 0xFFFFFFFFFFFFu) == kArenaPa); /* the first (8K-aligned) block of the arena */
@@ -724,12 +661,12 @@ int main(void) {
 
   s2pt_stats stats;
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
-  CHECK(stats.table_pages * PAGE == arena.in_use);
+  CHECK(stats.table_pages * PAGE == arena_in_use());
   CHECK(stats.tlbi_ipa + stats.tlbi_range > 0 && stats.dsb_ish > 0);
 
   /* Destroy frees every page; afterwards the table is gone but the handle still answers. */
   s2pt_table_destroy(&table);
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
   CHECK(!arena.freed_live);
   s2pt_table_destroy(&table);
   CHECK_STATUS(s2pt_map(&table, 0x40000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_UNSUPPORTED);
@@ -741,12 +678,12 @@ int main(void) {
   CHECK_STATUS(s2pt_table_create(&table, &config, &mm, &arch), S2PT_OK);
   CHECK_STATUS(s2pt_map(&table, 0, PAGE, 0x1000, &rw, 0, NULL), S2PT_OK);
   s2pt_table_destroy(&table);
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
 
   test_fault_path(&mm, &arch);
   test_retire_and_reclaim(&mm, &arch);
   /* Nothing leaked, nothing freed twice. */
-  CHECK(arena.in_use == 0);
+  CHECK(arena_in_use() == 0);
   CHECK(!arena.freed_live);
 
   if (failures != 0) {
