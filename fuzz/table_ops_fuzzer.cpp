@@ -315,6 +315,21 @@ Status maybe_break_range(ByteReader& in, const Geometry& g, IpaRange& range) {
   }
 }
 
+// An output address wrong on purpose, picked by `which`: misaligned, at the PA limit, the
+// caller's own near miss, or so high that the range wraps.
+Pa bad_output(const Geometry& g, Pa pa, u8 which, Pa near_miss) {
+  switch (which % 4) {
+    case 0:
+      return pa + 0x400;
+    case 1:
+      return Pa{g.pa_limit()};
+    case 2:
+      return near_miss;
+    default:
+      return Pa{~u64{0} - g.page_bytes() + 1};
+  }
+}
+
 // What the output address of a map must be refused with, if anything.
 Status output_status(const Geometry& g, Pa pa, u64 size) {
   if (!pa.aligned(g.page_bytes())) return Status::unaligned;
@@ -543,20 +558,8 @@ class Run {
     u64 base_block = (how & 1) ? blocks_in_pa - kWindowBlocks - 1 : in_.below(blocks_in_pa / 2);
     Pa pa{base_block * bounds_.block + (range.start.raw & (bounds_.block - 1))};
     if ((how & 6) == 6) pa = pa + (in_.below(4) + 1) * model_.unit();
-    if ((how & 0x1C) == 0x1C) {  // bad on purpose
-      switch ((how >> 5) % 4) {
-        case 0:
-          pa = pa + 0x400;
-          break;
-        case 1:
-          pa = Pa{g.pa_limit()};
-          break;
-        case 2:
-          pa = Pa{g.pa_limit() - g.page_bytes()};
-          break;
-        default:
-          pa = Pa{~u64{0} - g.page_bytes() + 1};
-      }
+    if ((how & 0x1C) == 0x1C) {
+      pa = bad_output(g, pa, static_cast<u8>(how >> 5), Pa{g.pa_limit() - g.page_bytes()});
     }
     const Status pa_status = output_status(g, pa, range.size);
     const Attrs attrs = pick_attrs(in_);
@@ -772,19 +775,8 @@ class Run {
       pa = Pa{in_.below(std::max<u64>(g.pa_limit() / unit / 2, 1)) * unit};
     }
     if ((out & 0x1C) == 0x1C) {
-      switch ((out >> 5) % 4) {
-        case 0:
-          pa = pa + 0x400;
-          break;
-        case 1:
-          pa = Pa{g.pa_limit()};
-          break;
-        case 2:
-          pa = pa + page;  // page aligned, not leaf aligned when the leaf is a block
-          break;
-        default:
-          pa = Pa{~u64{0} - page + 1};
-      }
+      // The near miss is page aligned, but not leaf aligned when the leaf is a block.
+      pa = bad_output(g, pa, static_cast<u8>(out >> 5), pa + page);
     }
     const FaultRequest request{
         .ipa = ipa, .pa = pa, .leaf_bytes = leaf_bytes, .attrs = pick_attrs(in_)};
