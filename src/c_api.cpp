@@ -116,10 +116,17 @@ static_assert(alignof(Handle) <= alignof(uint64_t), "s2pt_table only guarantees 
 static_assert(kHandleOffset + sizeof(Handle) <= sizeof(s2pt_table),
               "grow S2PT_TABLE_WORDS: the handle no longer fits");
 
-Handle* handle(s2pt_table* t) {
-  if (t == nullptr || t->opaque[0] != kLiveMagic) return nullptr;
+// The object of type T that lives in a C storage struct after its first word, if that word is
+// `magic` (the object was constructed there and not yet destroyed).
+template <class T, class Storage>
+T* object_in(Storage* storage, u64 magic) {
+  if (storage == nullptr || storage->opaque[0] != magic) return nullptr;
   return std::launder(
-      reinterpret_cast<Handle*>(reinterpret_cast<unsigned char*>(t) + kHandleOffset));
+      reinterpret_cast<T*>(reinterpret_cast<unsigned char*>(storage) + kHandleOffset));
+}
+
+Handle* handle(s2pt_table* t) {
+  return object_in<Handle>(t, kLiveMagic);
 }
 const Handle* handle(const s2pt_table* t) {
   return handle(const_cast<s2pt_table*>(t));
@@ -142,9 +149,7 @@ static_assert(kHandleOffset + sizeof(CacheHandle) <= sizeof(s2pt_page_cache),
               "grow S2PT_PAGE_CACHE_WORDS: the cache no longer fits");
 
 CacheHandle* cache_handle(s2pt_page_cache* c) {
-  if (c == nullptr || c->opaque[0] != kCacheMagic) return nullptr;
-  return std::launder(
-      reinterpret_cast<CacheHandle*>(reinterpret_cast<unsigned char*>(c) + kHandleOffset));
+  return object_in<CacheHandle>(c, kCacheMagic);
 }
 const CacheHandle* cache_handle(const s2pt_page_cache* c) {
   return cache_handle(const_cast<s2pt_page_cache*>(c));
