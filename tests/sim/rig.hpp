@@ -8,6 +8,7 @@
 #include "s2pt/sim/machine.hpp"
 #include "s2pt/sim/sim_arch.hpp"
 #include "s2pt/table.hpp"
+#include "sim/dropping_arch.hpp"
 
 namespace s2pt::sim::test {
 
@@ -20,33 +21,6 @@ struct RigConfig {
   bool tlbi_range = true;
   bool ttl = true;
   MachineConfig machine{};
-};
-
-// A test-only Arch in front of SimArch that can drop instructions (broken variants).
-class DroppingArch final : public Arch {
- public:
-  explicit DroppingArch(Arch& inner) : inner_(inner) {}
-  bool drop_dsb_ish = false;
-  bool drop_vmalle1is = false;
-  bool drop_dc_civac = false;
-
-  Features features() const override { return inner_.features(); }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    if (drop_vmalle1is && op == TlbiOp::vmalle1is) return;
-    inner_.tlbi(vmid, op, operand);
-  }
-  void dsb_ishst() override { inner_.dsb_ishst(); }
-  void dsb_ish() override {
-    if (!drop_dsb_ish) inner_.dsb_ish();
-  }
-  void isb() override { inner_.isb(); }
-  void dc_civac(Pa pa, u64 bytes) override {
-    if (!drop_dc_civac) inner_.dc_civac(pa, bytes);
-  }
-  void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
-
- private:
-  Arch& inner_;
 };
 
 class Rig {

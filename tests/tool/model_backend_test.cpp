@@ -7,44 +7,20 @@
 #include <memory>
 
 #include "scenario/runner.hpp"
+#include "sim/dropping_arch.hpp"
 
 namespace s2pt::scenario {
 namespace {
 
-// Forwards to the machine, minus the instructions a test drops.
-class LossyArch final : public Arch {
- public:
-  struct Drops {
-    bool tlbi_ipa = false;  // IPAS2E1IS and RIPAS2E1IS
-    bool vmalle1is = false;
-    bool vmalls12e1is = false;
-    bool dsb_ish = false;
-    bool dc_civac = false;
-  };
-  LossyArch(Arch& inner, Drops drops) : inner_(inner), drops_(drops) {}
+using sim::test::DroppingArch;
 
-  Features features() const override { return inner_.features(); }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    const bool by_ipa = op != TlbiOp::vmalle1is && op != TlbiOp::vmalls12e1is;
-    if ((drops_.tlbi_ipa && by_ipa) || (drops_.vmalle1is && op == TlbiOp::vmalle1is) ||
-        (drops_.vmalls12e1is && op == TlbiOp::vmalls12e1is)) {
-      return;
-    }
-    inner_.tlbi(vmid, op, operand);
-  }
-  void dsb_ishst() override { inner_.dsb_ishst(); }
-  void dsb_ish() override {
-    if (!drops_.dsb_ish) inner_.dsb_ish();
-  }
-  void isb() override { inner_.isb(); }
-  void dc_civac(Pa pa, u64 bytes) override {
-    if (!drops_.dc_civac) inner_.dc_civac(pa, bytes);
-  }
-  void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
-
- private:
-  Arch& inner_;
-  Drops drops_;
+// Which instructions a broken case drops.
+struct Drops {
+  bool tlbi_ipa = false;
+  bool vmalle1is = false;
+  bool vmalls12e1is = false;
+  bool dsb_ish = false;
+  bool dc_civac = false;
 };
 
 struct ModelRun {
@@ -69,11 +45,16 @@ ModelRun run_on_model(std::string_view text, const ModelOptions& options = {}) {
   return r;
 }
 
-ModelRun run_lossy(std::string_view text, LossyArch::Drops drops) {
-  std::unique_ptr<LossyArch> lossy;
+ModelRun run_dropping(std::string_view text, Drops drops) {
+  std::unique_ptr<DroppingArch> dropping;
   return run_on_model(text, ModelOptions{.interpose = [&](Arch& machine) -> Arch& {
-                        lossy = std::make_unique<LossyArch>(machine, drops);
-                        return *lossy;
+                        dropping = std::make_unique<DroppingArch>(machine);
+                        dropping->drop_tlbi_ipa = drops.tlbi_ipa;
+                        dropping->drop_vmalle1is = drops.vmalle1is;
+                        dropping->drop_vmalls12e1is = drops.vmalls12e1is;
+                        dropping->drop_dsb_ish = drops.dsb_ish;
+                        dropping->drop_dc_civac = drops.dc_civac;
+                        return *dropping;
                       }});
 }
 
@@ -104,7 +85,7 @@ TEST(ModelBackend, EveryStrategyRunsClean) {
 
 struct BrokenCase {
   const char* what;
-  LossyArch::Drops drops;
+  Drops drops;
   std::string_view scenario;
   u32 line;           // where the run must stop
   const char* words;  // what the failure must say
@@ -128,7 +109,7 @@ TEST(ModelBackend, BrokenMaintenanceFailsAtItsLine) {
   };
   for (const BrokenCase& c : cases) {
     SCOPED_TRACE(c.what);
-    const ModelRun r = run_lossy(c.scenario, c.drops);
+    const ModelRun r = run_dropping(c.scenario, c.drops);
     ASSERT_FALSE(r.result.passed()) << r.report;
     EXPECT_EQ(r.result.failure->line, c.line) << r.result.failure->message;
     EXPECT_NE(r.result.failure->message.find("the model backend found"), std::string::npos)

@@ -1,0 +1,41 @@
+// A test-only Arch in front of another (the model's) that drops the instructions a test asks it
+// to: the broken variants the oracles must catch.
+#pragma once
+
+#include "s2pt/arch.hpp"
+
+namespace s2pt::sim::test {
+
+class DroppingArch final : public Arch {
+ public:
+  explicit DroppingArch(Arch& inner) : inner_(inner) {}
+  bool drop_tlbi_ipa = false;  // IPAS2(L)E1IS and RIPAS2(L)E1IS
+  bool drop_vmalle1is = false;
+  bool drop_vmalls12e1is = false;
+  bool drop_dsb_ish = false;
+  bool drop_dc_civac = false;
+
+  Features features() const override { return inner_.features(); }
+  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+    const bool by_ipa = op != TlbiOp::vmalle1is && op != TlbiOp::vmalls12e1is;
+    if ((drop_tlbi_ipa && by_ipa) || (drop_vmalle1is && op == TlbiOp::vmalle1is) ||
+        (drop_vmalls12e1is && op == TlbiOp::vmalls12e1is)) {
+      return;
+    }
+    inner_.tlbi(vmid, op, operand);
+  }
+  void dsb_ishst() override { inner_.dsb_ishst(); }
+  void dsb_ish() override {
+    if (!drop_dsb_ish) inner_.dsb_ish();
+  }
+  void isb() override { inner_.isb(); }
+  void dc_civac(Pa pa, u64 bytes) override {
+    if (!drop_dc_civac) inner_.dc_civac(pa, bytes);
+  }
+  void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
+
+ private:
+  Arch& inner_;
+};
+
+}  // namespace s2pt::sim::test
