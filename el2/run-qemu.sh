@@ -30,7 +30,7 @@ for s in "$@"; do semihosting+=",arg=$s"; done
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 timeout "$limit" "$qemu" -M virt,virtualization=on -cpu max -smp "$cpus" -m 1G \
-  -display none -monitor none -serial stdio -semihosting-config "$semihosting" \
+  -display none -monitor none -nic none -serial stdio -semihosting-config "$semihosting" \
   -kernel "$image" </dev/null | tr -d '\r' | tee "$log"
 status=${PIPESTATUS[0]}
 
