@@ -28,8 +28,7 @@ class FlushVisitor {
 }  // namespace
 
 Progress Table::flush_dcache(IpaRange range) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   if (core_.fwb()) return {Status::ok, range.size};  // FWB forces coherency with the host
   FlushVisitor visitor;
   const Progress p = walk(core_, range, visitor);

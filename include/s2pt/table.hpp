@@ -133,8 +133,8 @@ class Table {
 
   // Tears [range) down in chunks, as unmap(fast) does, stopping once about `budget` table pages
   // of work were done (at least one chunk: one level-1 region, a bounded number of table pages
-  // whatever the VM's size). Returns again with the bytes done so far when it stopped early; the
-  // caller yields and calls again with the rest.
+  // whatever the VM's size). Returns budget_exhausted with the bytes done so far when it stopped
+  // early; the caller yields and calls again with the rest.
   Progress destroy_range(IpaRange range, u64 budget);
 
   // Reports every leaf an unmap (or a destroy) removes; a default-constructed one reports nothing.
@@ -157,7 +157,8 @@ class Table {
   // Splits every block in [range) into leaves of `target` level ahead of dirty logging: builds
   // each block's new subtree unlinked, then installs it with one break-before-make. Stops before
   // a block whose subtree would take more than `page_budget` pages in total for this call and
-  // returns again with the bytes done, for the caller to call again (bounded memory per call).
+  // returns budget_exhausted with the bytes done, for the caller to call again (bounded memory per
+  // call).
   Progress split(IpaRange range, Level target, u64 page_budget);
   // Replaces every table in [range) whose leaves map one contiguous, block-aligned range with
   // identical attributes by a block (break-before-make; the subtree is freed).
