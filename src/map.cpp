@@ -31,6 +31,7 @@ class MapVisitor {
     // Tables are never left empty, so a table where one leaf would go holds mappings or
     // annotations: refused without replace, collapsed into the leaf with it.
     if (!has(flags_, MapFlags::replace)) return Status::exists;
+    if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
     break_before_make(ctx, new_leaf(ctx));
     return Status::ok;
   }
