@@ -1,7 +1,7 @@
 // Access-flag aging: mkyoung, mkold, test_and_clear_young.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {

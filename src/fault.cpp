@@ -1,8 +1,8 @@
 // handle_fault: the shared (concurrent) stage-2 fault path.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "subtree.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {

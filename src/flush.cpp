@@ -1,7 +1,7 @@
 // flush_dcache: clean and invalidate the mapped cacheable memory of a range to PoC.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {

@@ -4,9 +4,9 @@
 // is issued in between; the caller ends the batch with one DSB ISH.
 #pragma once
 
+#include "entry.hpp"
 #include "markers.hpp"
-#include "s2pt/entry.hpp"
-#include "s2pt/table_core.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 

@@ -1,8 +1,8 @@
 // Eager split (ahead of dirty logging) and collapse (after it).
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "subtree.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {

@@ -2,6 +2,7 @@
 // named on the semihosting command line (all of them by default) and exits QEMU with 0 only if
 // every one passed.
 #include "gic.hpp"
+#include "linux/linux_mode.hpp"
 #include "mmu.hpp"
 #include "page_arena.hpp"
 #include "runtime.hpp"
@@ -26,6 +27,20 @@ bool same(const char* a, const char* b, u64 n) {
     if (a[i] != b[i]) return false;
   }
   return b[n] == '\0';
+}
+
+// Whether the first word after the program name is `word`.
+bool first_word_is(const char* line, const char* word) {
+  while (*line == ' ')
+    ++line;
+  while (*line && *line != ' ')
+    ++line;
+  while (*line == ' ')
+    ++line;
+  u64 n = 0;
+  while (line[n] && line[n] != ' ')
+    ++n;
+  return n > 0 && same(line, word, n);
 }
 
 // Whether `scenario` was asked for: the words after the program name on the command line, or
@@ -64,6 +79,7 @@ bool selected(const char* line, const char* scenario) {
         << (gic_v2_present() ? "GICv2 wake-ups" : "no GICv2: idle CPUs spin") << "\n";
 
   const char* line = command_line();
+  if (first_word_is(line, "linux")) linux_guest::linux_main(line);
   bool all_passed = true;
   unsigned ran = 0;
   for (const Scenario& s : scenarios()) {

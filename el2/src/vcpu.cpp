@@ -203,6 +203,7 @@ extern "C" el2::u64 el2_guest_sync(el2::GuestFrame* frame) {
   using namespace el2;
   PerCpu& cpu = this_cpu();
   const u64 esr_value = read_esr();
+  if (cpu.trap) return cpu.trap(*frame, esr_value);
   const u64 ec = esr_value >> esr::kEcShift;
   if (ec == esr::kEcHvc64) {
     // HVC #0 ends a guest routine; HVC #1 comes from the guest's own EL1 vectors.

@@ -69,12 +69,18 @@ struct GuestResult {
   bool skipped;  // x9: EL2 skipped at least the last access
 };
 
+// Takes every synchronous exit of the calling CPU's guest instead of the scenario handling
+// (the Linux mode: PSCI, demand faults). Returns 0 to resume the guest, or the GuestExit that
+// run_guest returns.
+using TrapHandler = u64 (*)(GuestFrame& frame, u64 esr);
+
 struct PerCpu {
   HostContext host;  // first: start.S finds it at TPIDR_EL2
   GuestFrame frame;
   FaultLog faults;
   FaultHandler handler = nullptr;
   void* handler_context = nullptr;
+  TrapHandler trap = nullptr;
 };
 
 PerCpu& this_cpu();

@@ -1,0 +1,72 @@
+// The negative controls' backend: the real aarch64 backend with one class of TLB invalidation
+// left out. A hypervisor built on it leaves stale translations behind after unmap, and the Linux
+// run must notice (a memory-checker mismatch, a guest oops, or the watchdog).
+#pragma once
+
+#include "s2pt/arch/aarch64.hpp"
+
+namespace el2::linux_guest {
+
+enum class Control : s2pt::u8 {
+  none,      // every TLBI reaches the hardware: the real run
+  drop_ipa,  // IPAS2E1IS, IPAS2LE1IS and the range forms are dropped
+  drop_s1,   // VMALLE1IS (the combined stage-1+2 entries) is dropped
+  drop_all,  // every TLBI is dropped
+};
+
+constexpr const char* name(Control c) {
+  switch (c) {
+    case Control::none:
+      return "none";
+    case Control::drop_ipa:
+      return "drop-ipa";
+    case Control::drop_s1:
+      return "drop-s1";
+    case Control::drop_all:
+      return "drop-all";
+  }
+  return "?";
+}
+
+class DroppingArch final : public s2pt::Arch {
+ public:
+  DroppingArch() = default;
+  DroppingArch(s2pt::aarch64::FeatureMask mask, Control control) : real_(mask), control_(control) {}
+
+  s2pt::Features features() const override { return real_.features(); }
+  void tlbi(s2pt::Vmid vmid, s2pt::TlbiOp op, s2pt::u64 operand) override {
+    if (drops(op)) {
+      __atomic_fetch_add(&dropped_, 1, __ATOMIC_RELAXED);
+      return;
+    }
+    real_.tlbi(vmid, op, operand);
+  }
+  void dsb_ishst() override { real_.dsb_ishst(); }
+  void dsb_ish() override { real_.dsb_ish(); }
+  void isb() override { real_.isb(); }
+  void dc_civac(s2pt::Pa pa, s2pt::u64 bytes) override { real_.dc_civac(pa, bytes); }
+  void ic_ivau(s2pt::Pa pa, s2pt::u64 bytes) override { real_.ic_ivau(pa, bytes); }
+
+  s2pt::u64 dropped() const { return __atomic_load_n(&dropped_, __ATOMIC_RELAXED); }
+
+ private:
+  bool drops(s2pt::TlbiOp op) const {
+    switch (control_) {
+      case Control::none:
+        return false;
+      case Control::drop_ipa:
+        return s2pt::is_by_ipa(op) || s2pt::is_range(op);
+      case Control::drop_s1:
+        return op == s2pt::TlbiOp::vmalle1is;
+      case Control::drop_all:
+        return true;
+    }
+    return false;
+  }
+
+  s2pt::aarch64::Aarch64Arch real_;
+  Control control_ = Control::none;
+  s2pt::u64 dropped_ = 0;
+};
+
+}  // namespace el2::linux_guest
