@@ -4,8 +4,9 @@
 #   el2/linux/run-linux.sh <s2pt-el2.elf> <asset dir> <expect> [option=value...]
 # <expect>: `pass` (the guest's memory checkers all passed and it powered off, nothing leaked,
 # at least S2PT_LINUX_MIN_MOVED pages moved), or `guest-failure` (a negative control: the run
-# must end in a memory-checker mismatch, a guest oops/panic or the hypervisor's watchdog, and in
-# nothing else). Options go to the harness: strategy=, fwb=, range=, control=, migrate=, seed=,
+# must end in a memory-checker mismatch, a guest oops/panic, a guest access outside its RAM (the
+# guest ran on garbage) or the hypervisor's watchdog, and in nothing else: not a leak, not a
+# hypervisor error, not a QEMU crash). Options go to the harness: strategy=, fwb=, range=, control=, migrate=, seed=,
 # watchdog= (docs/el2.md).
 # Environment: S2PT_QEMU, S2PT_EL2_IMAGE_EXPECTED, S2PT_LINUX_TIMEOUT (seconds, 150),
 # S2PT_LINUX_MIB and S2PT_LINUX_PASSES (the checkers' buffer per CPU and passes; 24, 3),
@@ -29,7 +30,7 @@ ram_bytes=0x10000000
 kernel_addr=0x80200000
 dtb_addr=0x87e00000
 initrd_addr=0x88000000
-bootargs="console=ttyAMA0 panic=-1 oops=panic rdinit=/init s2pt.mib=$mib s2pt.passes=$passes"
+bootargs="console=ttyAMA0 earlycon=pl011,0x9000000 panic=-1 oops=panic rdinit=/init s2pt.mib=$mib s2pt.passes=$passes"
 
 command -v "$qemu" >/dev/null 2>&1 || { echo "SKIPPED: $qemu not found (apt-get install qemu-system-arm)"; exit 77; }
 if [[ ! -f $image ]]; then
@@ -74,6 +75,8 @@ elif grep -q 'Internal error: Oops\|Unable to handle kernel\|Kernel panic\|BUG: 
   kind=oops
 elif [[ $verdict == watchdog ]]; then
   kind=watchdog
+elif [[ $verdict == stray-fault ]]; then
+  kind=wild-access  # the guest reached an IPA outside its RAM: it ran on garbage
 fi
 echo "---- report (wall ${wall} s, QEMU status $status)"
 grep '^s2pt-init:\|^memcheck\|^linux: ' "$log"
@@ -102,8 +105,9 @@ case $expect in
   guest-failure)
     [[ $verdict != pass ]] || fail "the guest passed: the control did not break anything"
     case $kind in
-      mismatch | oops | watchdog) echo "PASS: the control failed as it must: $kind (verdict $verdict)" ;;
-      *) fail "the run failed ($verdict) but not with a mismatch, an oops or the watchdog" ;;
+      mismatch | oops | watchdog | wild-access)
+        echo "PASS: the control failed as it must: $kind (verdict $verdict)" ;;
+      *) fail "the run failed ($verdict) but not with a mismatch, an oops, a wild access or the watchdog" ;;
     esac
     ;;
   *) echo "FAIL: unknown expectation $expect"; exit 1 ;;

@@ -87,6 +87,7 @@ u64 handle_stage2_fault(GuestFrame& frame, u64 esr) {
 
   Counters& c = r.counters;
   bump(c.faults);
+  __atomic_store_n(&c.last_progress_us, now_us(), __ATOMIC_RELAXED);
   bump(is_translation(f.fsc) ? c.translation : c.access_flag);
   bump(f.s1ptw ? c.s1ptw : f.instruction ? c.instruction : c.data);
   remember(f.ipa);

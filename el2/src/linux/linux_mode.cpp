@@ -2,7 +2,7 @@
 // s2pt tables, two vCPUs on physical CPUs 0 and 1, the migrator on CPU 2, and reports the run.
 //   semihosting command line: s2pt-el2 linux [strategy=per_entry|deferred|fast] [fwb=on|off]
 //     [range=on|off] [control=none|drop-ipa|drop-s1|drop-all] [migrate=on|off] [seed=N]
-//     [watchdog=SECONDS]
+//     [watchdog=SECONDS] [stall=SECONDS] [gap=MIN_US-MAX_US]
 // Exit status (semihosting): 0 the guest powered off and nothing leaked, 1 any other ending,
 // 2 bad options.
 #include "linux/linux_mode.hpp"
@@ -58,6 +58,15 @@ bool parse_option(const char* key, u64 key_n, const char* v, u64 n, Options& o) 
   if (same(key, key_n, "migrate")) return parse_on_off(v, n, o.migrate);
   if (same(key, key_n, "seed")) return parse_number(v, n, o.seed);
   if (same(key, key_n, "watchdog")) return parse_number(v, n, o.watchdog_s);
+  if (same(key, key_n, "stall")) return parse_number(v, n, o.stall_s);
+  if (same(key, key_n, "gap")) {
+    // gap=MIN-MAX in microseconds
+    u64 dash = 0;
+    while (dash < n && v[dash] != '-')
+      ++dash;
+    return dash < n && parse_number(v, dash, o.gap_min_us) &&
+           parse_number(v + dash + 1, n - dash - 1, o.gap_max_us) && o.gap_min_us <= o.gap_max_us;
+  }
   if (same(key, key_n, "control")) {
     for (Control c : {Control::none, Control::drop_ipa, Control::drop_s1, Control::drop_all}) {
       if (same(v, n, name(c))) return (o.control = c), true;
@@ -175,8 +184,9 @@ void report(Verdict verdict, u64 table_pages_end, u64 table_pages_after, u64 lea
   say() << "linux: run strategy=" << s2pt::name(r.options.strategy)
         << " fwb=" << on_off(r.table().features().fwb)
         << " range=" << on_off(r.table().features().tlbi_range)
-        << " control=" << name(r.options.control) << " seed=" << r.options.seed << ", "
-        << kGuestCpus << " vCPUs + migrator on CPU " << kMigratorCpu << "\n";
+        << " control=" << name(r.options.control) << " seed=" << r.options.seed
+        << " gap=" << r.options.gap_min_us << "-" << r.options.gap_max_us << " us, " << kGuestCpus
+        << " vCPUs + migrator on CPU " << kMigratorCpu << "\n";
   say() << "linux: guest time " << ms / 1000 << "." << (ms % 1000) / 100
         << " s from entry to verdict, " << load(c.psci_calls) << " PSCI calls\n";
   say() << "linux: faults " << load(c.faults) << ": translation " << load(c.translation)
@@ -290,6 +300,7 @@ void linux_main(const char* command_line) {
         << " MiB demand-mapped, strategy " << s2pt::name(r.options.strategy) << ", control "
         << name(r.options.control) << "\n";
   r.start_us = now_us();
+  r.counters.last_progress_us = r.start_us;
   post(kMigratorCpu, migrator_job, nullptr);
   r.vcpus[0].entry = kKernelEntry;
   r.vcpus[0].context = kDtb;

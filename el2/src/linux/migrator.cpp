@@ -4,8 +4,11 @@
 // under the exclusive side of the table lock, copies it to fresh host memory, points the backing
 // there and frees the old memory (poisoned, first in line for reuse). The next guest access
 // faults and maps the new memory. Retired table pages are reclaimed after each step, outside
-// the lock. Steps are paced 0.5-2 ms apart: back-to-back broadcast invalidations slow a TCG
-// guest down about 40x. The migrator also keeps the watchdog.
+// the lock. Steps are paced (Options::gap_*): under TCG every broadcast TLBI stops all vCPUs,
+// and back-to-back invalidations slow the guest down about 40x. The migrator also keeps the
+// watchdog: the run ends if the guest neither powered off nor reset in time, or went too long
+// without a stage-2 fault or PSCI call (a guest that runs makes both all the time: the migrator
+// keeps unmapping its memory).
 #include "linux/run.hpp"
 #include "page_arena.hpp"
 
@@ -93,13 +96,18 @@ void reclaim_retired() {
 void migrator_main() {
   Run& r = run();
   Random random(r.options.seed * 0x9E37'79B9'7F4A'7C15ull);
-  const u64 deadline = r.start_us + r.options.watchdog_s * 1'000'000;
-  u64 next = now_us() + kMaxGapUs;
+  const Options& o = r.options;
+  const u64 deadline = r.start_us + o.watchdog_s * 1'000'000;
+  u64 next = now_us() + o.gap_max_us;
   while (!r.is_ending()) {
     const u64 now = now_us();
-    if (now >= deadline) {
-      say() << "linux: watchdog: the guest neither powered off nor reset within "
-            << r.options.watchdog_s << " s\n";
+    const u64 progress = __atomic_load_n(&r.counters.last_progress_us, __ATOMIC_RELAXED);
+    const bool stalled = now > progress + o.stall_s * 1'000'000;
+    if (now >= deadline || stalled) {
+      say() << "linux: watchdog: the guest "
+            << (stalled ? "made no stage-2 fault or PSCI call for "
+                        : "neither powered off nor reset within ")
+            << (stalled ? o.stall_s : o.watchdog_s) << " s\n";
       __atomic_store_n(&r.migrator_stopped, 1u, __ATOMIC_RELEASE);
       end_run(Verdict::watchdog);
     }
@@ -112,7 +120,7 @@ void migrator_main() {
       end_run(Verdict::hypervisor_error);
     }
     reclaim_retired();
-    next = now_us() + kMinGapUs + random.below(kMaxGapUs - kMinGapUs);
+    next = now_us() + o.gap_min_us + random.below(o.gap_max_us - o.gap_min_us + 1);
   }
   __atomic_store_n(&r.migrator_stopped, 1u, __ATOMIC_RELEASE);
 }

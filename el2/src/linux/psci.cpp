@@ -99,6 +99,7 @@ bool implemented(u32 function) {
 
 u64 handle_psci(GuestFrame& frame) {
   bump(run().counters.psci_calls);
+  __atomic_store_n(&run().counters.last_progress_us, now_us(), __ATOMIC_RELAXED);
   const u32 function = static_cast<u32>(frame.x[0]);
   u64& result = frame.x[0];
   switch (function & ~fn::kSmc64) {

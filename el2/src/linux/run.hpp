@@ -20,6 +20,11 @@ struct Options {
   Control control = Control::none;
   u64 seed = 1;
   u64 watchdog_s = 90;  // the guest must have powered off or reset by then
+  u64 stall_s = 15;     // ... and must not go this long without a stage-2 fault or PSCI call
+  // The migrator's pause between steps, drawn from [gap_min_us, gap_max_us]: each step's
+  // broadcast TLBIs stop every vCPU under TCG, so the pace sets how much the guest slows down.
+  u64 gap_min_us = 4000;
+  u64 gap_max_us = 12000;
 };
 
 // Why the run ended.
@@ -48,6 +53,7 @@ struct Counters {
   u64 already_resolved = 0;
   u64 retries = 0;  // busy entries (Status::again)
   u64 psci_calls = 0;
+  u64 last_progress_us = 0;  // when the guest last faulted or called PSCI
   u64 migrations = 0;
   u64 block_migrations = 0;
   u64 pages_moved = 0;
