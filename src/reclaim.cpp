@@ -35,8 +35,8 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   const Geometry& g = core.geometry();
   const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed(core);
   u64 freed = 0;
-  while (r.depth > 0 && freed < budget) {
-    Frame& f = r.frames[r.depth - 1];
+  while (!r.frames.empty() && freed < budget) {
+    Frame& f = r.frames.top();
     const Level level{f.level};
     const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
     u64* table = core.table(f.page);
@@ -58,13 +58,13 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
             ++freed;
             continue;
           }
-          r.frames[r.depth++] = Frame{.page = child,
-                                      .level = level.deeper().value(),
-                                      .next_index = 0,
-                                      .base = ipa,
-                                      .root = false};
-          descended = true;
-          break;
+          descended = r.frames.push(Frame{.page = child,
+                                          .level = level.deeper().value(),
+                                          .next_index = 0,
+                                          .base = ipa,
+                                          .root = false});
+          if (descended) break;
+          continue;
         }
         if (read_leaves && e.is_leaf(level)) leaves.removed(e, level, ipa);
       }
@@ -79,7 +79,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
       core.free_table(f.page);
       ++freed;
     }
-    --r.depth;
+    r.frames.pop();
   }
   return freed;
 }
@@ -128,7 +128,7 @@ u64 reclaim(TableCore& core, u64 budget) {
   LeafRemoval leaves(core);
   u64 freed = 0;
   while (freed < budget) {
-    if (r.depth > 0) {
+    if (!r.frames.empty()) {
       freed += free_frames(core, leaves, budget - freed);
       continue;
     }
@@ -136,9 +136,8 @@ u64 reclaim(TableCore& core, u64 budget) {
       Level level{0};
       const Pa page = pop(core, r.ready, level);
       // Entry 0 holds the link; what it replaced was retired on its own.
-      r.frames[0] = Frame{
-          .page = page, .level = level.value(), .next_index = 1, .base = Ipa{}, .root = false};
-      r.depth = 1;
+      r.frames.start(Frame{
+          .page = page, .level = level.value(), .next_index = 1, .base = Ipa{}, .root = false});
       r.frames_hold_leaves = false;
       continue;
     }
@@ -149,12 +148,11 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     if (r.teardown_pending && core.reclaimer().grace_over(r.teardown_stamp)) {
       r.teardown_pending = false;
-      r.frames[0] = Frame{.page = r.teardown_root,
-                          .level = core.geometry().start_level().value(),
-                          .next_index = 0,
-                          .base = Ipa{},
-                          .root = true};
-      r.depth = 1;
+      r.frames.start(Frame{.page = r.teardown_root,
+                           .level = core.geometry().start_level().value(),
+                           .next_index = 0,
+                           .base = Ipa{},
+                           .root = true});
       r.frames_hold_leaves = true;
       continue;
     }
@@ -166,7 +164,7 @@ u64 reclaim(TableCore& core, u64 budget) {
 
 bool reclaim_pending(TableCore& core) {
   const RetiredPages& r = core.retired();
-  return r.depth > 0 || r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 ||
+  return !r.frames.empty() || r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 ||
          r.teardown_pending;
 }
 

@@ -24,6 +24,30 @@ struct RetiredPages {
   };
   static constexpr unsigned kMaxFrames = 5;  // levels -1..3
 
+  // The depth-first stack of a subtree being freed: one frame per level at most.
+  class Frames {
+   public:
+    bool empty() const { return depth_ == 0; }
+    Frame& top() { return frames_[depth_ - 1]; }
+    void pop() { --depth_; }
+    // Starts a new subtree.
+    void start(const Frame& f) {
+      frames_[0] = f;
+      depth_ = 1;
+    }
+    // A child table one level below the top. Fails, pushing nothing, when the stack is full,
+    // which only a table deeper than the last level could cause.
+    bool push(const Frame& f) {
+      if (depth_ == kMaxFrames) return false;
+      frames_[depth_++] = f;
+      return true;
+    }
+
+   private:
+    Frame frames_[kMaxFrames];
+    unsigned depth_ = 0;
+  };
+
   Batch current;  // retired, epoch not yet closed
   Batch waiting;  // closed, waiting for its grace period
   Batch ready;    // grace period over, being freed
@@ -32,8 +56,7 @@ struct RetiredPages {
   u64 teardown_stamp = 0;
   bool teardown_pending = false;
   // Frees in progress: a depth-first stack over one subtree.
-  Frame frames[kMaxFrames];
-  unsigned depth = 0;
+  Frames frames;
   // Whether the subtree on the frame stack still holds leaves that need cache maintenance or the
   // leaf observer (a destroyed table's); unmap handles its leaves before retiring.
   bool frames_hold_leaves = false;

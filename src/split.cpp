@@ -46,22 +46,35 @@ class SplitVisitor {
   u64 budget_;
 };
 
-// Whether the table below ctx maps one contiguous block-aligned range with identical attributes
-// (every entry a valid leaf), and with which first entry.
-bool uniform(TableCore& core, Pa table, Level level, Pte& first) {
-  const Geometry& g = core.geometry();
-  const u64* entries = core.table(table);
-  first = entry::load(entries);
-  if (!first.is_leaf(level)) return false;
-  const u64 step = g.level_bytes(level);
-  constexpr u64 kAttrBits = bits::kLeafAttrs;
-  for (u64 i = 1; i < g.entries_per_table(); ++i) {
-    const Pte e = entry::load(entries + i);
-    if (!e.is_leaf(level) || e.output_address() != first.output_address() + i * step ||
-        (e.raw() & kAttrBits) != (first.raw() & kAttrBits)) {
-      return false;
-    }
+// Whether the entries it visits at `level` map one contiguous range with identical attributes
+// (every entry a valid leaf, none a table), and with which first entry.
+class UniformCheck {
+ public:
+  explicit UniformCheck(Level level) : level_(level) {}
+  // The tables above `level` lead to the table being checked.
+  Status table_pre(ReadContext& ctx) { return ctx.level < level_ ? Status::ok : Status::exists; }
+  Status leaf(ReadContext& ctx) {
+    if (!ctx.old.is_leaf(ctx.level)) return Status::exists;
+    if (count_ == 0) first_ = ctx.old;
+    const Pa expected = first_.output_address() + count_ * ctx.entry_bytes();
+    ++count_;
+    constexpr u64 kAttrBits = bits::kLeafAttrs;
+    const bool same = ctx.old.output_address() == expected &&
+                      (ctx.old.raw() & kAttrBits) == (first_.raw() & kAttrBits);
+    return same ? Status::ok : Status::exists;
   }
+  Pte first() const { return first_; }
+
+ private:
+  Level level_;
+  Pte first_;
+  u64 count_ = 0;
+};
+
+bool uniform(const TableCore& core, const WalkContext& ctx, Pte& first) {
+  UniformCheck check(ctx.level.deeper());
+  if (!visit(core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, check).ok()) return false;
+  first = check.first();
   return true;
 }
 
@@ -72,7 +85,7 @@ class CollapseVisitor {
     if (!ctx.covers_entry() || !ctx.core.geometry().block_allowed(ctx.level)) return Status::ok;
     if (!ctx.old.is_table(ctx.level)) return Status::ok;
     Pte first;
-    if (!uniform(ctx.core, ctx.old.table_address(), ctx.level.deeper(), first)) return Status::ok;
+    if (!uniform(ctx.core, ctx, first)) return Status::ok;
     if (!first.output_address().aligned(ctx.entry_bytes())) return Status::ok;
     const Pte block = first.as_leaf_at(ctx.level, first.output_address());
     // The same memory with the same attributes stays mapped: nothing to clean.

@@ -50,29 +50,51 @@ void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level) {
   m.isb();
 }
 
+namespace {
+
+// Splits every leaf of an unlinked subtree above `target` into a table one level down; the walker
+// then walks into it, down to `target`.
+class BuildVisitor {
+ public:
+  explicit BuildVisitor(Level target) : target_(target) {}
+  Status leaf(WalkContext& ctx) {
+    if (ctx.level.deeper() > target_) return Status::ok;
+    Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
+    if (!table.ok()) return table.status();
+    ctx.set(Pte::table(table.value()));
+    return Status::ok;
+  }
+
+ private:
+  Level target_;
+};
+
+// Frees every table page below the top of an unlinked subtree, deepest first.
+class FreeVisitor {
+ public:
+  Status table_post(WalkContext& ctx) {
+    ctx.core.free_table(ctx.old.table_address());
+    return Status::ok;
+  }
+};
+
+}  // namespace
+
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   Result<Pa> top = build_split_table(core, leaf, level);
   if (!top.ok()) return top.status();
-  const Level child = level.deeper();
-  if (child >= target) return top.value();
-  u64* entries = core.table(top.value());
-  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
-    Result<Pa> below = build_subtree(core, Pte::from_raw(entries[i]), child, target);
-    if (!below.ok()) {
-      free_unreachable(core, top.value(), child);
-      return below.status();
-    }
-    entries[i] = Pte::table(below.value()).raw();  // still unlinked: plain stores
+  const Subtree subtree{.table = top.value(), .level = level.deeper(), .base = Ipa{}};
+  BuildVisitor build(target);
+  if (Status s = walk_detached(core, subtree, build); s != Status::ok) {
+    free_unreachable(core, top.value(), level.deeper());
+    return s;
   }
   return top.value();
 }
 
 void free_unreachable(TableCore& core, Pa table, Level level) {
-  const u64* entries = core.table(table);
-  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
-    const Pte e = Pte::from_raw(entries[i]);
-    if (e.is_table(level)) free_unreachable(core, e.table_address(), level.deeper());
-  }
+  FreeVisitor visitor;
+  walk_detached(core, Subtree{.table = table, .level = level, .base = Ipa{}}, visitor);
   core.free_table(table);
 }
 
@@ -125,7 +147,7 @@ class DisposeVisitor {
   Status table_pre(WalkContext& ctx) {
     if (ctx.core.fwb() && ctx.level.deeper().is_last()) {
       ctx.core.free_table(ctx.old.table_address());
-      entry::store(ctx.slot, Pte::invalid());  // the walker must not descend into it
+      ctx.skip_children();
     }
     return Status::ok;
   }
@@ -148,14 +170,9 @@ class DisposeVisitor {
 
 void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
   DisposeVisitor visitor(core);
-  const Geometry& g = core.geometry();
   const bool skip_leaves = core.fwb() && level.is_last();
-  if (!skip_leaves) {
-    Ipa cursor = base;
-    const Ipa end = base + g.entries_per_table() * g.level_bytes(level);
-    Walker<DisposeVisitor>(core, visitor)
-        .walk_table(core.table(table), table, level, false, cursor, end);
-  }
+  if (!skip_leaves)
+    walk_detached(core, Subtree{.table = table, .level = level, .base = base}, visitor);
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
   if (visitor.finish()) core.maintenance().dsb_ish();
   core.free_table(table);

@@ -64,7 +64,7 @@ namespace {
 
 class LookupVisitor {
  public:
-  Status leaf(WalkContext& ctx) {
+  Status leaf(ReadContext& ctx) {
     found_ = ctx.old;
     level_ = ctx.level;
     base_ = ctx.entry_base();
@@ -87,9 +87,7 @@ Result<Translation> Table::lookup(Ipa ipa) const {
   if (ipa.raw >= g.ipa_limit()) return Status::ipa_out_of_range;
   if (!core_.has_root()) return Status::not_mapped;
   LookupVisitor visitor;
-  // The visitor only reads; the walker's interface is shared with the visitors that write.
-  walk(const_cast<TableCore&>(core_), IpaRange{ipa.align_down(g.page_bytes()), g.page_bytes()},
-       visitor);
+  visit(core_, IpaRange{ipa.align_down(g.page_bytes()), g.page_bytes()}, visitor);
   const Pte leaf = visitor.found();
   if (!leaf.is_leaf(visitor.level())) return Status::not_mapped;
   Result<Attrs> attrs = leaf.attrs(core_.format());
@@ -109,8 +107,7 @@ OwnerId Table::owner(Ipa ipa) const {
   const Geometry& g = core_.geometry();
   if (ipa.raw >= g.ipa_limit() || !core_.has_root()) return OwnerId{};
   LookupVisitor visitor;
-  walk(const_cast<TableCore&>(core_), IpaRange{ipa.align_down(g.page_bytes()), g.page_bytes()},
-       visitor);
+  visit(core_, IpaRange{ipa.align_down(g.page_bytes()), g.page_bytes()}, visitor);
   return visitor.found().owner();
 }
 

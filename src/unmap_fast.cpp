@@ -32,16 +32,12 @@ namespace {
 // a subtree cannot be dropped whole).
 class AnnotationFinder {
  public:
-  Status leaf(WalkContext& ctx) { return ctx.old.is_annotated() ? Status::exists : Status::ok; }
+  Status leaf(ReadContext& ctx) { return ctx.old.is_annotated() ? Status::exists : Status::ok; }
 };
 
-bool holds_annotation(TableCore& core, const WalkContext& ctx) {
+bool holds_annotation(const TableCore& core, const WalkContext& ctx) {
   AnnotationFinder finder;
-  const Pa child = ctx.old.table_address();
-  Ipa cursor = ctx.entry_base();
-  return Walker<AnnotationFinder>(core, finder)
-             .walk_table(core.table(child), child, ctx.level.deeper(), false, cursor,
-                         ctx.entry_end()) != Status::ok;
+  return !visit(core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, finder).ok();
 }
 
 class DetachVisitor {
@@ -105,24 +101,19 @@ class DetachVisitor {
 };
 
 // Reads a detached subtree's leaves (observer, cache maintenance). Its entries may be parked (a
-// table emptied by phase 1) or not (a subtree detached whole).
-void visit_detached_leaves(TableCore& core, LeafRemoval& leaves, Pa table, Level level, Ipa base) {
-  const Geometry& g = core.geometry();
-  const u64* entries = core.table(table);
-  if (level.is_last() && !core.observer()) {
-    leaves.removed_pages(entries, g.entries_per_table());
-    return;
+// table emptied by phase 1) or not (a subtree detached whole): the detached walk sees both as
+// what they were.
+class DetachedLeaves {
+ public:
+  explicit DetachedLeaves(LeafRemoval& leaves) : leaves_(leaves) {}
+  Status leaf(WalkContext& ctx) {
+    if (ctx.old.is_leaf(ctx.level)) leaves_.removed(ctx.old, ctx.level, ctx.entry_base());
+    return Status::ok;
   }
-  for (u64 i = 0; i < g.entries_per_table(); ++i) {
-    const Pte e = marker::original(entry::load(entries + i));
-    const Ipa ipa = base + i * g.level_bytes(level);
-    if (e.is_table(level)) {
-      visit_detached_leaves(core, leaves, e.table_address(), level.deeper(), ipa);
-    } else if (e.is_leaf(level)) {
-      leaves.removed(e, level, ipa);
-    }
-  }
-}
+
+ private:
+  LeafRemoval& leaves_;
+};
 
 class CollectVisitor {
  public:
@@ -133,8 +124,12 @@ class CollectVisitor {
     const Pte was = marker::unpark(ctx.old);
     if (was.is_table(ctx.level)) {
       if (LeafRemoval::needed(ctx.core)) {
-        visit_detached_leaves(ctx.core, leaves_, was.table_address(), ctx.level.deeper(),
-                              ctx.entry_base());
+        DetachedLeaves visitor(leaves_);
+        walk_detached(ctx.core,
+                      Subtree{.table = was.table_address(),
+                              .level = ctx.level.deeper(),
+                              .base = ctx.entry_base()},
+                      visitor);
       }
       retire_subtree(ctx.core, was.table_address(), ctx.level.deeper());
     } else {

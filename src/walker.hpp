@@ -1,39 +1,67 @@
 // The one table walker. It visits every entry that translates part of [start, end) and calls the
 // visitor's hooks, each optional:
-//   Status table_pre(WalkContext&)   before descending into a table entry,
-//   Status leaf(WalkContext&)        on any entry that is not a table (invalid, annotated,
-//                                    locked, block, page),
-//   Status table_post(WalkContext&)  after the table's children were walked.
-// After table_pre or leaf it re-reads the entry: a visitor that installed a table (a split, a
-// new level) is walked into; one that removed a table is not. A hook returning anything but ok
-// stops the walk with that status.
+//   Status table_pre(Context&)   before descending into a table entry,
+//   Status leaf(Context&)        on any entry that is not a table (invalid, annotated, busy,
+//                                block, page),
+//   Status table_post(Context&)  after the table's children were walked.
+// A hook returning anything but ok stops the walk with that status.
+//
+// Three kinds of walk share it:
+//  - walk():          the live table, from the root. Context = WalkContext; ctx.set() is the only
+//                     way an entry of a live table is written. After table_pre or leaf the walker
+//                     re-reads the entry: a visitor that installed a table (a split, a new level)
+//                     is walked into; one that removed a table is not.
+//  - visit():         the live table, read only (lookup, owner, dump, checks). Context =
+//                     ReadContext: the entry and where the walk is, nothing to write with.
+//  - walk_detached(): a subtree no walker can reach (never linked, or unlinked with its TLB
+//                     invalidation completed), from its top table. Context = WalkContext (its
+//                     set() is a plain store). Parked entries (markers.hpp) are seen as what they
+//                     were, so a parked table is walked into.
+// Any kind: table_pre may call ctx.skip_children() to keep the walk out of that table.
 #pragma once
 
+#include <type_traits>
+
 #include "entry.hpp"
+#include "markers.hpp"
 #include "table_core.hpp"
 
 namespace s2pt {
 
-struct WalkContext {
-  TableCore& core;
-  u64* slot = nullptr;  // the entry being visited
-  Pte old;              // its value as last read
-  Ipa addr;             // where the walk is inside this entry's region
-  Ipa end;              // end of the walk
+// Where an entry is and what of it the walk covers: what every visitor may read.
+struct EntryView {
+  Pte old;   // the entry as last read
+  Ipa addr;  // where the walk is inside this entry's region
+  Ipa end;   // end of the walk
   Level level = kLastLevel;
-  Pa table_pa;           // the table page holding the entry
-  bool in_root = false;  // the entry is in the root table (which has no reference count)
-  WalkMode mode = WalkMode::exclusive;
+  u64 bytes = 0;  // what the entry translates
 
-  u64 entry_bytes() const { return core.geometry().level_bytes(level); }
-  Ipa entry_base() const { return addr.align_down(entry_bytes()); }
-  Ipa entry_end() const { return entry_base() + entry_bytes(); }
+  u64 entry_bytes() const { return bytes; }
+  Ipa entry_base() const { return addr.align_down(bytes); }
+  Ipa entry_end() const { return entry_base() + bytes; }
   // The part of this entry's region that the walk covers.
   IpaRange span() const {
     const Ipa stop = end < entry_end() ? end : entry_end();
     return IpaRange{addr, stop - addr};
   }
-  bool covers_entry() const { return addr == entry_base() && end - addr >= entry_bytes(); }
+  bool covers_entry() const { return addr == entry_base() && end - addr >= bytes; }
+  void skip_children() { descend = false; }
+
+  bool descend = true;  // cleared by skip_children()
+};
+
+// A read-only walk's context.
+struct ReadContext : EntryView {
+  const TableCore& core;
+};
+
+// A writing walk's context: the entry's slot and how to change it.
+struct WalkContext : EntryView {
+  TableCore& core;
+  u64* slot = nullptr;   // the entry being visited
+  Pa table_pa;           // the table page holding the entry
+  bool in_root = false;  // the entry is in the root table (which has no reference count)
+  WalkMode mode = WalkMode::exclusive;
 
   // Replaces the entry, keeping the table page's reference count equal to 1 + its non-zero
   // entries. Exclusive walks store; shared walks compare-and-swap against `old` and, when another
@@ -58,45 +86,79 @@ struct WalkContext {
   }
 };
 
-template <class Visitor>
+// The top table of a subtree that is not (or no longer) linked, at `level`, translating from
+// `base` (its first entry's IPA).
+struct Subtree {
+  Pa table;
+  Level level;
+  Ipa base;
+};
+
+enum class WalkKind : u8 { live, read, detached };
+
+template <class Visitor, WalkKind kKind = WalkKind::live>
 class Walker {
+  static constexpr bool kRead = kKind == WalkKind::read;
+  using Core = std::conditional_t<kRead, const TableCore, TableCore>;
+  using Context = std::conditional_t<kRead, ReadContext, WalkContext>;
+
  public:
-  Walker(TableCore& core, Visitor& visitor, WalkMode mode = WalkMode::exclusive)
-      : core_(core), visitor_(visitor), mode_(mode) {}
+  Walker(Core& core, Visitor& visitor, WalkMode mode = WalkMode::exclusive)
+      : core_(core), g_(core.geometry()), visitor_(visitor), mode_(mode) {}
 
   // Walks [range.start, range.end()) from the root. The range must be non-empty and inside the
   // table's IPA space.
   Progress walk(IpaRange range) {
     Ipa cursor = range.start;
-    const Geometry& g = core_.geometry();
     const Status status =
-        walk_table(core_.root(), core_.root_pa(), g.start_level(), true, cursor, range.end());
+        walk_table(core_.root(), core_.root_pa(), g_.start_level(), true, cursor, range.end());
     return Progress{status, cursor - range.start};
   }
 
-  // Walks the part [cursor, end) of one table page at `level`, which need not be linked into
-  // the tree (a detached subtree). Advances `cursor` past every entry fully handled.
+  // Walks the whole of a detached subtree (or, `from` onwards, the rest of it). Returns where it
+  // stopped in `from`.
+  Status walk(Subtree subtree, Ipa& from) {
+    const Ipa end = subtree.base + g_.entries_per_table() * g_.level_bytes(subtree.level);
+    return walk_table(core_.table(subtree.table), subtree.table, subtree.level, false, from, end);
+  }
+
+ private:
+  // Walks the part [cursor, end) of one table page at `level`. Advances `cursor` past every entry
+  // fully handled.
   Status walk_table(u64* table, Pa table_pa, Level level, bool is_root, Ipa& cursor, Ipa end) {
-    const Geometry& g = core_.geometry();
-    const u64 entries = is_root ? g.root_entries() : g.entries_per_table();
-    for (u64 index = g.index(cursor, level); index < entries && cursor < end; ++index) {
+    const u64 entries = is_root ? g_.root_entries() : g_.entries_per_table();
+    const unsigned shift = g_.level_shift(level);
+    for (u64 index = (cursor.raw >> shift) & (entries - 1); index < entries && cursor < end;
+         ++index) {
       const Status status = walk_entry(table + index, table_pa, level, is_root, cursor, end);
       if (status != Status::ok) return status;
     }
     return Status::ok;
   }
 
- private:
+  static Pte read(const u64* slot) {
+    if constexpr (kKind == WalkKind::detached) {
+      return marker::original(entry::load(slot));
+    } else {
+      return entry::load(slot);
+    }
+  }
+
+  Context context(u64* slot, Pa table_pa, Level level, bool in_root, Ipa cursor, Ipa end) {
+    const EntryView view{.old = read(slot),
+                         .addr = cursor,
+                         .end = end,
+                         .level = level,
+                         .bytes = g_.level_bytes(level)};
+    if constexpr (kRead) {
+      return ReadContext{view, core_};
+    } else {
+      return WalkContext{view, core_, slot, table_pa, in_root, mode_};
+    }
+  }
+
   Status walk_entry(u64* slot, Pa table_pa, Level level, bool in_root, Ipa& cursor, Ipa end) {
-    WalkContext ctx{.core = core_,
-                    .slot = slot,
-                    .old = entry::load(slot),
-                    .addr = cursor,
-                    .end = end,
-                    .level = level,
-                    .table_pa = table_pa,
-                    .in_root = in_root,
-                    .mode = mode_};
+    Context ctx = context(slot, table_pa, level, in_root, cursor, end);
     const Ipa entry_end = ctx.entry_end();
     const Ipa stop = end < entry_end ? end : entry_end;
 
@@ -110,17 +172,17 @@ class Walker {
     }
     if (status != Status::ok) return status;
 
-    const Pte now = entry::load(slot);
-    if (now.is_table(level)) {
+    const Pte now = kRead ? ctx.old : read(slot);
+    if (ctx.descend && now.is_table(level)) {
       Ipa child_cursor = cursor;
-      status = walk_table(core_.table(now.table_address()), now.table_address(), level.deeper(),
-                          false, child_cursor, stop);
+      const Pa child = now.table_address();
+      status = walk_table(core_.table(child), child, level.deeper(), false, child_cursor, stop);
       if (status != Status::ok) {
         cursor = child_cursor;
         return status;
       }
       if constexpr (requires { visitor_.table_post(ctx); }) {
-        ctx.old = entry::load(slot);
+        ctx.old = read(slot);
         status = visitor_.table_post(ctx);
         if (status != Status::ok) {
           cursor = child_cursor;
@@ -132,15 +194,30 @@ class Walker {
     return Status::ok;
   }
 
-  TableCore& core_;
+  Core& core_;
+  const Geometry& g_;
   Visitor& visitor_;
   WalkMode mode_;
 };
 
+// The live table, writing.
 template <class Visitor>
 Progress walk(TableCore& core, IpaRange range, Visitor& visitor,
               WalkMode mode = WalkMode::exclusive) {
   return Walker<Visitor>(core, visitor, mode).walk(range);
+}
+
+// The live table, read only.
+template <class Visitor>
+Progress visit(const TableCore& core, IpaRange range, Visitor& visitor) {
+  return Walker<Visitor, WalkKind::read>(core, visitor).walk(range);
+}
+
+// A detached subtree, whole.
+template <class Visitor>
+Status walk_detached(TableCore& core, Subtree subtree, Visitor& visitor) {
+  Ipa from = subtree.base;
+  return Walker<Visitor, WalkKind::detached>(core, visitor).walk(subtree, from);
 }
 
 }  // namespace s2pt

@@ -10,6 +10,7 @@
 
 #include "core_access.hpp"
 #include "entry.hpp"
+#include "retired_pages.hpp"
 #include "s2pt/hosted/walker_slots.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
@@ -49,6 +50,21 @@ TEST(ReclaimerEpochs, GraceWaitsOnlyForWalkersThatEnteredBefore) {
 
 // A fake shared walker holds a last-level table page (as the fault path would, mid-walk) while a
 // fast unmap detaches and retires it.
+// The free stack holds one frame per level and refuses a sixth instead of writing past its end.
+TEST(ReclaimFrames, StackIsBoundedByTheLevels) {
+  RetiredPages::Frames frames;
+  EXPECT_TRUE(frames.empty());
+  frames.start(RetiredPages::Frame{.page = Pa{0x1000}, .level = -1});
+  for (int level = 0; level <= Level::kLast; ++level) {
+    EXPECT_TRUE(frames.push(RetiredPages::Frame{.page = Pa{0x1000}, .level = level}));
+  }
+  EXPECT_FALSE(frames.push(RetiredPages::Frame{.page = Pa{0x2000}, .level = 4}));
+  EXPECT_EQ(frames.top().level, Level::kLast);
+  for (unsigned i = 0; i < RetiredPages::kMaxFrames; ++i)
+    frames.pop();
+  EXPECT_TRUE(frames.empty());
+}
+
 TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
   Table& table = rig.table();

@@ -19,19 +19,19 @@ class DumpVisitor {
  public:
   explicit DumpVisitor(Dump& dump) : dump_(dump) {}
 
-  Status table_pre(WalkContext& ctx) {
+  Status table_pre(ReadContext& ctx) {
     ++dump_.pages.at(ctx.level.deeper());
     return Status::ok;
   }
 
-  Status leaf(WalkContext& ctx) {
+  Status leaf(ReadContext& ctx) {
     if (ctx.old.is_zero()) return Status::ok;
     add(describe(ctx));
     return Status::ok;
   }
 
  private:
-  static Region describe(const WalkContext& ctx) {
+  static Region describe(const ReadContext& ctx) {
     const Pte e = ctx.old;
     Region r{.start = ctx.entry_base(),
              .size = ctx.entry_bytes(),
@@ -147,7 +147,7 @@ Dump collect(Table& table) {
   const Geometry& g = table.geometry();
   dump.pages.at(g.start_level()) = g.root_pages();
   DumpVisitor visitor(dump);
-  walk(CoreAccess::core(table), IpaRange{Ipa{0}, g.ipa_limit()}, visitor);
+  visit(CoreAccess::core(table), IpaRange{Ipa{0}, g.ipa_limit()}, visitor);
   return dump;
 }
 
