@@ -63,22 +63,7 @@ Progress Table::destroy_range(IpaRange range, u64 budget) {
   // Chunks of one level-1 entry's region (or one root entry's, when the root is deeper): each
   // holds a bounded number of table pages, whatever the VM's size.
   const Level chunk_level = g.start_level().value() < 1 ? Level{1} : g.start_level();
-  const u64 chunk = g.level_bytes(chunk_level);
-  u64 done = 0;
-  u64 work = 0;
-  // At least one chunk whatever the budget: a caller that calls again with the rest must finish.
-  do {
-    const Ipa at = range.start + done;
-    const u64 to_boundary = chunk - (at.raw & (chunk - 1));
-    const u64 size = to_boundary < range.size - done ? to_boundary : range.size - done;
-    const u64 pages_before = core_.table_pages();
-    const Progress p = unmap_fast(core_, IpaRange{at, size});
-    done += p.bytes_done;
-    if (!p.ok()) return {p.status, done};
-    const u64 freed = pages_before - core_.table_pages();
-    work += freed > 0 ? freed : 1;
-  } while (done < range.size && work < budget);
-  return {done == range.size ? Status::ok : Status::budget_exhausted, done};
+  return unmap_fast_chunked(core_, range, g.level_bytes(chunk_level), budget);
 }
 
 }  // namespace s2pt

@@ -40,11 +40,30 @@ bool holds_annotation(const TableCore& core, const WalkContext& ctx) {
   return !visit(core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, finder).ok();
 }
 
+// Table pages in the subtree below a table entry, the last level counted without being read.
+u64 subtree_pages(TableCore& core, Pa table, Level level) {
+  u64 pages = 1;
+  if (level.is_last()) return pages;
+  const u64* entries = core.table(table);
+  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
+    const Pte e = entry::load(entries + i);
+    if (e.is_table(level)) pages += subtree_pages(core, e.table_address(), level.deeper());
+  }
+  return pages;
+}
+
+// Phase 1, over one range or over consecutive ranges (destroy_range's chunks), which then share
+// one invalidation.
 class DetachVisitor {
  public:
+  // `count_pages`: keep pages_detached() (it reads the upper levels of each detached subtree).
+  explicit DetachVisitor(bool count_pages = false) : count_pages_(count_pages) {}
+
   Status table_pre(WalkContext& ctx) {
     if (!ctx.covers_entry()) return Status::ok;
     if (ctx.core.annotations_possible() && holds_annotation(ctx.core, ctx)) return Status::ok;
+    if (count_pages_)
+      pages_ += subtree_pages(ctx.core, ctx.old.table_address(), ctx.level.deeper());
     park(ctx);
     tables_removed_ = true;
     return Status::ok;
@@ -60,20 +79,23 @@ class DetachVisitor {
   }
 
   // The walk just left the table below this entry. When everything still in it was parked by this
-  // walk, the table goes too. Counting the parked entries per level keeps this O(1): the walk is
-  // depth first, so one counter per level describes the table being walked at that level.
+  // visitor, the table goes too. Counting the parked entries per level keeps this O(1): the walk is
+  // depth first, so one counter per level describes the table being walked at that level. A walk
+  // that ends inside the table keeps its count: the next consecutive range continues there.
   Status table_post(WalkContext& ctx) {
     const unsigned below = slot(ctx.level.deeper());
     const u64 parked_below = parked_[below];
-    parked_[below] = 0;
+    if (ctx.end >= ctx.entry_end()) parked_[below] = 0;
     if (ctx.core.refs(ctx.old.table_address()) == 1 + parked_below) {
       park(ctx);
+      pages_ += 1;
       tables_removed_ = true;
     }
     return Status::ok;
   }
 
   bool changed() const { return changed_; }
+  u64 pages_detached() const { return pages_; }
   InvalidationScope scope(IpaRange range) const {
     const bool one_level = (leaf_levels_ & (leaf_levels_ - 1)) == 0;
     return InvalidationScope{
@@ -95,6 +117,8 @@ class DetachVisitor {
   }
 
   u64 parked_[5] = {};  // levels -1..3
+  bool count_pages_;
+  u64 pages_ = 0;
   u32 leaf_levels_ = 0;
   bool tables_removed_ = false;
   bool changed_ = false;
@@ -151,12 +175,11 @@ class CollectVisitor {
 
 }  // namespace
 
-Progress unmap_fast(TableCore& core, IpaRange range) {
-  DetachVisitor detach;
-  const Progress p = walk(core, range, detach);
-  if (!detach.changed()) return p;
-  const IpaRange done{range.start, p.bytes_done};
+namespace {
 
+// Phases 2 to 4 for everything `detach` parked in [done).
+void invalidate_collect_reclaim(TableCore& core, const DetachVisitor& detach, IpaRange done) {
+  if (!detach.changed()) return;
   core.maintenance().invalidate(detach.scope(done));
 
   CollectVisitor collect(core);
@@ -165,7 +188,39 @@ Progress unmap_fast(TableCore& core, IpaRange range) {
 
   close_retired(core);
   reclaim(core, ~u64{0});
+}
+
+}  // namespace
+
+Progress unmap_fast(TableCore& core, IpaRange range) {
+  DetachVisitor detach;
+  const Progress p = walk(core, range, detach);
+  invalidate_collect_reclaim(core, detach, IpaRange{range.start, p.bytes_done});
   return p;
+}
+
+Progress unmap_fast_chunked(TableCore& core, IpaRange range, u64 chunk, u64 budget) {
+  constexpr u64 kUnbounded = ~u64{0};
+  DetachVisitor detach(budget != kUnbounded);
+  u64 done = 0;
+  u64 work = 0;
+  Status status = Status::ok;
+  // At least one chunk whatever the budget: a caller that calls again with the rest must finish.
+  do {
+    const Ipa at = range.start + done;
+    const u64 to_boundary = chunk - (at.raw & (chunk - 1));
+    const u64 size = to_boundary < range.size - done ? to_boundary : range.size - done;
+    const u64 pages_before = detach.pages_detached();
+    const Progress p = walk(core, IpaRange{at, size}, detach);
+    done += p.bytes_done;
+    status = p.status;
+    const u64 pages = detach.pages_detached() - pages_before;
+    work += pages > 0 ? pages : 1;
+  } while (status == Status::ok && done < range.size && work < budget);
+  // One invalidation for every chunk: the cost does not grow with the chunks the range spans.
+  invalidate_collect_reclaim(core, detach, IpaRange{range.start, done});
+  if (status == Status::ok && done < range.size) status = Status::budget_exhausted;
+  return {status, done};
 }
 
 }  // namespace s2pt
