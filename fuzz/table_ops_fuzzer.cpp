@@ -490,7 +490,7 @@ class Run {
     Status expected = Status::ok;
     Progress progress;
     Apply apply = nullptr;
-    bool budgeted = false;  // may stop early with `again` (a page budget ran out)
+    bool budgeted = false;  // may stop early with `budget_exhausted` (a page budget ran out)
   };
 
   // The checks after every call that may have changed the table.
@@ -528,8 +528,9 @@ class Run {
       if (out.apply) out.apply(*this, range);
       return;
     }
-    FUZZ_CHECK(p.status == Status::no_memory || (out.budgeted && p.status == Status::again),
-               "unexpected %s", describe(p.status));
+    FUZZ_CHECK(
+        p.status == Status::no_memory || (out.budgeted && p.status == Status::budget_exhausted),
+        "unexpected %s", describe(p.status));
     FUZZ_CHECK(p.bytes_done < range.size && (p.bytes_done & (bounds_.g.page_bytes() - 1)) == 0,
                "%s reports 0x%" PRIx64 " of 0x%" PRIx64 " done", describe(p.status), p.bytes_done,
                range.size);
@@ -570,7 +571,7 @@ class Run {
     Status flags_status = Status::ok;
     if (flag_byte == 0xFF) {
       flags = MapFlags(0x80 | (flag_byte & 3));
-      flags_status = Status::bad_attributes;
+      flags_status = Status::bad_flags;
     }
 
     Status expected = range_status;
@@ -725,7 +726,7 @@ class Run {
     if (!f.pa.aligned(f.leaf_bytes)) return Status::unaligned;
     if (const Status s = attrs_status(f.attrs); s != Status::ok) return s;
     if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
-      return Status::bad_geometry;
+      return Status::mismatched_cache;
     }
     // One table page for each level below the root, whatever the fault will need.
     if (cache.size() < g.levels() - 1) return Status::no_memory;
@@ -905,7 +906,7 @@ class Run {
   void check_teardown(IpaRange range, const Progress& p) {
     const Geometry& g = bounds_.g;
     const Level chunk_level = g.start_level().value() < 1 ? Level{1} : g.start_level();
-    if (p.status == Status::again) {
+    if (p.status == Status::budget_exhausted) {
       FUZZ_CHECK(p.bytes_done > 0, "destroy_range stopped before its first chunk");
       FUZZ_CHECK((range.start + p.bytes_done).aligned(g.level_bytes(chunk_level)),
                  "destroy_range stopped at 0x%" PRIx64 ", inside a chunk",
@@ -1043,11 +1044,10 @@ void run(ByteReader& in) {
   table.reclaim_all();
   FUZZ_CHECK(pool.bytes_in_use() == 0, "%" PRIu64 " bytes leaked", pool.bytes_in_use());
   // A destroyed table refuses work with a specific error and translates nothing.
-  FUZZ_CHECK(
-      table.map({window_start, g.page_bytes()}, Pa{0}, Attrs{}).status == Status::unsupported,
-      "map after destroy");
+  FUZZ_CHECK(table.map({window_start, g.page_bytes()}, Pa{0}, Attrs{}).status == Status::destroyed,
+             "map after destroy");
   FUZZ_CHECK(table.lookup(window_start).status() == Status::not_mapped, "lookup after destroy");
-  FUZZ_CHECK(table.destroy_range({window_start, g.page_bytes()}, 1).status == Status::unsupported,
+  FUZZ_CHECK(table.destroy_range({window_start, g.page_bytes()}, 1).status == Status::destroyed,
              "destroy_range after destroy");
   PageCache cache(g.page_bytes(), 0);
   FUZZ_CHECK(cache.topup(pool, g.levels() - 1) == Status::ok, "topup after destroy");
@@ -1055,7 +1055,7 @@ void run(ByteReader& in) {
                            .pa = Pa{0},
                            .leaf_bytes = g.page_bytes(),
                            .attrs = Attrs::normal(Perm::rw)};
-  FUZZ_CHECK(table.handle_fault(fault, cache).status() == Status::unsupported &&
+  FUZZ_CHECK(table.handle_fault(fault, cache).status() == Status::destroyed &&
                  cache.size() == g.levels() - 1,
              "fault after destroy");
   cache.drain(pool);

@@ -1,7 +1,7 @@
 // Access-flag aging: mkyoung, mkold, test_and_clear_young.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {
@@ -27,8 +27,7 @@ class AccessFlagVisitor {
 }  // namespace
 
 Progress Table::mkyoung(IpaRange range) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   AccessFlagVisitor visitor(true);
   return walk(core_, range, visitor);
 }
@@ -39,8 +38,7 @@ Progress Table::mkold(IpaRange range) {
 }
 
 Result<bool> Table::test_and_clear_young(IpaRange range) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return s;
-  if (!core_.has_root()) return Status::unsupported;
+  if (Status s = check_call(core_, range); s != Status::ok) return s;
   AccessFlagVisitor visitor(false);
   const Progress p = walk(core_, range, visitor);
   if (!p.ok()) return p.status;

@@ -40,8 +40,7 @@ class AnnotateVisitor {
 }  // namespace
 
 Progress Table::annotate(IpaRange range, OwnerId owner) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   MappedVisitor mapped;
   if (Progress p = walk(core_, range, mapped); !p.ok()) return {p.status, 0};
   AnnotateVisitor visitor(owner);

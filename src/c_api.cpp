@@ -23,6 +23,10 @@ static_assert(S2PT_ERR_AGAIN == static_cast<int>(Status::again));
 static_assert(S2PT_ERR_UNSUPPORTED == static_cast<int>(Status::unsupported));
 static_assert(S2PT_ERR_BAD_GEOMETRY == static_cast<int>(Status::bad_geometry));
 static_assert(S2PT_ERR_NOT_MAPPED == static_cast<int>(Status::not_mapped));
+static_assert(S2PT_ERR_BUDGET_EXHAUSTED == static_cast<int>(Status::budget_exhausted));
+static_assert(S2PT_ERR_DESTROYED == static_cast<int>(Status::destroyed));
+static_assert(S2PT_ERR_MISMATCHED_CACHE == static_cast<int>(Status::mismatched_cache));
+static_assert(S2PT_ERR_BAD_FLAGS == static_cast<int>(Status::bad_flags));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
 static_assert(S2PT_GRANULE_16K == static_cast<int>(Granule::k16));
 static_assert(S2PT_GRANULE_64K == static_cast<int>(Granule::k64));
@@ -335,7 +339,7 @@ s2pt_status s2pt_page_cache_topup(s2pt_page_cache* cache, s2pt_table* table, uns
   if (count > S2PT_PAGE_CACHE_CAPACITY) return S2PT_ERR_INVALID_ARGUMENT;
   // Initialised for an earlier table in the same storage, with another granule.
   if (b.cache->cache.page_bytes() != b.table->table().geometry().page_bytes()) {
-    return S2PT_ERR_BAD_GEOMETRY;
+    return S2PT_ERR_MISMATCHED_CACHE;
   }
   // Only the mm callbacks and the cache: no table state, so no lock needed.
   return to_c(b.cache->cache.topup(b.table->mm, count));
@@ -400,7 +404,8 @@ s2pt_status s2pt_map(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t pa
   Handle* h = handle(table);
   if (h == nullptr || attrs == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
   Attrs a;
-  if (!to_attrs(*attrs, a) || flags > 0xFF) return S2PT_ERR_BAD_ATTRIBUTES;
+  if (!to_attrs(*attrs, a)) return S2PT_ERR_BAD_ATTRIBUTES;
+  if (flags > 0xFF) return S2PT_ERR_BAD_FLAGS;
   return finish(h->table().map(IpaRange{Ipa{ipa}, size}, Pa{pa}, a, MapFlags(flags)), bytes_done);
 }
 

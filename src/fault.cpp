@@ -1,8 +1,8 @@
 // handle_fault: the shared (concurrent) stage-2 fault path.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "subtree.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {
@@ -115,9 +115,9 @@ Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& c
   if (!fault.pa.aligned(fault.leaf_bytes)) return Status::unaligned;
   if (Status s = check_attrs(fault.attrs); s != Status::ok) return s;
   if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
-    return Status::bad_geometry;
+    return Status::mismatched_cache;
   }
-  if (!core_.has_root()) return Status::unsupported;
+  if (!core_.has_root()) return Status::destroyed;
   // A fault may need a table at every level below the root. Checking first means the walk never
   // links a table it then cannot fill: no empty table is ever left behind.
   if (cache.size() < g.levels() - 1) return Status::no_memory;

@@ -1,7 +1,7 @@
 // flush_dcache: clean and invalidate the mapped cacheable memory of a range to PoC.
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {
@@ -28,8 +28,7 @@ class FlushVisitor {
 }  // namespace
 
 Progress Table::flush_dcache(IpaRange range) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   if (core_.fwb()) return {Status::ok, range.size};  // FWB forces coherency with the host
   FlushVisitor visitor;
   const Progress p = walk(core_, range, visitor);

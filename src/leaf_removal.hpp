@@ -4,9 +4,9 @@
 // is issued in between; the caller ends the batch with one DSB ISH.
 #pragma once
 
+#include "entry.hpp"
 #include "markers.hpp"
-#include "s2pt/entry.hpp"
-#include "s2pt/table_core.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 
@@ -30,9 +30,14 @@ class LeafRemoval {
                            .level = level,
                            .attrs = attrs.ok() ? attrs.value() : Attrs{}});
     }
+    clean_leaf(leaf, level);
+  }
+
+  // The cache maintenance alone, for a leaf that map replaced (the observer hears only of unmaps).
+  void clean_leaf(Pte leaf, Level level) {
     if (core_.fwb()) return;
     if (!leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) return;
-    clean(leaf.output_address(), size);
+    clean(leaf.output_address(), core_.geometry().level_bytes(level));
   }
 
   // The pages of a detached last-level table, when only their cleaning matters (no FWB, no

@@ -31,6 +31,7 @@ class MapVisitor {
     // Tables are never left empty, so a table where one leaf would go holds mappings or
     // annotations: refused without replace, collapsed into the leaf with it.
     if (!has(flags_, MapFlags::replace)) return Status::exists;
+    if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
     break_before_make(ctx, new_leaf(ctx));
     return Status::ok;
   }
@@ -86,11 +87,10 @@ class MapVisitor {
 
 Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   const Geometry& g = core_.geometry();
-  if (Status s = check_range(g, range); s != Status::ok) return {s, 0};
-  if (Status s = check_output(g, pa, range.size); s != Status::ok) return {s, 0};
-  if (Status s = check_attrs(attrs); s != Status::ok) return {s, 0};
-  if ((static_cast<u8>(flags) & ~u8{3}) != 0) return {Status::bad_attributes, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  const bool known_flags = (static_cast<u8>(flags) & ~u8{3}) == 0;
+  const Status input = first_failure({check_output(g, pa, range.size), check_attrs(attrs),
+                                      known_flags ? Status::ok : Status::bad_flags});
+  if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
 
   // A map that installs a single leaf meets any existing mapping before it changes anything (it
   // only creates tables under invalid entries, below which nothing is mapped), so only larger

@@ -2,7 +2,7 @@
 // planned invalidation covers all of them before the operation returns.
 #pragma once
 
-#include "s2pt/walker.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 

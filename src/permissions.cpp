@@ -34,11 +34,11 @@ class PermissionVisitor {
 };
 
 Progress change_permissions(TableCore& core, IpaRange range, Perm remove, Perm add) {
-  if (Status s = check_range(core.geometry(), range); s != Status::ok) return {s, 0};
-  if (((static_cast<u8>(remove) | static_cast<u8>(add)) & ~kPermMask) != 0) {
-    return {Status::bad_attributes, 0};
+  const bool known = ((static_cast<u8>(remove) | static_cast<u8>(add)) & ~kPermMask) == 0;
+  if (Status s = check_call(core, range, known ? Status::ok : Status::bad_attributes);
+      s != Status::ok) {
+    return {s, 0};
   }
-  if (!core.has_root()) return {Status::unsupported, 0};
   PermissionVisitor visitor(remove, add);
   const Progress progress = walk(core, range, visitor);
   // Also after a failure: what did change must not survive in a TLB when we return.

@@ -1,14 +1,14 @@
 #include "reclaim.hpp"
 
+#include "entry.hpp"
 #include "leaf_removal.hpp"
 #include "markers.hpp"
-#include "s2pt/entry.hpp"
 
 namespace s2pt {
 namespace {
 
-using Batch = Reclaimer::Batch;
-using Frame = Reclaimer::Frame;
+using Batch = RetiredPages::Batch;
+using Frame = RetiredPages::Frame;
 
 void push(TableCore& core, Batch& batch, Pa page, Level level) {
   u64* first = core.table(page);
@@ -31,7 +31,7 @@ Pa pop(TableCore& core, Batch& batch, Level& level) {
 // Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
 // freed. Returns the pages freed.
 u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
-  Reclaimer& r = core.reclaimer();
+  RetiredPages& r = core.retired();
   const Geometry& g = core.geometry();
   const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed(core);
   u64 freed = 0;
@@ -87,7 +87,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
 }  // namespace
 
 void retire_subtree(TableCore& core, Pa table, Level level) {
-  Reclaimer& r = core.reclaimer();
+  RetiredPages& r = core.retired();
   for (;;) {
     // A last-level page is not read at all: it holds no table.
     const Pte first =
@@ -101,17 +101,17 @@ void retire_subtree(TableCore& core, Pa table, Level level) {
 }
 
 void retire_root(TableCore& core, Pa root) {
-  Reclaimer& r = core.reclaimer();
+  RetiredPages& r = core.retired();
   r.teardown_root = root;
   r.teardown_pending = true;
-  r.teardown_stamp = r.close_epoch();
+  r.teardown_stamp = core.reclaimer().close_epoch();
 }
 
 void close_retired(TableCore& core) {
-  Reclaimer& r = core.reclaimer();
+  RetiredPages& r = core.retired();
   if (r.current.head == 0) return;
   Batch closed = r.current;
-  closed.stamp = r.close_epoch();
+  closed.stamp = core.reclaimer().close_epoch();
   if (r.waiting.head != 0) {
     // One waiting batch at a time: the older one joins the newer, and waits for the newer
     // stamp, which is only later, never unsafe.
@@ -124,7 +124,7 @@ void close_retired(TableCore& core) {
 }
 
 u64 reclaim(TableCore& core, u64 budget) {
-  Reclaimer& r = core.reclaimer();
+  RetiredPages& r = core.retired();
   LeafRemoval leaves(core);
   u64 freed = 0;
   while (freed < budget) {
@@ -142,12 +142,12 @@ u64 reclaim(TableCore& core, u64 budget) {
       r.frames_hold_leaves = false;
       continue;
     }
-    if (r.waiting.head != 0 && r.grace_over(r.waiting.stamp)) {
+    if (r.waiting.head != 0 && core.reclaimer().grace_over(r.waiting.stamp)) {
       r.ready = r.waiting;
       r.waiting = Batch{};
       continue;
     }
-    if (r.teardown_pending && r.grace_over(r.teardown_stamp)) {
+    if (r.teardown_pending && core.reclaimer().grace_over(r.teardown_stamp)) {
       r.teardown_pending = false;
       r.frames[0] = Frame{.page = r.teardown_root,
                           .level = core.geometry().start_level().value(),
@@ -165,7 +165,7 @@ u64 reclaim(TableCore& core, u64 budget) {
 }
 
 bool reclaim_pending(TableCore& core) {
-  const Reclaimer& r = core.reclaimer();
+  const RetiredPages& r = core.retired();
   return r.depth > 0 || r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 ||
          r.teardown_pending;
 }

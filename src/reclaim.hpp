@@ -10,7 +10,7 @@
 // reading the other entries once the grace period is over and the pages are no longer shared.
 #pragma once
 
-#include "s2pt/table_core.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 

@@ -1,8 +1,8 @@
 // Eager split (ahead of dirty logging) and collapse (after it).
 #include "s2pt/table.hpp"
-#include "s2pt/walker.hpp"
 #include "subtree.hpp"
 #include "validate.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 namespace {
@@ -28,12 +28,12 @@ class SplitVisitor {
     if (!ctx.covers_entry()) {
       // Only the part inside the range is split: the block becomes a table one level down and
       // the walk continues inside it.
-      if (budget_ < 1) return Status::again;
+      if (budget_ < 1) return Status::budget_exhausted;
       budget_ -= 1;
       return split_entry(ctx);
     }
     const u64 needed = pages_to_split(ctx.core.geometry(), ctx.level, target_);
-    if (needed > budget_) return Status::again;
+    if (needed > budget_) return Status::budget_exhausted;
     Result<Pa> subtree = build_subtree(ctx.core, ctx.old, ctx.level, target_);
     if (!subtree.ok()) return subtree.status();
     budget_ -= needed;
@@ -85,16 +85,17 @@ class CollapseVisitor {
 
 Progress Table::split(IpaRange range, Level target, u64 page_budget) {
   const Geometry& g = core_.geometry();
-  if (Status s = check_range(g, range); s != Status::ok) return {s, 0};
-  if (!g.leaf_allowed(target) || target < g.start_level()) return {Status::unsupported, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  const bool target_ok = g.leaf_allowed(target) && target >= g.start_level();
+  if (Status s = check_call(core_, range, target_ok ? Status::ok : Status::unsupported);
+      s != Status::ok) {
+    return {s, 0};
+  }
   SplitVisitor visitor(target, page_budget);
   return walk(core_, range, visitor);
 }
 
 Progress Table::collapse(IpaRange range) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   CollapseVisitor visitor;
   return walk(core_, range, visitor);
 }

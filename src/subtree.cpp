@@ -1,5 +1,7 @@
 #include "subtree.hpp"
 
+#include "leaf_removal.hpp"
+
 namespace s2pt {
 
 Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
@@ -114,10 +116,12 @@ Status split_entry(WalkContext& ctx) {
 namespace {
 
 // Frees the pages of a detached subtree bottom-up, cleaning cacheable leaves on the way when
-// FWB is off. With FWB a last-level table holds nothing that needs cleaning, so it is freed
-// without reading its entries.
+// FWB is off, adjacent memory in one DC CIVAC range. With FWB a last-level table holds nothing
+// that needs cleaning, so it is freed without reading its entries.
 class DisposeVisitor {
  public:
+  explicit DisposeVisitor(TableCore& core) : leaves_(core) {}
+
   Status table_pre(WalkContext& ctx) {
     if (ctx.core.fwb() && ctx.level.deeper().is_last()) {
       ctx.core.free_table(ctx.old.table_address());
@@ -126,23 +130,24 @@ class DisposeVisitor {
     return Status::ok;
   }
   Status leaf(WalkContext& ctx) {
-    cleaned_ |= clean_removed_leaf(ctx.core, ctx.old, ctx.level);
+    if (ctx.old.is_leaf(ctx.level)) leaves_.clean_leaf(ctx.old, ctx.level);
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
     ctx.core.free_table(ctx.old.table_address());
     return Status::ok;
   }
-  bool cleaned() const { return cleaned_; }
+  // Issues the cleaning still batched; whether any was issued.
+  bool finish() { return leaves_.finish(); }
 
  private:
-  bool cleaned_ = false;
+  LeafRemoval leaves_;
 };
 
 }  // namespace
 
 void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
-  DisposeVisitor visitor;
+  DisposeVisitor visitor(core);
   const Geometry& g = core.geometry();
   const bool skip_leaves = core.fwb() && level.is_last();
   if (!skip_leaves) {
@@ -152,7 +157,7 @@ void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
         .walk_table(core.table(table), table, level, false, cursor, end);
   }
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
-  if (visitor.cleaned()) core.maintenance().dsb_ish();
+  if (visitor.finish()) core.maintenance().dsb_ish();
   core.free_table(table);
 }
 

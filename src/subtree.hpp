@@ -2,7 +2,7 @@
 // break-before-make sequence, and disposing of a subtree that is no longer reachable.
 #pragma once
 
-#include "s2pt/walker.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 

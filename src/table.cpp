@@ -3,13 +3,16 @@
 
 #include "markers.hpp"
 #include "reclaim.hpp"
-#include "s2pt/walker.hpp"
 #include "subtree.hpp"
+#include "walker.hpp"
 
 namespace s2pt {
 
 Table::Table(const TableConfig& config, Mm& mm, Arch& arch, Features features)
-    : core_(config.geometry, config.vmid, mm, arch, features, config.limits) {}
+    : core_(*new (core_storage_)
+                TableCore(config.geometry, config.vmid, mm, arch, features, config.limits)) {
+  static_assert(sizeof(TableCore) <= sizeof(core_storage_) && alignof(TableCore) <= alignof(u64));
+}
 
 Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
   if (config.geometry.vmid_bits() == 8 && config.vmid.raw > 0xFF) return Status::bad_geometry;
@@ -18,9 +21,16 @@ Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
   return Result<Table>(static_cast<Table&&>(table));
 }
 
-Table::Table(Table&& other) noexcept : core_(other.core_) {
+Table::Table(Table&& other) noexcept : core_(*new (core_storage_) TableCore(other.core_)) {
   other.core_.clear_root();
   other.core_.reclaimer() = Reclaimer{};
+  other.core_.retired() = RetiredPages{};
+}
+
+Table::~Table() {
+  destroy();
+  reclaim_all();
+  core_.~TableCore();
 }
 
 void Table::destroy() {
@@ -102,6 +112,31 @@ OwnerId Table::owner(Ipa ipa) const {
   walk(const_cast<TableCore&>(core_), IpaRange{ipa.align_down(g.page_bytes()), g.page_bytes()},
        visitor);
   return visitor.found().owner();
+}
+
+void Table::set_leaf_observer(const LeafObserver& observer) {
+  core_.set_observer(observer);
+}
+Reclaimer& Table::reclaimer() {
+  return core_.reclaimer();
+}
+const Geometry& Table::geometry() const {
+  return core_.geometry();
+}
+Vmid Table::vmid() const {
+  return core_.vmid();
+}
+MemAttrFormat Table::format() const {
+  return core_.format();
+}
+const Features& Table::features() const {
+  return core_.features();
+}
+Pa Table::root() const {
+  return core_.root_pa();
+}
+bool Table::destroyed() const {
+  return !core_.has_root();
 }
 
 TableStats Table::stats() const {

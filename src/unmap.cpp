@@ -44,8 +44,7 @@ Progress unmap_per_entry(TableCore& core, IpaRange range) {
 }
 
 Progress Table::unmap(IpaRange range, UnmapStrategy strategy) {
-  if (Status s = check_range(core_.geometry(), range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   switch (strategy) {
     case UnmapStrategy::per_entry:
       return unmap_per_entry(core_, range);
@@ -60,8 +59,7 @@ Progress Table::unmap(IpaRange range, UnmapStrategy strategy) {
 
 Progress Table::destroy_range(IpaRange range, u64 budget) {
   const Geometry& g = core_.geometry();
-  if (Status s = check_range(g, range); s != Status::ok) return {s, 0};
-  if (!core_.has_root()) return {Status::unsupported, 0};
+  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
   // Chunks of one level-1 entry's region (or one root entry's, when the root is deeper): each
   // holds a bounded number of table pages, whatever the VM's size.
   const Level chunk_level = g.start_level().value() < 1 ? Level{1} : g.start_level();
@@ -80,7 +78,7 @@ Progress Table::destroy_range(IpaRange range, u64 budget) {
     const u64 freed = pages_before - core_.table_pages();
     work += freed > 0 ? freed : 1;
   } while (done < range.size && work < budget);
-  return {done == range.size ? Status::ok : Status::again, done};
+  return {done == range.size ? Status::ok : Status::budget_exhausted, done};
 }
 
 }  // namespace s2pt

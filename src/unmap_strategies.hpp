@@ -1,7 +1,7 @@
 // The unmap strategies (see UnmapStrategy in table.hpp). The range is already validated.
 #pragma once
 
-#include "s2pt/table_core.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 

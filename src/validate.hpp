@@ -1,8 +1,11 @@
 // Checks of caller input, done before anything is touched so that bad input changes nothing.
 #pragma once
 
+#include <initializer_list>
+
 #include "s2pt/geometry.hpp"
 #include "s2pt/pte.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 
@@ -17,6 +20,21 @@ constexpr Status check_range(const Geometry& g, IpaRange range) {
     return Status::ipa_out_of_range;
   }
   return Status::ok;
+}
+
+// The first failed check of several, in the order given.
+constexpr Status first_failure(std::initializer_list<Status> checks) {
+  for (Status s : checks) {
+    if (s != Status::ok) return s;
+  }
+  return Status::ok;
+}
+
+// What every Table operation on a range checks first, in this order: the range, the operation's
+// own input checks (`input`: the first that failed), then whether the table still exists.
+inline Status check_call(const TableCore& core, IpaRange range, Status input = Status::ok) {
+  return first_failure({check_range(core.geometry(), range), input,
+                        core.has_root() ? Status::ok : Status::destroyed});
 }
 
 constexpr Status check_output(const Geometry& g, Pa pa, u64 size) {

@@ -41,9 +41,13 @@ typedef enum s2pt_status {
   S2PT_ERR_EXISTS = 7,              /* something is mapped (or annotated) there already */
   S2PT_ERR_NO_MEMORY = 8,           /* the mm callbacks ran out of table pages */
   S2PT_ERR_AGAIN = 9,               /* a concurrent walker holds an entry; retry */
-  S2PT_ERR_UNSUPPORTED = 10,        /* feature, strategy or geometry not supported; or destroyed */
+  S2PT_ERR_UNSUPPORTED = 10,        /* feature, strategy or geometry not supported */
   S2PT_ERR_BAD_GEOMETRY = 11,       /* impossible granule / IPA / PA / VMID combination */
   S2PT_ERR_NOT_MAPPED = 12,         /* lookup: no translation */
+  S2PT_ERR_BUDGET_EXHAUSTED = 13,   /* the call's budget ran out: call again with the rest */
+  S2PT_ERR_DESTROYED = 14,          /* the table was destroyed (s2pt_table_destroy/retire) */
+  S2PT_ERR_MISMATCHED_CACHE = 15,   /* a page cache set up for another granule */
+  S2PT_ERR_BAD_FLAGS = 16,          /* unknown map flags */
   S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: misuse, see below */
   S2PT_ERR_FOREIGN_CACHE = 101,     /* C interface only: the page cache is another table's */
   S2PT_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: keeps the enum 32 bits wide */
@@ -195,7 +199,7 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
  * the memory that was mapped to PoC first, and telling the leaf observer): s2pt_table_retire,
  * then s2pt_reclaim_all. For a large VM, tear it down in bounded steps with s2pt_destroy_range
  * first, or retire it and reclaim in steps. Afterwards every operation returns
- * S2PT_ERR_UNSUPPORTED (lookups S2PT_ERR_NOT_MAPPED; s2pt_get_stats still works) until the
+ * S2PT_ERR_DESTROYED (lookups S2PT_ERR_NOT_MAPPED; s2pt_get_stats still works) until the
  * storage is created again. Page caches keep their pages: drain them (before or after).
  * Idempotent. */
 void s2pt_table_destroy(s2pt_table* table);
@@ -237,8 +241,8 @@ s2pt_status s2pt_unmap(s2pt_table* table, uint64_t ipa, uint64_t size, s2pt_unma
                        uint64_t* bytes_done);
 
 /* Unmaps the range like S2PT_UNMAP_FAST, in chunks, stopping once about `budget` table pages of
- * work were done (at least one chunk). S2PT_ERR_AGAIN with *bytes_done when it stopped early:
- * yield, then call again with the rest. */
+ * work were done (at least one chunk). S2PT_ERR_BUDGET_EXHAUSTED with *bytes_done when it stopped
+ * early: yield, then call again with the rest. */
 s2pt_status s2pt_destroy_range(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t budget,
                                uint64_t* bytes_done);
 
@@ -257,8 +261,8 @@ typedef void (*s2pt_leaf_observer)(void* ctx, const s2pt_unmapped_leaf* leaf);
 s2pt_status s2pt_set_leaf_observer(s2pt_table* table, s2pt_leaf_observer observer, void* ctx);
 
 /* Splits every block in the range into leaves of `level` (2 or 3), each block rebuilt unlinked and
- * swapped in with one break-before-make. Stops with S2PT_ERR_AGAIN and *bytes_done before a
- * block whose new subtree would take more than `page_budget` table pages in this call. */
+ * swapped in with one break-before-make. Stops with S2PT_ERR_BUDGET_EXHAUSTED and *bytes_done
+ * before a block whose new subtree would take more than `page_budget` table pages in this call. */
 s2pt_status s2pt_split(s2pt_table* table, uint64_t ipa, uint64_t size, int level,
                        uint64_t page_budget, uint64_t* bytes_done);
 /* Replaces every table in the range whose leaves map one contiguous, aligned range with the same
@@ -322,7 +326,7 @@ typedef struct s2pt_page_cache {
  * CPU number belongs to at most one CPU faulting on the table. *cache may be uninitialised or
  * drained, but must not hold pages (they would leak). On failure *cache is not written. A table
  * created again in the same storage needs its caches drained and initialised again (a cache of
- * another granule gets S2PT_ERR_BAD_GEOMETRY). */
+ * another granule gets S2PT_ERR_MISMATCHED_CACHE). */
 s2pt_status s2pt_page_cache_init(s2pt_page_cache* cache, s2pt_table* table, unsigned cpu);
 /* Fills the cache from the table's mm callbacks until it holds `count` pages (at most
  * S2PT_PAGE_CACHE_CAPACITY; s2pt_fault_pages_needed is enough for one fault). On
@@ -365,8 +369,9 @@ typedef enum s2pt_fault_outcome {
  *  - IPA mapped elsewhere, or annotated: S2PT_ERR_EXISTS. An entry another CPU holds:
  *    S2PT_ERR_AGAIN (let the guest retry).
  * Bad input changes nothing: S2PT_ERR_UNSUPPORTED for a leaf_bytes that is no leaf size of the
- * table (or a destroyed table), S2PT_ERR_UNALIGNED for a pa not aligned to leaf_bytes, and the
- * other range and attribute errors as s2pt_map. *out is written only on S2PT_OK. */
+ * table (S2PT_ERR_DESTROYED for a destroyed table), S2PT_ERR_UNALIGNED for a pa not aligned to
+ * leaf_bytes, and the other range and attribute errors as s2pt_map. *out is written only on
+ * S2PT_OK. */
 s2pt_status s2pt_handle_fault(s2pt_table* table, const s2pt_fault_request* fault,
                               s2pt_page_cache* cache, s2pt_fault_outcome* out);
 

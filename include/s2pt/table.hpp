@@ -14,13 +14,17 @@
 
 #include "s2pt/arch.hpp"
 #include "s2pt/geometry.hpp"
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/mm.hpp"
+#include "s2pt/observer.hpp"
 #include "s2pt/page_cache.hpp"
 #include "s2pt/pte.hpp"
-#include "s2pt/table_core.hpp"
+#include "s2pt/reclaim.hpp"
 #include "s2pt/tlbi_plan.hpp"
 
 namespace s2pt {
+
+class TableCore;  // src/table_core.hpp: the state the operations work on
 
 struct TableConfig {
   Geometry geometry;
@@ -112,10 +116,7 @@ class Table {
   Table& operator=(Table&&) = delete;
   Table(const Table&) = delete;
   Table& operator=(const Table&) = delete;
-  ~Table() {
-    destroy();
-    reclaim_all();
-  }
+  ~Table();
 
   // Maps [range) to [pa, pa + size) with the largest aligned blocks unless no_blocks. Without
   // FWB, cacheable memory is cleaned and invalidated to PoC (and executable memory invalidated
@@ -132,12 +133,12 @@ class Table {
 
   // Tears [range) down in chunks, as unmap(fast) does, stopping once about `budget` table pages
   // of work were done (at least one chunk: one level-1 region, a bounded number of table pages
-  // whatever the VM's size). Returns again with the bytes done so far when it stopped early; the
-  // caller yields and calls again with the rest.
+  // whatever the VM's size). Returns budget_exhausted with the bytes done so far when it stopped
+  // early; the caller yields and calls again with the rest.
   Progress destroy_range(IpaRange range, u64 budget);
 
   // Reports every leaf an unmap (or a destroy) removes; a default-constructed one reports nothing.
-  void set_leaf_observer(const LeafObserver& observer) { core_.set_observer(observer); }
+  void set_leaf_observer(const LeafObserver& observer);
 
   // The fault path. SHARED: any number of handle_fault calls may run at once, on any CPUs, with
   // each other and with the hardware walkers; they must not overlap the exclusive operations
@@ -156,7 +157,8 @@ class Table {
   // Splits every block in [range) into leaves of `target` level ahead of dirty logging: builds
   // each block's new subtree unlinked, then installs it with one break-before-make. Stops before
   // a block whose subtree would take more than `page_budget` pages in total for this call and
-  // returns again with the bytes done, for the caller to call again (bounded memory per call).
+  // returns budget_exhausted with the bytes done, for the caller to call again (bounded memory per
+  // call).
   Progress split(IpaRange range, Level target, u64 page_budget);
   // Replaces every table in [range) whose leaves map one contiguous, block-aligned range with
   // identical attributes by a block (break-before-make; the subtree is freed).
@@ -200,25 +202,27 @@ class Table {
   // Frees everything retired, waiting for shared walkers to leave if needed.
   void reclaim_all();
   // Shared walkers (the concurrent fault path) enter and leave the reclaimer here.
-  Reclaimer& reclaimer() { return core_.reclaimer(); }
+  Reclaimer& reclaimer();
 
   TableStats stats() const;
-  const Geometry& geometry() const { return core_.geometry(); }
-  Vmid vmid() const { return core_.vmid(); }
-  MemAttrFormat format() const { return core_.format(); }
-  const Features& features() const { return core_.features(); }
-  Pa root() const { return core_.root_pa(); }
+  const Geometry& geometry() const;
+  Vmid vmid() const;
+  MemAttrFormat format() const;
+  const Features& features() const;
+  Pa root() const;
   // VTTBR_EL2: root base address and VMID (bits [63:48]).
-  u64 vttbr() const { return core_.root_pa().raw | (u64{core_.vmid().raw} << 48); }
-  bool destroyed() const { return !core_.has_root(); }
-
-  // For tests and tools: the state walkers work on.
-  TableCore& core() { return core_; }
+  u64 vttbr() const { return root().raw | (u64{vmid().raw} << 48); }
+  bool destroyed() const;
 
  private:
+  friend struct CoreAccess;  // src/core_access.hpp, for the project's tests and tools
+
   Table(const TableConfig& config, Mm& mm, Arch& arch, Features features);
 
-  TableCore core_;
+  // The state lives in the table object itself (no allocation); its layout is internal.
+  static constexpr u64 kCoreBytes = 4096;
+  alignas(u64) unsigned char core_storage_[kCoreBytes];
+  TableCore& core_;
 };
 
 // Features the table will rely on: those the CPU has and the configuration allows.

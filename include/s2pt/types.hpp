@@ -88,13 +88,17 @@ enum class Status : u8 {
   wraps,             // start + size overflows
   ipa_out_of_range,  // beyond the table's IPA size
   pa_out_of_range,   // output address beyond the configured PA size
-  bad_attributes,    // unknown permission, memory-type or software bits; or unsupported combo
+  bad_attributes,    // unknown permission, memory-type or software bits
   exists,            // a mapping is already there and the caller did not ask to replace it
   no_memory,         // a table page could not be allocated
   again,             // a concurrent walker holds the entry; retry
   unsupported,       // the feature or geometry is not supported
   bad_geometry,      // impossible granule / IPA / PA combination
   not_mapped,        // lookup found no translation
+  budget_exhausted,  // the call's work budget ran out first: call again with the rest
+  destroyed,         // the table was destroyed
+  mismatched_cache,  // the page cache holds pages of another granule, or its walker slot is invalid
+  bad_flags,         // unknown operation flags
 };
 
 constexpr const char* describe(Status s) {
@@ -125,6 +129,14 @@ constexpr const char* describe(Status s) {
       return "impossible geometry";
     case Status::not_mapped:
       return "not mapped";
+    case Status::budget_exhausted:
+      return "budget exhausted, call again with the rest";
+    case Status::destroyed:
+      return "the table was destroyed";
+    case Status::mismatched_cache:
+      return "page cache of another granule or walker slot out of range";
+    case Status::bad_flags:
+      return "unknown flags";
   }
   return "unknown status";
 }

@@ -4,7 +4,7 @@
 #include <mutex>
 #include <vector>
 
-#include "s2pt/maintenance.hpp"
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/sim/machine.hpp"
 
 namespace s2pt::sim {

@@ -2,7 +2,7 @@
 // that an oracle never counts as a use of a freed page).
 #pragma once
 
-#include "s2pt/entry.hpp"
+#include "entry.hpp"
 #include "s2pt/sim/machine.hpp"
 
 namespace s2pt::sim {

@@ -7,8 +7,8 @@
 
 #include "bbm_tracker.hpp"
 #include "cpu.hpp"
+#include "entry.hpp"
 #include "live_table.hpp"
-#include "s2pt/entry.hpp"
 #include "s2pt/table.hpp"
 
 namespace s2pt::sim {

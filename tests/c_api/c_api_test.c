@@ -334,7 +334,7 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, needed), S2PT_OK);
   s2pt_table_destroy(&table);
   before = take_snapshot(&table, &cache);
-  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_UNSUPPORTED);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_DESTROYED);
   CHECK(unchanged(&before, &table, &cache));
   CHECK(arena_in_use() == needed * PAGE);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
@@ -346,10 +346,10 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_table_create(&table, &config_64k, mm, arch), S2PT_OK);
   const uint64_t root_64k = arena_in_use();
   before = take_snapshot(&table, &cache);
-  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_BAD_GEOMETRY);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, 1), S2PT_ERR_MISMATCHED_CACHE);
   fault.pa = 0x100000000;
   fault.leaf_bytes = 64 * 1024;
-  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_BAD_GEOMETRY);
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_ERR_MISMATCHED_CACHE);
   CHECK(unchanged(&before, &table, &cache));
   CHECK_STATUS(s2pt_page_cache_init(&cache, &table, 0), S2PT_OK);
   CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, s2pt_fault_pages_needed(&table)), S2PT_OK);
@@ -411,7 +411,7 @@ static void test_retire_and_reclaim(const s2pt_mm_ops* mm, const s2pt_arch_ops* 
   CHECK(count_kind(OP_DC) == 0);
   s2pt_translation t;
   CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_ERR_NOT_MAPPED);
-  CHECK_STATUS(s2pt_map(&table, 0xC0000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_UNSUPPORTED);
+  CHECK_STATUS(s2pt_map(&table, 0xC0000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_DESTROYED);
   CHECK(s2pt_vttbr(&table) == 0);
   CHECK_STATUS(s2pt_table_retire(&table), S2PT_OK); /* idempotent */
   CHECK(stats.tlbi_vmid == vmid_tlbis + 1);
@@ -467,6 +467,10 @@ int main(void) {
   CHECK(strstr(s2pt_status_string(S2PT_ERR_EXISTS), "exists") != NULL);
   CHECK(strcmp(s2pt_status_string(S2PT_ERR_INVALID_ARGUMENT), "invalid argument") == 0);
   CHECK(strstr(s2pt_status_string(S2PT_ERR_FOREIGN_CACHE), "another table") != NULL);
+  CHECK(strstr(s2pt_status_string(S2PT_ERR_BUDGET_EXHAUSTED), "budget") != NULL);
+  CHECK(strstr(s2pt_status_string(S2PT_ERR_DESTROYED), "destroyed") != NULL);
+  CHECK(strstr(s2pt_status_string(S2PT_ERR_MISMATCHED_CACHE), "page cache") != NULL);
+  CHECK(strstr(s2pt_status_string(S2PT_ERR_BAD_FLAGS), "flags") != NULL);
 
   arena.fail_after = -1;
   const s2pt_mm_ops mm = arena_mm;
@@ -546,6 +550,7 @@ int main(void) {
   odd.sh = 7;
   CHECK_STATUS(s2pt_map(&table, 0x50000000, PAGE, 0, &odd, 0, NULL), S2PT_ERR_BAD_ATTRIBUTES);
   CHECK_STATUS(s2pt_map(&table, 0x50000000, PAGE, 0, NULL, 0, NULL), S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_map(&table, 0x50000000, PAGE, 0, &rw, 0x100, NULL), S2PT_ERR_BAD_FLAGS);
   CHECK_STATUS(s2pt_lookup(&table, 0x50000000, &t), S2PT_ERR_NOT_MAPPED);
   CHECK_STATUS(s2pt_unmap(&table, 0x40000000, PAGE, (s2pt_unmap_strategy)200, NULL),
                S2PT_ERR_UNSUPPORTED);
@@ -635,7 +640,7 @@ int main(void) {
 
   /* Eager split of a 2 MiB block into pages, and collapse back. */
   CHECK_STATUS(s2pt_map(&table, 0xC0000000, 2 * MiB, 0x300000000, &rw, 0, NULL), S2PT_OK);
-  CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 3, 0, &done), S2PT_ERR_AGAIN);
+  CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 3, 0, &done), S2PT_ERR_BUDGET_EXHAUSTED);
   CHECK(done == 0);
   CHECK_STATUS(s2pt_split(&table, 0xC0000000, 2 * MiB, 3, 16, &done), S2PT_OK);
   CHECK_STATUS(s2pt_lookup(&table, 0xC0001000, &t), S2PT_OK);
@@ -651,7 +656,8 @@ int main(void) {
                S2PT_OK);
   CHECK_STATUS(s2pt_map(&table, 0x140000000, 2 * MiB, 0x300200000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
                S2PT_OK);
-  CHECK_STATUS(s2pt_destroy_range(&table, 0x100000000, 2048 * MiB, 1, &done), S2PT_ERR_AGAIN);
+  CHECK_STATUS(s2pt_destroy_range(&table, 0x100000000, 2048 * MiB, 1, &done),
+               S2PT_ERR_BUDGET_EXHAUSTED);
   CHECK(done == 1024 * MiB);
   CHECK_STATUS(s2pt_lookup(&table, 0x100000000, &t), S2PT_ERR_NOT_MAPPED);
   CHECK_STATUS(s2pt_lookup(&table, 0x140000000, &t), S2PT_OK);
@@ -669,7 +675,7 @@ int main(void) {
   CHECK(arena_in_use() == 0);
   CHECK(!arena.freed_live);
   s2pt_table_destroy(&table);
-  CHECK_STATUS(s2pt_map(&table, 0x40000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_UNSUPPORTED);
+  CHECK_STATUS(s2pt_map(&table, 0x40000000, PAGE, 0, &rw, 0, NULL), S2PT_ERR_DESTROYED);
   CHECK_STATUS(s2pt_lookup(&table, 0x40100000, &t), S2PT_ERR_NOT_MAPPED);
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.table_pages == 0 && stats.tlbi_vmid >= 1);

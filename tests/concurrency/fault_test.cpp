@@ -113,7 +113,13 @@ TEST(Fault, BadRequestsChangeNothing) {
                 .handle_fault({.ipa = Ipa{k1G}, .pa = Pa{0}, .leaf_bytes = k4K, .attrs = {}},
                               wrong_granule)
                 .status(),
-            Status::bad_geometry);
+            Status::mismatched_cache);
+  PageCache no_slot(k4K, Reclaimer::kWalkerSlots);
+  EXPECT_EQ(
+      rig.table()
+          .handle_fault({.ipa = Ipa{k1G}, .pa = Pa{0}, .leaf_bytes = k4K, .attrs = {}}, no_slot)
+          .status(),
+      Status::mismatched_cache);
   EXPECT_TRUE(test::snapshot(rig.table()) == before);
 }
 

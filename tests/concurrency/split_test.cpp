@@ -53,11 +53,11 @@ TEST(Split, PageBudgetBoundsEachCall) {
   ASSERT_TRUE(rig.table().map({Ipa{k1G}, 2 * k1G}, Pa{4 * k1G}, kRw).ok());
   const test::TableSnapshot before = test::snapshot(rig.table());
   const Progress none = rig.table().split({Ipa{k1G}, 2 * k1G}, kLastLevel, 512);
-  EXPECT_EQ(none.status, Status::again);
+  EXPECT_EQ(none.status, Status::budget_exhausted);
   EXPECT_EQ(none.bytes_done, 0u);
   EXPECT_TRUE(test::snapshot(rig.table()) == before) << "a block needing 513 pages left alone";
   const Progress first = rig.table().split({Ipa{k1G}, 2 * k1G}, kLastLevel, 600);
-  EXPECT_EQ(first.status, Status::again);
+  EXPECT_EQ(first.status, Status::budget_exhausted);
   EXPECT_EQ(first.bytes_done, k1G);
   ASSERT_TRUE(rig.table().split({Ipa{2 * k1G}, k1G}, kLastLevel, 600).ok());
   expect_maps(rig.table(), {Ipa{k1G}, 2 * k1G}, Pa{4 * k1G}, Level{3});

@@ -105,7 +105,7 @@ const BadCall kBadCalls[] = {
      [](Table& t) {
        return t.map({Ipa{7 * k1G}, k4K}, Pa{0}, Attrs{.sw = 0x10}).status;
      }},
-    {"map: unknown flag bits", Status::bad_attributes,
+    {"map: unknown flag bits", Status::bad_flags,
      [](Table& t) {
        return t.map({Ipa{7 * k1G}, k4K}, Pa{0}, kRw, MapFlags(0x80)).status;
      }},
@@ -181,6 +181,16 @@ INSTANTIATE_TEST_SUITE_P(EachKind, BadInput, ::testing::ValuesIn(kBadCalls),
                          [](const auto& param_info) {
                            return "case" + std::to_string(param_info.index);
                          });
+
+// One cause per status code: every code has a description of its own.
+TEST(StatusCodes, EachHasItsOwnDescription) {
+  constexpr int kLast = static_cast<int>(Status::bad_flags);
+  for (int a = 0; a <= kLast; ++a) {
+    EXPECT_STRNE(describe(Status(a)), "unknown status") << a;
+    for (int b = a + 1; b <= kLast; ++b)
+      EXPECT_STRNE(describe(Status(a)), describe(Status(b)));
+  }
+}
 
 }  // namespace
 }  // namespace s2pt

@@ -1,6 +1,7 @@
 // Exact maintenance sequences, as the counting backend records them.
 #include <gtest/gtest.h>
 
+#include "core_access.hpp"
 #include "support/fixture.hpp"
 
 namespace s2pt {
@@ -69,9 +70,9 @@ TEST(Sequence, SplitWritesInvalidBeforeTheBarrierAndTheTableAfterTheIsb) {
   Table& table = t.value();
   ASSERT_TRUE(table.map({Ipa{0x4000'0000}, k2M}, Pa{0x8'0000'0000}, Attrs::normal(Perm::rw)).ok());
   // The level-2 entry of IPA 1 GiB: root entry 1 -> level-2 table, entry 0.
-  const Pte l1 = Pte::from_raw(table.core().root()[1]);
+  const Pte l1 = Pte::from_raw(CoreAccess::core(table).root()[1]);
   ASSERT_TRUE(l1.is_table(Level{1}));
-  const u64* l2_slot = table.core().table(l1.table_address());
+  const u64* l2_slot = CoreAccess::core(table).table(l1.table_address());
   const u64 block = *l2_slot;
   arch.watch(l2_slot);
   arch.seen.clear();

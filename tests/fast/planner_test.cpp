@@ -4,7 +4,7 @@
 
 #include <random>
 
-#include "s2pt/maintenance.hpp"
+#include "maintenance.hpp"
 
 namespace s2pt {
 namespace {

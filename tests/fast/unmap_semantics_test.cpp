@@ -7,6 +7,7 @@
 
 #include <random>
 
+#include "core_access.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
 #include "support/reference_model.hpp"
@@ -295,7 +296,7 @@ class NoReadOfLeafTables : public ::testing::Test {
         rig.table()
             .map({base, k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw), MapFlags::no_blocks)
             .ok());
-    TableCore& core = rig.table().core();
+    TableCore& core = CoreAccess::core(rig.table());
     const Geometry& g = rig.geometry;
     const Pte l1 = Pte::from_raw(core.root()[g.index(base, Level{1})]);
     const u64* l2 = core.table(l1.table_address());

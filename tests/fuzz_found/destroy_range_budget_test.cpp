@@ -1,6 +1,6 @@
 // Table::destroy_range promises at least one chunk per call, whatever the budget: a caller that
-// loops "while again: yield, call again with the rest" must finish. Found by table_ops: a budget
-// of 0 returned again with nothing done, so such a loop never ends.
+// loops "while budget_exhausted: yield, call again with the rest" must finish. Found by table_ops:
+// a budget of 0 returned with nothing done, so such a loop never ends.
 #include <gtest/gtest.h>
 
 #include "s2pt/table.hpp"
@@ -22,7 +22,7 @@ TEST(DestroyRangeBudget, ZeroBudgetStillTearsDownOneChunk) {
     ASSERT_TRUE(table.map(vm, Pa{u64{1} << 37}, Attrs::normal(Perm::rw)).ok());
 
     const Progress first = table.destroy_range(vm, 0);
-    EXPECT_EQ(first.status, Status::again) << describe(first.status);
+    EXPECT_EQ(first.status, Status::budget_exhausted) << describe(first.status);
     ASSERT_EQ(first.bytes_done, chunk);
     EXPECT_FALSE(table.lookup(vm.start).ok());
     EXPECT_TRUE(table.lookup(vm.start + chunk).ok());
@@ -32,7 +32,7 @@ TEST(DestroyRangeBudget, ZeroBudgetStillTearsDownOneChunk) {
     for (int calls = 0; done < vm.size; ++calls) {
       ASSERT_LT(calls, 64) << "destroy_range makes no progress";
       const Progress p = table.destroy_range({vm.start + done, vm.size - done}, 0);
-      ASSERT_TRUE(p.ok() || p.status == Status::again) << describe(p.status);
+      ASSERT_TRUE(p.ok() || p.status == Status::budget_exhausted) << describe(p.status);
       ASSERT_GT(p.bytes_done, 0u);
       done += p.bytes_done;
     }

@@ -15,6 +15,22 @@ file(REMOVE_RECURSE ${WORK_DIR})
 set(prefix ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 
+# The installed core headers are the API and nothing more (the walker and the table's state stay
+# in src/), and each compiles on its own against the install alone.
+set(api arch.hpp geometry.hpp maintenance_counters.hpp mm.hpp observer.hpp page_cache.hpp pte.hpp
+    reclaim.hpp s2pt.h table.hpp table_lock.hpp tlbi.hpp tlbi_plan.hpp types.hpp)
+file(GLOB installed RELATIVE ${prefix}/include/s2pt ${prefix}/include/s2pt/*.h*)
+list(SORT installed)
+if(NOT installed STREQUAL api)
+  message(FATAL_ERROR "installed core headers: ${installed}\nexpected (the API): ${api}\n"
+                      "an internal header belongs in src/; a new API header belongs in this list")
+endif()
+separate_arguments(header_flags UNIX_COMMAND "${CXX_FLAGS}")
+foreach(header IN LISTS api)
+  run(${CXX_COMPILER} -std=c++20 ${header_flags} -fsyntax-only -I${prefix}/include -x c++
+      ${prefix}/include/s2pt/${header})
+endforeach()
+
 run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
     -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=${BUILD_TYPE}
     -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_CXX_COMPILER=${CXX_COMPILER}

@@ -3,8 +3,9 @@
 // for it; each test also runs the correct sequence on the same setup and expects silence.
 #include <gtest/gtest.h>
 
+#include "core_access.hpp"
 #include "rig.hpp"
-#include "s2pt/walker.hpp"
+#include "walker.hpp"
 
 namespace s2pt::sim::test {
 namespace {

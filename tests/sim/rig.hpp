@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "core_access.hpp"
 #include "s2pt/sim/machine.hpp"
 #include "s2pt/sim/sim_arch.hpp"
 #include "s2pt/table.hpp"
@@ -46,7 +47,7 @@ class Rig {
   Machine& machine() { return machine_; }
   DroppingArch& arch() { return arch_; }
   Table& table() { return created_.value(); }
-  TableCore& core() { return table().core(); }
+  TableCore& core() { return CoreAccess::core(table()); }
   u64 page() { return table().geometry().page_bytes(); }
 
   // Maps [ipa, +bytes) to guest memory at kGuest + ipa, and lets every CPU cache all of it.

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core_access.hpp"
+
 namespace s2pt::test {
 namespace {
 
@@ -37,7 +39,7 @@ std::string AuditReport::summary() const {
 AuditReport audit(Table& table) {
   AuditReport report;
   if (table.destroyed()) return report;
-  TableCore& core = table.core();
+  TableCore& core = CoreAccess::core(table);
   const Geometry& g = core.geometry();
   visit_tables(
       core, core.root_pa(), g.start_level(), true,
@@ -84,7 +86,7 @@ AuditReport audit(Table& table) {
 TableSnapshot snapshot(Table& table) {
   TableSnapshot snap;
   if (table.destroyed()) return snap;
-  TableCore& core = table.core();
+  TableCore& core = CoreAccess::core(table);
   visit_tables(core, core.root_pa(), core.geometry().start_level(), true,
                [&](Pa pa, Level, bool root, const u64* slots, u64 entries) {
                  snap.pages[pa.raw] = std::vector<u64>(slots, slots + entries);

@@ -1,5 +1,7 @@
 #include "support/leaves.hpp"
 
+#include "core_access.hpp"
+
 namespace s2pt::test {
 namespace {
 
@@ -24,7 +26,7 @@ void collect(TableCore& core, Pa table, Level level, Ipa base, bool root,
 std::vector<LeafEntry> leaf_entries(Table& table) {
   std::vector<LeafEntry> out;
   if (table.destroyed()) return out;
-  TableCore& core = table.core();
+  TableCore& core = CoreAccess::core(table);
   collect(core, core.root_pa(), core.geometry().start_level(), Ipa{0}, true, out);
   return out;
 }

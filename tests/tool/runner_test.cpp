@@ -52,7 +52,7 @@ TEST(ScenarioRun, FailuresNameTheirLine) {
       {"table\nmap 0 4K 0x1000\nexpect-pages 9", 3, "expected 9 table pages, there are 4"},
       {"table\nmap 0 4K 0x1000\nunmap 0 4K per_entry\nexpect-ops tlbi_ipa=2", 4,
        "the operation issued 3"},
-      {"table\nmap 0 2M 0\nsplit 0 2M budget=0", 3, "split failed: again"},
+      {"table\nmap 0 2M 0\nsplit 0 2M budget=0", 3, "split failed: budget_exhausted"},
       {"table\nfault 0 0x1000\nfault 0 0x1000 expect=mapped", 3,
        "expected the fault to be mapped, it was already_resolved"},
       {"table\nmap 0 4K 0\nfault 0 0x1000", 3, "fault failed: exists"},

@@ -2,9 +2,10 @@
 
 #include <string>
 
-#include "s2pt/walker.hpp"
+#include "core_access.hpp"
 #include "scenario/names.hpp"
 #include "scenario/scenario.hpp"
+#include "walker.hpp"
 
 namespace s2pt::ptdump {
 namespace {
@@ -146,7 +147,7 @@ Dump collect(Table& table) {
   const Geometry& g = table.geometry();
   dump.pages.at(g.start_level()) = g.root_pages();
   DumpVisitor visitor(dump);
-  walk(table.core(), IpaRange{Ipa{0}, g.ipa_limit()}, visitor);
+  walk(CoreAccess::core(table), IpaRange{Ipa{0}, g.ipa_limit()}, visitor);
   return dump;
 }
 

@@ -24,6 +24,10 @@ constexpr StatusName kStatusNames[] = {
     {Status::unsupported, "unsupported"},
     {Status::bad_geometry, "bad_geometry"},
     {Status::not_mapped, "not_mapped"},
+    {Status::budget_exhausted, "budget_exhausted"},
+    {Status::destroyed, "destroyed"},
+    {Status::mismatched_cache, "mismatched_cache"},
+    {Status::bad_flags, "bad_flags"},
 };
 
 constexpr auto kStatuses = [] {

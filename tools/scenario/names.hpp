@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "s2pt/maintenance.hpp"
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/pte.hpp"
 #include "s2pt/table.hpp"
 

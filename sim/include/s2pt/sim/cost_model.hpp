@@ -3,7 +3,7 @@
 // machine. Default figures and where they come from: docs/model.md ("Cost model").
 #pragma once
 
-#include "s2pt/maintenance.hpp"
+#include "s2pt/maintenance_counters.hpp"
 
 namespace s2pt::sim {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "s2pt/geometry.hpp"
-#include "s2pt/maintenance.hpp"
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/sim/config.hpp"
 #include "s2pt/sim/rng.hpp"
 #include "s2pt/sim/sim_mm.hpp"

@@ -7,7 +7,7 @@
 #include <functional>
 #include <vector>
 
-#include "s2pt/maintenance.hpp"
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/sim/config.hpp"
 #include "s2pt/sim/violation.hpp"
 #include "s2pt/table.hpp"

@@ -35,8 +35,7 @@ class CountingArch final : public Arch {
   void set_features(const Features& f) { features_ = f; }
 
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    if (record_)
-      log_.push_back(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
+    push(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
   }
   void dsb_ishst() override { push(Op{.kind = OpKind::dsb_ishst}); }
   void dsb_ish() override { push(Op{.kind = OpKind::dsb_ish}); }

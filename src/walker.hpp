@@ -9,8 +9,8 @@
 // stops the walk with that status.
 #pragma once
 
-#include "s2pt/entry.hpp"
-#include "s2pt/table_core.hpp"
+#include "entry.hpp"
+#include "table_core.hpp"
 
 namespace s2pt {
 

@@ -2,8 +2,9 @@
 // the bookkeeping of table pages (allocation, reference counts, retirement).
 #pragma once
 
+#include "maintenance.hpp"
+#include "retired_pages.hpp"
 #include "s2pt/geometry.hpp"
-#include "s2pt/maintenance.hpp"
 #include "s2pt/mm.hpp"
 #include "s2pt/observer.hpp"
 #include "s2pt/pte.hpp"
@@ -132,6 +133,8 @@ class TableCore {
   void mark_retired(Pa page) { __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELEASE); }
 
   Reclaimer& reclaimer() { return reclaimer_; }
+  RetiredPages& retired() { return retired_; }
+  const RetiredPages& retired() const { return retired_; }
   const LeafObserver& observer() const { return observer_; }
   void set_observer(const LeafObserver& observer) { observer_ = observer; }
   // Set once an owner annotation was ever written: from then on an unmap may not drop a whole
@@ -149,6 +152,7 @@ class TableCore {
   u64* root_ = nullptr;
   u64 table_pages_ = 0;
   Reclaimer reclaimer_;
+  RetiredPages retired_;
   LeafObserver observer_;
   bool annotations_possible_ = false;
 };

@@ -1,0 +1,48 @@
+// How many maintenance instructions of each kind a table issued (Table::stats()).
+#pragma once
+
+#include "s2pt/types.hpp"
+
+namespace s2pt {
+
+struct MaintenanceCounters {
+  u64 tlbi_ipa = 0;    // IPAS2E1IS, IPAS2LE1IS
+  u64 tlbi_range = 0;  // RIPAS2E1IS, RIPAS2LE1IS
+  u64 tlbi_vmid = 0;   // VMALLS12E1IS
+  u64 tlbi_s1 = 0;     // VMALLE1IS
+  u64 dsb_ishst = 0;
+  u64 dsb_ish = 0;
+  u64 isb = 0;
+  u64 dc_civac_calls = 0;
+  u64 dc_civac_bytes = 0;
+  u64 ic_ivau_calls = 0;
+  u64 ic_ivau_bytes = 0;
+
+  static constexpr u64 kCacheLine = 64;
+  constexpr u64 tlbi_total() const { return tlbi_ipa + tlbi_range + tlbi_vmid + tlbi_s1; }
+  constexpr u64 dsb_total() const { return dsb_ishst + dsb_ish; }
+  constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
+  constexpr bool operator==(const MaintenanceCounters&) const = default;
+};
+// What was issued between two readings of the counters (`after - before`).
+constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
+                                        const MaintenanceCounters& b) {
+  MaintenanceCounters d;
+  d.tlbi_ipa = a.tlbi_ipa - b.tlbi_ipa;
+  d.tlbi_range = a.tlbi_range - b.tlbi_range;
+  d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
+  d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
+  d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
+  d.dsb_ish = a.dsb_ish - b.dsb_ish;
+  d.isb = a.isb - b.isb;
+  d.dc_civac_calls = a.dc_civac_calls - b.dc_civac_calls;
+  d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
+  d.ic_ivau_calls = a.ic_ivau_calls - b.ic_ivau_calls;
+  d.ic_ivau_bytes = a.ic_ivau_bytes - b.ic_ivau_bytes;
+  return d;
+}
+
+// Maintenance reads the counters as an array of u64.
+static_assert(sizeof(MaintenanceCounters) == 11 * sizeof(u64));
+
+}  // namespace s2pt
