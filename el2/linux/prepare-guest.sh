@@ -10,6 +10,7 @@ set -euo pipefail
 dir=${1:?usage: prepare-guest.sh <dir> <qemu> <ram base> <ram bytes> <initrd> <bootargs>}
 qemu=$2 ram_base=$3 ram_bytes=$4 initrd_addr=$5 bootargs=$6
 src=$(cd "$(dirname "$0")" && pwd)
+[[ -d $dir ]] && dir=$(cd "$dir" && pwd)
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 for asset in Image busybox; do

@@ -4,10 +4,10 @@
 #   el2/linux/run-linux.sh <s2pt-el2.elf> <asset dir> <expect> [option=value...]
 # <expect>: `pass` (the guest's memory checkers all passed and it powered off, nothing leaked,
 # at least S2PT_LINUX_MIN_MOVED pages moved), or `guest-failure` (a negative control: the run
-# must end in a memory-checker mismatch, a guest oops/panic, a guest access outside its RAM (the
-# guest ran on garbage) or the hypervisor's watchdog, and in nothing else: not a leak, not a
-# hypervisor error, not a QEMU crash). Options go to the harness: strategy=, fwb=, range=, control=, migrate=, seed=,
-# watchdog= (docs/el2.md).
+# must end in a memory-checker mismatch or crash, a guest oops/panic, a guest access outside its
+# RAM (the guest ran on garbage) or the hypervisor's watchdog, and in nothing else: not a leak,
+# not a hypervisor error, not a QEMU crash). Options go to the harness: strategy=, fwb=, range=,
+# control=, migrate=, seed=, watchdog=, stall=, gap= (docs/el2.md, "Linux guest").
 # Environment: S2PT_QEMU, S2PT_EL2_IMAGE_EXPECTED, S2PT_LINUX_TIMEOUT (seconds, 150),
 # S2PT_LINUX_MIB and S2PT_LINUX_PASSES (the checkers' buffer per CPU and passes; 24, 3),
 # S2PT_LINUX_MIN_MOVED (1000), S2PT_LINUX_LOG (keep the console log there).
@@ -33,11 +33,7 @@ initrd_addr=0x88000000
 bootargs="console=ttyAMA0 earlycon=pl011,0x9000000 panic=-1 oops=panic rdinit=/init s2pt.mib=$mib s2pt.passes=$passes"
 
 command -v "$qemu" >/dev/null 2>&1 || { echo "SKIPPED: $qemu not found (apt-get install qemu-system-arm)"; exit 77; }
-if [[ ! -f $image ]]; then
-  if [[ ${S2PT_EL2_IMAGE_EXPECTED:-0} == 1 ]]; then
-    echo "FAIL: $image missing although the cross compiler was found; build it first"
-    exit 1
-  fi
+if [[ ! -f $image && ${S2PT_EL2_IMAGE_EXPECTED:-0} != 1 ]]; then
   echo "SKIPPED: $image not built (aarch64-linux-gnu-g++ missing: apt-get install g++-aarch64-linux-gnu)"
   exit 77
 fi
@@ -49,6 +45,8 @@ flock 9
 prepared=$?
 flock -u 9
 ((prepared == 0)) || exit "$prepared"
+# Assets and tools are there: a missing image is a broken build, not a reason to skip.
+[[ -f $image ]] || { echo "FAIL: $image missing although the cross compiler was found; build it first"; exit 1; }
 
 semihosting="enable=on,target=native,arg=s2pt-el2,arg=linux"
 for o in "$@"; do semihosting+=",arg=$o"; done
@@ -71,6 +69,8 @@ verdict=$(sed -n 's/^linux: verdict \(.*\)$/\1/p' "$log" | tail -n1)
 kind=none
 if grep -q '^memcheck .*MISMATCH\|^memcheck .*FAILED' "$log"; then
   kind=mismatch
+elif grep -q '^s2pt-init: memory checker .* failed' "$log"; then
+  kind=checker-crash  # killed (a signal) without reporting a mismatch first
 elif grep -q 'Internal error: Oops\|Unable to handle kernel\|Kernel panic\|BUG: \|^Oops' "$log"; then
   kind=oops
 elif [[ $verdict == watchdog ]]; then
@@ -105,9 +105,9 @@ case $expect in
   guest-failure)
     [[ $verdict != pass ]] || fail "the guest passed: the control did not break anything"
     case $kind in
-      mismatch | oops | watchdog | wild-access)
+      mismatch | checker-crash | oops | watchdog | wild-access)
         echo "PASS: the control failed as it must: $kind (verdict $verdict)" ;;
-      *) fail "the run failed ($verdict) but not with a mismatch, an oops, a wild access or the watchdog" ;;
+      *) fail "the run failed ($verdict) but not with a mismatch, a checker crash, an oops, a wild access or the watchdog" ;;
     esac
     ;;
   *) echo "FAIL: unknown expectation $expect"; exit 1 ;;
