@@ -43,5 +43,29 @@ TEST(DestroyRangeBudget, ZeroBudgetStillTearsDownOneChunk) {
   }
 }
 
+// A chunk that empties a table detaches the table whole, even when the chunk ends inside it; the
+// next chunk of the same call then walks into that detached entry and must treat it as done, not
+// as another walker's busy entry. Found by table_ops: destroy_range answered "again" on a
+// single-threaded table.
+TEST(DestroyRangeBudget, NextChunkCrossesATableTheLastChunkDetached) {
+  test::Rig rig(test::make_geometry(Granule::k4, 44, 48));  // root at level 0, 1 GiB chunks
+  Table& table = rig.table();
+  const u64 gib = u64{1} << 30;
+  // The only mapping under the first level-0 entry, in its second-to-last 1 GiB.
+  const Ipa block{510 * gib};
+  ASSERT_TRUE(table.map({block, 2 << 20}, Pa{u64{1} << 40}, Attrs::normal(Perm::rw)).ok());
+  // And one more past the level-0 boundary, which must go too.
+  const Ipa beyond{513 * gib};
+  ASSERT_TRUE(table.map({beyond, 4096}, Pa{u64{1} << 41}, Attrs::normal(Perm::rw)).ok());
+
+  const Progress p = table.destroy_range({block, 4 * gib}, ~u64{0});
+  EXPECT_EQ(p.status, Status::ok) << describe(p.status);
+  EXPECT_EQ(p.bytes_done, 4 * gib);
+  EXPECT_FALSE(table.lookup(block).ok());
+  EXPECT_FALSE(table.lookup(beyond).ok());
+  EXPECT_TRUE(test::audit(table).clean());
+  EXPECT_EQ(table.stats().table_pages, table.geometry().root_pages());
+}
+
 }  // namespace
 }  // namespace s2pt
