@@ -27,6 +27,11 @@ static_assert(S2PT_ERR_BUDGET_EXHAUSTED == static_cast<int>(Status::budget_exhau
 static_assert(S2PT_ERR_DESTROYED == static_cast<int>(Status::destroyed));
 static_assert(S2PT_ERR_MISMATCHED_CACHE == static_cast<int>(Status::mismatched_cache));
 static_assert(S2PT_ERR_BAD_FLAGS == static_cast<int>(Status::bad_flags));
+static_assert(S2PT_ERR_EXEC_ON_DEVICE == static_cast<int>(Status::exec_on_device));
+static_assert(S2PT_ERR_MISSING_FEATURE == static_cast<int>(Status::missing_feature));
+static_assert(S2PT_ERR_BITMAP_TOO_SMALL == static_cast<int>(Status::bitmap_too_small));
+static_assert(S2PT_ERR_NOT_LOGGING == static_cast<int>(Status::not_logging));
+static_assert(S2PT_ERR_ALREADY_LOGGING == static_cast<int>(Status::already_logging));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
 static_assert(S2PT_GRANULE_16K == static_cast<int>(Granule::k16));
 static_assert(S2PT_GRANULE_64K == static_cast<int>(Granule::k64));

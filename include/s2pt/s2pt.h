@@ -48,6 +48,11 @@ typedef enum s2pt_status {
   S2PT_ERR_DESTROYED = 14,          /* the table was destroyed (s2pt_table_destroy/retire) */
   S2PT_ERR_MISMATCHED_CACHE = 15,   /* a page cache set up for another granule */
   S2PT_ERR_BAD_FLAGS = 16,          /* unknown map flags */
+  S2PT_ERR_EXEC_ON_DEVICE = 17,     /* execute permission asked for Device memory */
+  S2PT_ERR_MISSING_FEATURE = 18,    /* needs a CPU feature the table was not given */
+  S2PT_ERR_BITMAP_TOO_SMALL = 19,   /* dirty bitmap smaller than the range */
+  S2PT_ERR_NOT_LOGGING = 20,        /* dirty logging not enabled there */
+  S2PT_ERR_ALREADY_LOGGING = 21,    /* dirty logging already enabled there */
   S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: misuse, see below */
   S2PT_ERR_FOREIGN_CACHE = 101,     /* C interface only: the page cache is another table's */
   S2PT_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: keeps the enum 32 bits wide */

@@ -99,6 +99,11 @@ enum class Status : u8 {
   destroyed,         // the table was destroyed
   mismatched_cache,  // the page cache holds pages of another granule, or its walker slot is invalid
   bad_flags,         // unknown operation flags
+  exec_on_device,    // execute permission asked for Device memory
+  missing_feature,   // the geometry or operation needs a CPU feature the table was not given
+  bitmap_too_small,  // the caller's dirty bitmap does not cover the range
+  not_logging,       // dirty logging is not enabled on the range
+  already_logging,   // dirty logging is already enabled on part of the range
 };
 
 constexpr const char* describe(Status s) {
@@ -137,6 +142,16 @@ constexpr const char* describe(Status s) {
       return "page cache of another granule or walker slot out of range";
     case Status::bad_flags:
       return "unknown flags";
+    case Status::exec_on_device:
+      return "execute permission on Device memory";
+    case Status::missing_feature:
+      return "needs a CPU feature the table was not given";
+    case Status::bitmap_too_small:
+      return "dirty bitmap smaller than the range";
+    case Status::not_logging:
+      return "dirty logging is not enabled there";
+    case Status::already_logging:
+      return "dirty logging is already enabled there";
   }
   return "unknown status";
 }

@@ -28,6 +28,11 @@ constexpr StatusName kStatusNames[] = {
     {Status::destroyed, "destroyed"},
     {Status::mismatched_cache, "mismatched_cache"},
     {Status::bad_flags, "bad_flags"},
+    {Status::exec_on_device, "exec_on_device"},
+    {Status::missing_feature, "missing_feature"},
+    {Status::bitmap_too_small, "bitmap_too_small"},
+    {Status::not_logging, "not_logging"},
+    {Status::already_logging, "already_logging"},
 };
 
 constexpr auto kStatuses = [] {
