@@ -90,6 +90,8 @@ class DetachVisitor {
     const u64 parked_below = parked_[below];
     if (ctx.end >= ctx.entry_end()) parked_[below] = 0;
     if (ctx.core.refs(ctx.old.table_address()) == 1 + parked_below) {
+      // The table goes whole; its count must not carry over to the next table at that level.
+      parked_[below] = 0;
       park(ctx);
       pages_ += 1;
       tables_removed_ = true;

@@ -67,5 +67,31 @@ TEST(DestroyRangeBudget, NextChunkCrossesATableTheLastChunkDetached) {
   EXPECT_EQ(table.stats().table_pages, table.geometry().root_pages());
 }
 
+// destroy_range removes translations; annotations (owner marks) stay. Here the first chunk
+// empties the whole first level-0 entry and detaches it although the chunk ends inside it; the
+// count of what it detached there must not carry over to the next level-0 entry, whose table
+// still holds an annotation. Found by table_ops: every annotation of the range was lost.
+TEST(DestroyRangeBudget, AnnotationsSurviveAcrossChunks) {
+  test::Rig rig(test::make_geometry(Granule::k4, 44, 48));
+  Table& table = rig.table();
+  const u64 gib = u64{1} << 30;
+  const u64 mib = u64{1} << 20;
+  const Attrs rw = Attrs::normal(Perm::rw);
+  ASSERT_TRUE(table.map({Ipa{510 * gib}, 2 * mib}, Pa{u64{1} << 40}, rw).ok());
+  ASSERT_TRUE(table.map({Ipa{512 * gib}, 2 * mib}, Pa{u64{1} << 41}, rw).ok());
+  const IpaRange marked{Ipa{513 * gib + 106 * mib}, 252 * mib};
+  ASSERT_TRUE(table.annotate(marked, OwnerId{190}).ok());
+
+  const Progress p = table.destroy_range({Ipa{510 * gib}, 4 * gib}, ~u64{0});
+  EXPECT_EQ(p.status, Status::ok) << describe(p.status);
+  EXPECT_EQ(p.bytes_done, 4 * gib);
+  EXPECT_FALSE(table.lookup(Ipa{510 * gib}).ok());
+  EXPECT_FALSE(table.lookup(Ipa{512 * gib}).ok());
+  for (u64 off = 0; off < marked.size; off += 2 * mib)
+    ASSERT_EQ(table.owner(marked.start + off).raw, 190) << std::hex << (marked.start + off).raw;
+  table.reclaim_all();
+  EXPECT_TRUE(test::audit(table).clean());
+}
+
 }  // namespace
 }  // namespace s2pt
