@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "s2pt/arch/counting.hpp"
 #include "s2pt/hosted/page_pool.hpp"
 
@@ -69,31 +71,50 @@ TEST_F(PtdumpTest, MergesContiguousLeavesWithTheSameAttributes) {
   EXPECT_EQ(d.pages.total(), table().stats().table_pages);
 }
 
+std::string printed(void (*print)(std::FILE*, const Table&, const Dump&), const Table& table,
+                    const Dump& dump) {
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  print(out, table, dump);
+  std::fclose(out);
+  std::string text(buffer, size);
+  std::free(buffer);
+  return text;
+}
+
 TEST_F(PtdumpTest, TextAndJsonNameWhatTheyShow) {
   ASSERT_TRUE(
       table().map({Ipa{0x40000000}, u64{2} << 20}, Pa{0x80000000}, Attrs::device(Perm::rw)).ok());
   const Dump d = collect(table());
-  char* buffer = nullptr;
-  std::size_t size = 0;
-  std::FILE* out = open_memstream(&buffer, &size);
-  print_text(out, table(), d);
-  print_json(out, table(), d);
-  std::fclose(out);
-  const std::string text(buffer, size);
-  std::free(buffer);
+  const std::string text = printed(print_text, table(), d);
   EXPECT_NE(text.find("0x0000000040000000-0x0000000040200000       2M  L2 block  -> "
                       "0x0000000080000000  rw- device_ngnre"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("table pages: L1 2 (root), L2 1, L3 0; total 3"), std::string::npos) << text;
-  EXPECT_NE(text.find("\"kind\": \"block\", \"entries\": 1, \"pa\": \"0x80000000\", \"perm\": "
-                      "\"rw-\", \"mem\": \"device_ngnre\""),
-            std::string::npos)
-      << text;
-  EXPECT_NE(
-      text.find("\"table_pages\": {\"total\": 3, \"by_level\": {\"1\": 2, \"2\": 1, \"3\": 0}}"),
-      std::string::npos)
-      << text;
+
+  const std::string json = printed(print_json, table(), d);
+  const nlohmann::json doc = nlohmann::json::parse(json);
+  ASSERT_EQ(doc["regions"].size(), 1u) << json;
+  const nlohmann::json& block = doc["regions"][0];
+  EXPECT_EQ(block["start"], "0x40000000");
+  EXPECT_EQ(block["end"], "0x40200000");
+  EXPECT_EQ(block["size"], u64{2} << 20);
+  EXPECT_EQ(block["level"], 2);
+  EXPECT_EQ(block["kind"], "block");
+  EXPECT_EQ(block["entries"], 1);
+  EXPECT_EQ(block["pa"], "0x80000000");
+  EXPECT_EQ(block["perm"], "rw-");
+  EXPECT_EQ(block["mem"], "device_ngnre");
+  EXPECT_EQ(block["af"], true);
+  EXPECT_EQ(doc["granule"], "4K");
+  EXPECT_EQ(doc["start_level"], 1);
+  EXPECT_EQ(doc["table_pages"]["total"], 3);
+  EXPECT_EQ(doc["table_pages"]["by_level"], nlohmann::json::parse(R"({"1": 2, "2": 1, "3": 0})"));
+  // Keys in the order they are printed in (a reader scanning the dump sees the geometry first).
+  EXPECT_LT(json.find("\"granule\""), json.find("\"regions\"")) << json;
+  EXPECT_LT(json.find("\"start\""), json.find("\"end\"")) << json;
 }
 
 TEST_F(PtdumpTest, DestroyedTableDumpsNothing) {

@@ -1,5 +1,6 @@
 #include "ptdump/ptdump.hpp"
 
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "core_access.hpp"
@@ -194,52 +195,48 @@ void print_text(std::FILE* out, const Table& table, const Dump& dump) {
 
 void print_json(std::FILE* out, const Table& table, const Dump& dump) {
   const Geometry& g = table.geometry();
-  std::fprintf(out,
-               "{\n  \"granule\": \"%s\",\n  \"ipa_bits\": %u,\n  \"pa_bits\": %u,\n"
-               "  \"start_level\": %d,\n  \"root_pages\": %u,\n  \"vmid\": %u,\n"
-               "  \"fwb\": %s,\n  \"vttbr\": \"%s\",\n  \"vtcr\": \"%s\",\n  \"regions\": [",
-               granule_text(g.granule()), g.ipa_bits(), g.pa_bits(), g.start_level().value(),
-               g.root_pages(), table.vmid().raw,
-               table.format() == MemAttrFormat::fwb ? "true" : "false", hex(table.vttbr()).c_str(),
-               hex(g.vtcr()).c_str());
-  const char* separator = "\n";
+  nlohmann::ordered_json regions = nlohmann::ordered_json::array();
   for (const Region& r : dump.regions) {
-    std::fprintf(out,
-                 "%s    {\"start\": \"%s\", \"end\": \"%s\", \"size\": %llu, \"level\": %d, "
-                 "\"kind\": \"%s\", \"entries\": %llu",
-                 separator, hex(r.start.raw).c_str(), hex(r.end().raw).c_str(),
-                 static_cast<unsigned long long>(r.size), r.level.value(), kind_text(r),
-                 static_cast<unsigned long long>(r.entries));
+    nlohmann::ordered_json region{
+        {"start", hex(r.start.raw)}, {"end", hex(r.end().raw)}, {"size", r.size},
+        {"level", r.level.value()},  {"kind", kind_text(r)},    {"entries", r.entries}};
     switch (r.kind) {
       case Region::Kind::mapped:
-        std::fprintf(out,
-                     ", \"pa\": \"%s\", \"perm\": \"%s\", \"mem\": \"%s\", \"sh\": \"%s\", "
-                     "\"af\": %s, \"contiguous\": %s, \"sw\": %u}",
-                     hex(r.pa.raw).c_str(), perm_string(r.attrs.perm).c_str(),
-                     memtype_text(r).c_str(), std::string(shareability_name(r.attrs.sh)).c_str(),
-                     r.attrs.af ? "true" : "false", r.attrs.contiguous ? "true" : "false",
-                     r.attrs.sw);
+        region["pa"] = hex(r.pa.raw);
+        region["perm"] = perm_string(r.attrs.perm);
+        region["mem"] = memtype_text(r);
+        region["sh"] = std::string(shareability_name(r.attrs.sh));
+        region["af"] = r.attrs.af;
+        region["contiguous"] = r.attrs.contiguous;
+        region["sw"] = r.attrs.sw;
         break;
       case Region::Kind::annotated:
-        std::fprintf(out, ", \"owner\": %u}", r.owner.raw);
+        region["owner"] = r.owner.raw;
         break;
       case Region::Kind::locked:
       case Region::Kind::reserved:
-        std::fprintf(out, ", \"descriptor\": \"%s\"}", hex(r.raw).c_str());
+        region["descriptor"] = hex(r.raw);
         break;
     }
-    separator = ",\n";
+    regions.push_back(std::move(region));
   }
-  std::fprintf(out, "%s  ],\n  \"table_pages\": {\"total\": %llu, \"by_level\": {",
-               dump.regions.empty() ? "" : "\n",
-               static_cast<unsigned long long>(dump.pages.total()));
-  separator = "";
-  for (int level = g.start_level().value(); level <= Level::kLast; ++level) {
-    std::fprintf(out, "%s\"%d\": %llu", separator, level,
-                 static_cast<unsigned long long>(dump.pages.at(Level{level})));
-    separator = ", ";
-  }
-  std::fprintf(out, "}}\n}\n");
+  nlohmann::ordered_json by_level = nlohmann::ordered_json::object();
+  for (int level = g.start_level().value(); level <= Level::kLast; ++level)
+    by_level[std::to_string(level)] = dump.pages.at(Level{level});
+  const nlohmann::ordered_json document{
+      {"granule", granule_text(g.granule())},
+      {"ipa_bits", g.ipa_bits()},
+      {"pa_bits", g.pa_bits()},
+      {"start_level", g.start_level().value()},
+      {"root_pages", g.root_pages()},
+      {"vmid", table.vmid().raw},
+      {"fwb", table.format() == MemAttrFormat::fwb},
+      {"vttbr", hex(table.vttbr())},
+      {"vtcr", hex(g.vtcr())},
+      {"regions", std::move(regions)},
+      {"table_pages", {{"total", dump.pages.total()}, {"by_level", std::move(by_level)}}},
+  };
+  std::fprintf(out, "%s\n", document.dump(2).c_str());
 }
 
 }  // namespace s2pt::ptdump

@@ -7,25 +7,29 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli.hpp"
 #include "command.hpp"
 #include "s2pt/arch/counting.hpp"
 #include "s2pt/hosted/page_pool.hpp"
 #include "s2pt/sim/cost_model.hpp"
 #include "s2pt/table.hpp"
+#include "scenario/names.hpp"
 
 namespace s2pt::tool {
 namespace {
 
+using cli::size_name;
+
 constexpr u64 kKiB = u64{1} << 10;
 constexpr u64 kMiB = u64{1} << 20;
 constexpr u64 kGiB = u64{1} << 30;
-constexpr u64 kTiB = u64{1} << 40;
 
 // "destroy" is not an unmap strategy: the row times Table::destroy() on the same VM.
 struct Method {
@@ -33,6 +37,20 @@ struct Method {
   std::optional<UnmapStrategy> strategy;  // none: destroy
 };
 
+// The command line as CLI11 fills it.
+struct Arguments {
+  std::vector<u64> vm_sizes{kGiB, 16 * kGiB};
+  std::vector<u64> backings{4 * kKiB, 2 * kMiB};
+  std::vector<std::string> granules{"4K"};
+  std::vector<std::string> strategies;
+  std::string fwb;
+  std::string tlbi_range;
+  unsigned repeat = 3;
+  std::string json;
+  std::string csv;
+};
+
+// What to run, resolved from the arguments.
 struct Options {
   std::vector<u64> vm_sizes;
   std::vector<u64> backings;
@@ -59,157 +77,79 @@ struct Row {
   u64 reclaim_ns = 0;  // destroy rows: time of the reclamation that followed
 };
 
-[[noreturn]] void usage_error(const char* fmt, const char* what) {
-  std::fprintf(stderr, "s2pt bench: ");
-  std::fprintf(stderr, fmt, what);
-  std::fprintf(stderr, "\n(run 's2pt bench --help' for the options)\n");
-  std::exit(2);
+std::vector<std::string> method_words() {
+  std::vector<std::string> words;
+  for (UnmapStrategy st : kAllUnmapStrategies)
+    words.emplace_back(name(st));
+  words.emplace_back("destroy");
+  return words;
 }
 
-void print_help() {
-  std::printf(
-      "usage: s2pt bench [options]\n"
-      "  --vm-size LIST      VM sizes, e.g. 1G,16G (suffix K, M, G or T)   [1G,16G]\n"
-      "  --backing LIST      leaf size backing the VM: 4K,2M,1G (16K,32M; 64K,512M) [4K,2M]\n"
-      "  --granule LIST      4K,16K,64K                                    [4K]\n"
-      "  --strategy LIST     per_entry,deferred,fast,auto (and destroy: time of Table::destroy)\n"
-      "                                                                    [all four strategies]\n"
-      "  --fwb on|off|both   use FEAT_S2FWB\n"
-      "  --tlbi-range on|off|both  use FEAT_TLBIRANGE\n"
-      "                      [without either option: FWB+range on, and both off]\n"
-      "  --repeat N          timed repeats per case, median reported       [3]\n"
-      "  --json FILE         also write the rows as a JSON array\n"
-      "  --csv FILE          also write the rows as CSV\n");
+void add_options(CLI::App& app, Arguments& a) {
+  app.add_option("--vm-size", a.vm_sizes, "VM sizes, e.g. 1G,16G (suffix K, M, G or T)")
+      ->delimiter(',')
+      ->transform(cli::byte_size())
+      ->type_name("LIST")
+      ->default_str("1G,16G");
+  app.add_option("--backing", a.backings,
+                 "leaf size backing the VM: 4K,2M,1G (16K: 16K,32M; 64K: 64K,512M)")
+      ->delimiter(',')
+      ->transform(cli::byte_size())
+      ->check(cli::power_of_two())
+      ->type_name("LIST")
+      ->default_str("4K,2M");
+  app.add_option("--granule", a.granules, "translation granules: 4K,16K,64K")
+      ->delimiter(',')
+      ->check(cli::granule_word())
+      ->type_name("LIST")
+      ->default_str("4K");
+  app.add_option("--strategy", a.strategies,
+                 "per_entry,deferred,fast,auto, and destroy (time of Table::destroy) "
+                 "[default: the four strategies]")
+      ->delimiter(',')
+      ->check(CLI::IsMember(method_words()))
+      ->type_name("LIST");
+  app.add_option("--fwb", a.fwb, "use FEAT_S2FWB: on, off or both")
+      ->check(CLI::IsMember(cli::kSwitchWords));
+  app.add_option("--tlbi-range", a.tlbi_range,
+                 "use FEAT_TLBIRANGE: on, off or both [without --fwb and --tlbi-range: FWB and "
+                 "range both on, then both off]")
+      ->check(CLI::IsMember(cli::kSwitchWords));
+  app.add_option("--repeat", a.repeat, "timed repeats per case, the median is reported")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app.add_option("--json", a.json, "also write the rows to FILE as a JSON array")
+      ->type_name("FILE");
+  app.add_option("--csv", a.csv, "also write the rows to FILE as CSV")->type_name("FILE");
 }
 
-std::vector<std::string> split(std::string_view list) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  for (;;) {
-    const std::size_t comma = list.find(',', at);
-    out.emplace_back(list.substr(at, comma == std::string_view::npos ? list.npos : comma - at));
-    if (comma == std::string_view::npos) break;
-    at = comma + 1;
+Options resolve(const Arguments& a) {
+  Options o{.vm_sizes = a.vm_sizes,
+            .backings = a.backings,
+            .granules = {},
+            .methods = {},
+            .features = {},
+            .repeat = a.repeat,
+            .json = a.json,
+            .csv = a.csv};
+  for (const std::string& g : a.granules)
+    o.granules.push_back(cli::granule_named(g));
+  for (const std::string& s : a.strategies) {
+    const std::optional<UnmapStrategy> st = scenario::parse_strategy(s);
+    o.methods.push_back(st ? Method{name(*st), st} : Method{"destroy", std::nullopt});
   }
-  return out;
-}
-
-std::optional<u64> parse_size(const std::string& s) {
-  if (s.empty() || s[0] < '0' || s[0] > '9') return std::nullopt;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(s.c_str(), &end, 10);
-  const std::string_view unit(end);
-  u64 scale = 1;
-  if (unit == "K" || unit == "k")
-    scale = kKiB;
-  else if (unit == "M" || unit == "m")
-    scale = kMiB;
-  else if (unit == "G" || unit == "g")
-    scale = kGiB;
-  else if (unit == "T" || unit == "t")
-    scale = kTiB;
-  else if (!unit.empty())
-    return std::nullopt;
-  if (n == 0 || n > (~u64{0} / scale)) return std::nullopt;
-  return n * scale;
-}
-
-std::string size_name(u64 bytes) {
-  const char* units[] = {"", "K", "M", "G", "T"};
-  int u = 0;
-  while (u < 4 && bytes % 1024 == 0 && bytes >= 1024) {
-    bytes /= 1024;
-    ++u;
-  }
-  return std::to_string(bytes) + units[u];
-}
-
-std::vector<bool> parse_switch(const char* option, std::string_view v) {
-  if (v == "on") return {true};
-  if (v == "off") return {false};
-  if (v == "both") return {true, false};
-  usage_error("%s takes on, off or both", option);
-}
-
-Options parse(std::span<char* const> args) {
-  Options o;
-  std::optional<std::vector<bool>> fwb;
-  std::optional<std::vector<bool>> range;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      print_help();
-      std::exit(0);
-    }
-    if (arg.substr(0, 2) != "--") usage_error("unexpected argument '%s'", args[i]);
-    if (i + 1 >= args.size()) usage_error("%s needs a value", args[i]);
-    const char* value = args[++i];
-    if (arg == "--vm-size") {
-      for (const std::string& s : split(value)) {
-        const std::optional<u64> v = parse_size(s);
-        if (!v) usage_error("bad VM size '%s'", s.c_str());
-        o.vm_sizes.push_back(*v);
-      }
-    } else if (arg == "--backing") {
-      for (const std::string& s : split(value)) {
-        const std::optional<u64> v = parse_size(s);
-        if (!v || (*v & (*v - 1)) != 0) usage_error("bad backing size '%s'", s.c_str());
-        o.backings.push_back(*v);
-      }
-    } else if (arg == "--granule") {
-      for (const std::string& s : split(value)) {
-        if (s == "4K")
-          o.granules.push_back(Granule::k4);
-        else if (s == "16K")
-          o.granules.push_back(Granule::k16);
-        else if (s == "64K")
-          o.granules.push_back(Granule::k64);
-        else
-          usage_error("bad granule '%s' (4K, 16K or 64K)", s.c_str());
-      }
-    } else if (arg == "--strategy") {
-      for (const std::string& s : split(value)) {
-        bool found = false;
-        for (UnmapStrategy st : kAllUnmapStrategies) {
-          if (s == name(st)) {
-            o.methods.push_back(Method{name(st), st});
-            found = true;
-          }
-        }
-        if (s == "destroy") {
-          o.methods.push_back(Method{"destroy", std::nullopt});
-          found = true;
-        }
-        if (!found) usage_error("unknown strategy '%s'", s.c_str());
-      }
-    } else if (arg == "--fwb") {
-      fwb = parse_switch("--fwb", value);
-    } else if (arg == "--tlbi-range") {
-      range = parse_switch("--tlbi-range", value);
-    } else if (arg == "--repeat") {
-      const std::optional<u64> n = parse_size(value);
-      if (!n || *n > 1000) usage_error("--repeat takes a number from 1 to 1000, not '%s'", value);
-      o.repeat = static_cast<unsigned>(*n);
-    } else if (arg == "--json") {
-      o.json = value;
-    } else if (arg == "--csv") {
-      o.csv = value;
-    } else {
-      usage_error("unknown option '%s'", args[i - 1]);
-    }
-  }
-  if (o.vm_sizes.empty()) o.vm_sizes = {kGiB, 16 * kGiB};
-  if (o.backings.empty()) o.backings = {4 * kKiB, 2 * kMiB};
-  if (o.granules.empty()) o.granules = {Granule::k4};
   if (o.methods.empty()) {
     for (UnmapStrategy st : kAllUnmapStrategies)
       o.methods.push_back(Method{name(st), st});
   }
-  if (!fwb && !range) {
+  if (a.fwb.empty() && a.tlbi_range.empty()) {
     o.features = {{true, true}, {false, false}};
   } else {
-    for (bool f : fwb.value_or(std::vector<bool>{true, false})) {
-      for (bool r : range.value_or(std::vector<bool>{true, false}))
+    const std::vector<bool> fwb = cli::switch_values(a.fwb.empty() ? "both" : a.fwb);
+    const std::vector<bool> range =
+        cli::switch_values(a.tlbi_range.empty() ? "both" : a.tlbi_range);
+    for (bool f : fwb) {
+      for (bool r : range)
         o.features.emplace_back(f, r);
     }
   }
@@ -401,77 +341,60 @@ bool write_file(const std::string& path, const std::string& text) {
   return std::fclose(f) == 0;
 }
 
-struct Field {
-  const char* key;
-  std::string value;
-  bool quoted;
-};
+// One row's fields, in the order of the CSV columns and the JSON keys, typed as JSON values.
+using Fields = std::vector<std::pair<const char*, nlohmann::ordered_json>>;
 
-std::vector<Field> fields(const Row& r) {
-  const auto num = [](u64 v) { return std::to_string(v); };
-  const auto flag = [](bool b) { return std::string(b ? "true" : "false"); };
+Fields fields(const Row& r) {
   return {
-      {"strategy", r.strategy, true},
-      {"granule", size_name(granule_bytes(r.granule)), true},
-      {"backing", size_name(r.backing), true},
-      {"vm_bytes", num(r.vm_bytes), false},
-      {"fwb", flag(r.fwb), false},
-      {"tlbi_range", flag(r.tlbi_range), false},
-      {"host_ns", num(r.host_ns), false},
-      {"modeled_ns", num(r.modeled_ns), false},
-      {"tlbi_ipa", num(r.counters.tlbi_ipa), false},
-      {"tlbi_range_ops", num(r.counters.tlbi_range), false},
-      {"tlbi_vmid", num(r.counters.tlbi_vmid), false},
-      {"tlbi_s1", num(r.counters.tlbi_s1), false},
-      {"dsb", num(r.counters.dsb_total()), false},
-      {"isb", num(r.counters.isb), false},
-      {"dc_civac_lines", num(r.counters.dc_civac_lines()), false},
-      {"table_pages_freed", num(r.table_pages_freed), false},
-      {"verified", flag(r.verified), false},
+      {"strategy", r.strategy},
+      {"granule", size_name(granule_bytes(r.granule))},
+      {"backing", size_name(r.backing)},
+      {"vm_bytes", r.vm_bytes},
+      {"fwb", r.fwb},
+      {"tlbi_range", r.tlbi_range},
+      {"host_ns", r.host_ns},
+      {"modeled_ns", r.modeled_ns},
+      {"tlbi_ipa", r.counters.tlbi_ipa},
+      {"tlbi_range_ops", r.counters.tlbi_range},
+      {"tlbi_vmid", r.counters.tlbi_vmid},
+      {"tlbi_s1", r.counters.tlbi_s1},
+      {"dsb", r.counters.dsb_total()},
+      {"isb", r.counters.isb},
+      {"dc_civac_lines", r.counters.dc_civac_lines()},
+      {"table_pages_freed", r.table_pages_freed},
+      {"verified", r.verified},
   };
 }
 
 std::string to_json(const std::vector<Row>& rows) {
-  std::string out = "[\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    out += "  {";
-    bool first = true;
-    for (const Field& f : fields(rows[i])) {
-      out += first ? "" : ", ";
-      first = false;
-      out += "\"" + std::string(f.key) + "\": ";
-      out += f.quoted ? "\"" + f.value + "\"" : f.value;
-    }
-    out += i + 1 < rows.size() ? "},\n" : "}\n";
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const Row& r : rows) {
+    nlohmann::ordered_json row = nlohmann::ordered_json::object();
+    for (auto& [key, value] : fields(r))
+      row[key] = std::move(value);
+    out.push_back(std::move(row));
   }
-  return out + "]\n";
+  return out.dump(2) + "\n";
 }
 
 std::string to_csv(const std::vector<Row>& rows) {
   std::string out;
-  bool first = true;
-  for (const Field& f : fields(Row{})) {
-    out += first ? "" : ",";
-    first = false;
-    out += f.key;
-  }
+  for (const auto& [key, value] : fields(Row{}))
+    out += std::string(out.empty() ? "" : ",") + key;
   out += "\n";
   for (const Row& r : rows) {
-    first = true;
-    for (const Field& f : fields(r)) {
+    bool first = true;
+    for (const auto& [key, value] : fields(r)) {
       out += first ? "" : ",";
       first = false;
-      out += f.value;
+      out += value.is_string() ? value.get<std::string>() : value.dump();
     }
     out += "\n";
   }
   return out;
 }
 
-}  // namespace
-
-int bench_main(std::span<char* const> args) {
-  const Options o = parse(args);
+int bench(const Options& o) {
   std::vector<Case> cases;
   for (Granule g : o.granules) {
     for (u64 backing : o.backings) {
@@ -511,6 +434,16 @@ int bench_main(std::span<char* const> args) {
   for (const Row& r : rows)
     ok &= r.verified;
   return ok ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_bench(CLI::App& tool) {
+  CLI::App* app =
+      tool.add_subcommand("bench", "unmap a VM's table with each strategy, side by side");
+  auto arguments = std::make_shared<Arguments>();
+  add_options(*app, *arguments);
+  return {app, [arguments] { return bench(resolve(*arguments)); }};
 }
 
 }  // namespace s2pt::tool

@@ -1,25 +1,23 @@
-// The s2pt tool's subcommands: each lives in its own file and registers here.
+// The s2pt tool's subcommands: each lives in its own file and registers its options on the
+// tool's CLI11 application.
 #pragma once
 
-#include <span>
-#include <string_view>
+#include <CLI/CLI.hpp>
+#include <functional>
 
 namespace s2pt::tool {
 
-// argv after the subcommand name. Returns the process exit code: 0 success, 1 a failed check,
-// 2 bad usage.
-using CommandMain = int (*)(std::span<char* const> args);
-
+// A registered subcommand. `run` is called once the whole command line parsed and returns the
+// process exit status: 0 success, 1 a failed check, 2 bad usage.
 struct Command {
-  std::string_view name;
-  std::string_view summary;
-  CommandMain run;
+  CLI::App* app;
+  std::function<int()> run;
 };
 
-int demo_main(std::span<char* const> args);
-int stress_main(std::span<char* const> args);
-int bench_main(std::span<char* const> args);
-int run_main(std::span<char* const> args);
-int dump_main(std::span<char* const> args);
+Command add_demo(CLI::App& tool);
+Command add_bench(CLI::App& tool);
+Command add_run(CLI::App& tool);
+Command add_dump(CLI::App& tool);
+Command add_stress(CLI::App& tool);
 
 }  // namespace s2pt::tool

@@ -1,7 +1,6 @@
 // s2pt demo: a 64 MiB VM, 4K-backed, on a 4K-granule 40-bit IPA table; unmapped with per_entry,
 // printing the maintenance it issued.
 #include <cstdio>
-#include <span>
 
 #include "command.hpp"
 #include "s2pt/arch/counting.hpp"
@@ -86,14 +85,15 @@ int run_case(bool fwb) {
 
 }  // namespace
 
-int demo_main(std::span<char* const> args) {
-  if (!args.empty()) {
-    std::fprintf(stderr, "s2pt demo: takes no options\n");
-    return 2;
-  }
-  std::printf("s2pt demo: map a 64 MiB VM page by page, unmap it with the per_entry strategy\n");
-  if (int rc = run_case(true); rc != 0) return rc;
-  return run_case(false);
+Command add_demo(CLI::App& tool) {
+  CLI::App* app = tool.add_subcommand(
+      "demo", "build a small 4K-backed VM table, unmap it, print what was issued");
+  return {app, [] {
+            std::printf(
+                "s2pt demo: map a 64 MiB VM page by page, unmap it with the per_entry strategy\n");
+            if (int rc = run_case(true); rc != 0) return rc;
+            return run_case(false);
+          }};
 }
 
 }  // namespace s2pt::tool

@@ -1,7 +1,7 @@
 // s2pt dump: runs a scenario (or the built-in demo) and prints the final table like a stage-2
 // ptdump, as text or JSON.
 #include <cstdio>
-#include <span>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -26,52 +26,18 @@ annotate 0xC0000000 2M 3                          # owned by 3, nothing mapped
 mkold 0x80000000 2M
 )";
 
-void dump_usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: s2pt dump [--format text|json] [--backend counting|model] [--cpus N] "
-               "[--seed S] (FILE | --demo)\n"
-               "  Runs the scenario FILE (docs/scenarios.md) quietly and prints the table it\n"
-               "  leaves: merged IPA ranges with level, PA, permissions, memory type and AF,\n"
-               "  and the table pages per level.\n"
-               "%s",
-               kBackendUsage);
-}
-
-}  // namespace
-
-int dump_main(std::span<char* const> args) {
-  BackendArgs backend_args;
-  bool json = false;
+struct Arguments {
+  BackendArgs backend;
+  std::string format = "text";
   bool demo = false;
   std::string path;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "--demo") {
-      demo = true;
-    } else if (arg == "--format" && i + 1 < args.size()) {
-      const std::string_view format = args[++i];
-      if (format != "text" && format != "json") {
-        std::fprintf(stderr, "s2pt dump: unknown format '%s' (text, json)\n", args[i]);
-        return 2;
-      }
-      json = format == "json";
-    } else if (take_backend_arg(args, i, backend_args)) {
-    } else if (arg == "--help" || arg == "-h") {
-      dump_usage(stdout);
-      return 0;
-    } else if (!arg.empty() && arg[0] != '-' && path.empty()) {
-      path = arg;
-    } else {
-      std::fprintf(stderr, "s2pt dump: unexpected argument '%s'\n", args[i]);
-      dump_usage(stderr);
-      return 2;
-    }
-  }
-  if (demo == !path.empty()) {
-    dump_usage(stderr);
-    return 2;
-  }
-  std::unique_ptr<scenario::Backend> backend = open_backend(backend_args, false, "dump");
+};
+
+int dump(const Arguments& a) {
+  const bool json = a.format == "json";
+  const bool demo = a.demo;
+  const std::string& path = a.path;
+  std::unique_ptr<scenario::Backend> backend = open_backend(a.backend, false, "dump");
   if (!backend) return 2;
   const std::optional<scenario::Scenario> parsed =
       demo ? parse_scenario(kDemo, "<demo>") : load_scenario(path, "dump");
@@ -103,6 +69,28 @@ int dump_main(std::span<char* const> args) {
   }
   if (!dumped) std::printf("%s: no live table at the end (destroyed)\n", name.c_str());
   return pages_agree ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_dump(CLI::App& tool) {
+  CLI::App* app = tool.add_subcommand(
+      "dump", "print the table a scenario FILE (or --demo) leaves, ptdump style, text or JSON");
+  app->footer(
+      "The scenario runs quietly; the dump shows merged IPA ranges with level, PA, permissions,\n"
+      "memory type and AF, and the table pages per level.");
+  auto a = std::make_shared<Arguments>();
+  app->add_option("--format", a->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  add_backend_options(*app, a->backend);
+  CLI::Option* demo = app->add_flag("--demo", a->demo, "a built-in small VM instead of a FILE");
+  CLI::Option* file = app->add_option("FILE", a->path, "the scenario");
+  demo->excludes(file);
+  app->callback([demo, file] {
+    if (demo->count() + file->count() == 0) throw CLI::RequiredError("FILE or --demo");
+  });
+  return {app, [a] { return dump(*a); }};
 }
 
 }  // namespace s2pt::tool

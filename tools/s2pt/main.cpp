@@ -1,53 +1,50 @@
-// s2pt: the command-line front end. `s2pt help` lists the subcommands.
+// s2pt: the command-line front end. `s2pt help` (or --help) lists the subcommands, `s2pt CMD
+// --help` their options.
+#include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
-#include <span>
 #include <string_view>
+#include <vector>
 
+#include "cli.hpp"
 #include "command.hpp"
 
-namespace {
-
-using s2pt::tool::Command;
-
-constexpr Command kCommands[] = {
-    {"demo", "build a small 4K-backed VM table, unmap it, print what was issued",
-     s2pt::tool::demo_main},
-    {"bench", "unmap a VM's table with each strategy, side by side (--help for options)",
-     s2pt::tool::bench_main},
-    {"run", "run a scenario file, print what each operation issued, check its expectations",
-     s2pt::tool::run_main},
-    {"dump", "print the table a scenario leaves (or --demo), ptdump style, text or JSON",
-     s2pt::tool::dump_main},
-    {"stress", "random workloads against the hardware model's oracles, for a given time",
-     s2pt::tool::stress_main},
-};
-
-void usage(std::FILE* out) {
-  std::fprintf(out, "usage: s2pt <command> [options]\n\ncommands:\n");
-  for (const Command& c : kCommands) {
-    std::fprintf(out, "  %-8.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
-                 static_cast<int>(c.summary.size()), c.summary.data());
-  }
-  std::fprintf(out, "  %-8s %s\n", "help", "this list");
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return 2;
-  }
-  const std::string_view name = argv[1];
-  if (name == "help" || name == "--help" || name == "-h") {
-    usage(stdout);
+  using namespace s2pt::tool;
+  CLI::App app{"s2pt: stage-2 page tables for Arm64 hypervisors, their benchmarks and checks",
+               "s2pt"};
+  app.require_subcommand(1);
+  const std::vector<Command> commands{add_demo(app), add_bench(app), add_run(app), add_dump(app),
+                                      add_stress(app)};
+  if (argc == 2 && std::string_view(argv[1]) == "help") {
+    std::fputs(app.help().c_str(), stdout);
     return 0;
   }
-  for (const Command& c : kCommands) {
-    if (c.name == name)
-      return c.run(std::span<char* const>(argv + 2, static_cast<std::size_t>(argc - 2)));
+  if (argc < 2) {
+    std::fputs(app.help().c_str(), stderr);
+    return cli::kUsage;
   }
-  std::fprintf(stderr, "s2pt: unknown command '%s'\n", argv[1]);
-  usage(stderr);
-  return 2;
+  const std::string_view name = argv[1];
+  const bool known = std::any_of(commands.begin(), commands.end(),
+                                 [name](const Command& c) { return c.app->get_name() == name; });
+  if (!known && !name.starts_with('-')) {
+    std::fprintf(stderr, "s2pt: unknown command '%s'\n", argv[1]);
+    std::fputs(app.help().c_str(), stderr);
+    return cli::kUsage;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    const std::vector<CLI::App*> chosen = app.get_subcommands();
+    const std::string who = chosen.empty() ? std::string("s2pt") : "s2pt " + chosen[0]->get_name();
+    std::fprintf(stderr, "%s: %s\n(run '%s --help' for the options)\n", who.c_str(), error.what(),
+                 who.c_str());
+    return cli::kUsage;
+  }
+  for (const Command& command : commands) {
+    if (command.app->parsed()) return command.run();
+  }
+  return cli::kUsage;  // not reached: one subcommand is required
 }

@@ -1,7 +1,7 @@
 // s2pt run FILE: executes a scenario, printing what each operation issued; exits 1 at the first
 // failed expectation (FILE:LINE: ...), 2 on a malformed file or bad usage.
 #include <cstdio>
-#include <span>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -12,47 +12,18 @@
 namespace s2pt::tool {
 namespace {
 
-void run_usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: s2pt run [--backend counting|model] [--cpus N] [--seed S] [--trace] "
-               "[--quiet] FILE\n"
-               "%s"
-               "  --trace    print every operation issued, not only the counts\n"
-               "  --quiet    print only failures\n"
-               "The format is described in docs/scenarios.md.\n",
-               kBackendUsage);
-}
-
-}  // namespace
-
-int run_main(std::span<char* const> args) {
-  BackendArgs backend_args;
+struct Arguments {
+  BackendArgs backend;
   bool trace = false;
   bool quiet = false;
   std::string path;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "--trace") {
-      trace = true;
-    } else if (arg == "--quiet") {
-      quiet = true;
-    } else if (take_backend_arg(args, i, backend_args)) {
-    } else if (arg == "--help" || arg == "-h") {
-      run_usage(stdout);
-      return 0;
-    } else if (!arg.empty() && arg[0] != '-' && path.empty()) {
-      path = arg;
-    } else {
-      std::fprintf(stderr, "s2pt run: unexpected argument '%s'\n", args[i]);
-      run_usage(stderr);
-      return 2;
-    }
-  }
-  if (path.empty()) {
-    run_usage(stderr);
-    return 2;
-  }
-  std::unique_ptr<scenario::Backend> backend = open_backend(backend_args, trace && !quiet, "run");
+};
+
+int run(const Arguments& a) {
+  const bool trace = a.trace;
+  const bool quiet = a.quiet;
+  const std::string& path = a.path;
+  std::unique_ptr<scenario::Backend> backend = open_backend(a.backend, trace && !quiet, "run");
   if (!backend) return 2;
   const std::optional<scenario::Scenario> parsed = load_scenario(path, "run");
   if (!parsed) return 2;
@@ -79,6 +50,21 @@ int run_main(std::span<char* const> args) {
     }
   }
   return 0;
+}
+
+}  // namespace
+
+Command add_run(CLI::App& tool) {
+  CLI::App* app = tool.add_subcommand(
+      "run",
+      "run a scenario file (docs/scenarios.md), print what each operation issued, check "
+      "its expectations");
+  auto a = std::make_shared<Arguments>();
+  add_backend_options(*app, a->backend);
+  app->add_flag("--trace", a->trace, "print every operation issued, not only the counts");
+  app->add_flag("--quiet", a->quiet, "print only failures");
+  app->add_option("FILE", a->path, "the scenario")->required();
+  return {app, [a] { return run(*a); }};
 }
 
 }  // namespace s2pt::tool

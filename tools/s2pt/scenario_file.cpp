@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "cli.hpp"
 #include "scenario/model_backend.hpp"
 
 namespace s2pt::tool {
@@ -38,27 +39,19 @@ std::optional<scenario::Scenario> load_scenario(const std::string& path, std::st
   return parse_scenario(text, path);
 }
 
-bool take_backend_arg(std::span<char* const> args, std::size_t& i, BackendArgs& out) {
-  const std::string_view arg = args[i];
-  if (arg != "--backend" && arg != "--cpus" && arg != "--seed") return false;
-  if (i + 1 >= args.size()) {
-    out.error = "an option lacks its value";
-    return true;
-  }
-  const std::string_view value = args[++i];
-  if (arg == "--backend") {
-    out.name = value;
-    return true;
-  }
-  const std::optional<u64> n = scenario::parse_number(value);
-  if (arg == "--cpus") {
-    if (!n || *n == 0 || *n > 64) out.error = "--cpus takes a number from 1 to 64";
-    out.cpus = n;
-  } else {
-    if (!n) out.error = "--seed takes a number";
-    out.seed = n;
-  }
-  return true;
+void add_backend_options(CLI::App& app, BackendArgs& args) {
+  app.add_option("--backend", args.name,
+                 "counting (records the maintenance) or model (the hardware model of sim/: guests "
+                 "on every CPU use the table during each step, the oracles judge it)")
+      ->check(CLI::IsMember({"counting", "model"}))
+      ->capture_default_str();
+  args.cpus_option = app.add_option("--cpus", args.cpus, "model: CPUs, 1 to 64")
+                         ->check(CLI::Range(1u, 64u))
+                         ->capture_default_str();
+  args.seed_option = app.add_option("--seed", args.seed,
+                                    "model: seed of the guests' accesses; a seed replays a run")
+                         ->check(cli::whole_number())
+                         ->capture_default_str();
 }
 
 std::unique_ptr<scenario::Backend> open_backend(const BackendArgs& args, bool trace,
@@ -68,19 +61,17 @@ std::unique_ptr<scenario::Backend> open_backend(const BackendArgs& args, bool tr
                  why.c_str());
     return nullptr;
   };
-  if (args.error) return complain(args.error);
   const std::optional<scenario::BackendKind> kind = scenario::parse_backend(args.name);
   if (!kind) {
     return complain("unknown backend '" + std::string(args.name) + "' (counting, model)");
   }
   if (*kind == scenario::BackendKind::counting) {
-    if (args.cpus || args.seed) return complain("--cpus and --seed apply to --backend model");
+    if (args.cpus_option->count() + args.seed_option->count() != 0)
+      return complain("--cpus and --seed apply to --backend model");
     return std::make_unique<scenario::CountingBackend>(trace);
   }
   return std::make_unique<scenario::ModelBackend>(
-      scenario::ModelOptions{.cpus = static_cast<unsigned>(args.cpus.value_or(4)),
-                             .seed = args.seed.value_or(1),
-                             .trace = trace});
+      scenario::ModelOptions{.cpus = args.cpus, .seed = args.seed, .trace = trace});
 }
 
 }  // namespace s2pt::tool

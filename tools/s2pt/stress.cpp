@@ -4,12 +4,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cli.hpp"
 #include "command.hpp"
 #include "progress.hpp"
 #include "s2pt/sim/workload.hpp"
@@ -35,99 +36,76 @@ struct Options {
   bool ttl = true;
 };
 
-int usage(const char* why) {
-  if (why) std::fprintf(stderr, "s2pt stress: %s\n", why);
-  std::fprintf(stderr,
-               "usage: s2pt stress [--seconds T] [--runs N] [--seed S] [--cpus K] [--ops N]\n"
-               "                   [--strategy NAME|all] [--granule 4K|64K|both]\n"
-               "                   [--fwb on|off|both] [--tlbi-range on|off|both] [--ttl on|off]\n"
-               "                   [--stepped]\n"
-               "  Threaded runs (default) race real host threads and are not exactly\n"
-               "  reproducible; --stepped runs are, from their seed.\n");
-  return 2;
+// The command line as CLI11 fills it; resolved into Options after the parse.
+struct Arguments {
+  Options options;
+  std::string strategy = "all";
+  std::string granule = "both";
+  std::string fwb = "both";
+  std::string tlbi_range = "both";
+  std::string ttl = "on";
+  CLI::Option* seed = nullptr;
+};
+
+void add_options(CLI::App& app, Arguments& a) {
+  Options& o = a.options;
+  app.add_option("--seconds", o.seconds, "run for this long (unless --runs)")
+      ->check(cli::non_negative())
+      ->capture_default_str();
+  app.add_option("--runs", o.runs, "exactly this many runs, whatever the time")
+      ->check(cli::whole_number());
+  a.seed = app.add_option("--seed", o.seed, "the first run's seed [default: from the clock]")
+               ->check(cli::whole_number());
+  app.add_option("--cpus", o.cpus, "CPUs: one writer, the rest run guests, 2 to 64")
+      ->check(CLI::Range(2u, 64u))
+      ->capture_default_str();
+  app.add_option("--ops", o.ops, "operations per run, up to 2^20")
+      ->check(CLI::Range(u64{1}, kMaxCount))
+      ->capture_default_str();
+  std::vector<std::string> strategies{"all"};
+  for (UnmapStrategy s : kAllUnmapStrategies)
+    strategies.emplace_back(name(s));
+  app.add_option("--strategy", a.strategy, "an unmap strategy, or all")
+      ->check(CLI::IsMember(strategies))
+      ->capture_default_str();
+  app.add_option("--granule", a.granule, "4K, 64K or both")
+      ->check(CLI::IsMember({"4K", "64K", "both"}, CLI::ignore_case))
+      ->capture_default_str();
+  app.add_option("--fwb", a.fwb, "FEAT_S2FWB: on, off or both")
+      ->check(CLI::IsMember(cli::kSwitchWords))
+      ->capture_default_str();
+  app.add_option("--tlbi-range", a.tlbi_range, "FEAT_TLBIRANGE: on, off or both")
+      ->check(CLI::IsMember(cli::kSwitchWords))
+      ->capture_default_str();
+  app.add_option("--ttl", a.ttl, "FEAT_TTL level hints: on or off")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+  app.add_flag("--stepped", o.stepped,
+               "reproducible stepped runs; threaded runs (the default) race real host threads and "
+               "are not exactly reproducible");
 }
 
-bool parse_switch(std::string_view v, std::vector<bool>& out) {
-  if (v == "on")
-    out = {true};
-  else if (v == "off")
-    out = {false};
-  else if (v == "both")
-    out = {true, false};
+Options resolve(const Arguments& a) {
+  Options o = a.options;
+  o.seed_given = a.seed->count() != 0;
+  for (UnmapStrategy s : kAllUnmapStrategies) {
+    if (a.strategy == "all" || a.strategy == name(s)) o.strategies.push_back(s);
+  }
+  if (a.granule == "both")
+    o.granules = {Granule::k4, Granule::k64};
   else
-    return false;
-  return true;
-}
-
-bool parse_number(const char* text, double& out) {
-  char* end = nullptr;
-  out = std::strtod(text, &end);
-  return end != text && *end == '\0' && out >= 0;
+    o.granules = {cli::granule_named(a.granule)};
+  o.fwb = cli::switch_values(a.fwb);
+  o.range = cli::switch_values(a.tlbi_range);
+  o.ttl = a.ttl == "on";
+  return o;
 }
 
 const char* on_off(bool b) {
   return b ? "on" : "off";
 }
 
-}  // namespace
-
-int stress_main(std::span<char* const> args) {
-  Options o;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    if (arg == "--stepped") {
-      o.stepped = true;
-      continue;
-    }
-    if (i + 1 >= args.size()) return usage("an option lacks its value");
-    const char* value = args[++i];
-    if (arg == "--seconds") {
-      if (!parse_number(value, o.seconds)) return usage("--seconds takes a number");
-    } else if (arg == "--runs" || arg == "--seed") {
-      const std::optional<u64> n = scenario::parse_number(value);
-      if (!n) return usage("--runs and --seed take a whole number");
-      if (arg == "--runs") o.runs = *n;
-      if (arg == "--seed") o.seed = *n, o.seed_given = true;
-    } else if (arg == "--cpus" || arg == "--ops") {
-      const std::optional<u64> n = scenario::parse_number(value);
-      if (!n || *n > kMaxCount) return usage("--cpus and --ops take a whole number up to 2^20");
-      if (arg == "--cpus") o.cpus = static_cast<unsigned>(*n);
-      if (arg == "--ops") o.ops = static_cast<unsigned>(*n);
-    } else if (arg == "--strategy") {
-      o.strategies.clear();
-      for (UnmapStrategy s : kAllUnmapStrategies) {
-        if (std::string_view(value) == "all" || std::string_view(value) == name(s)) {
-          o.strategies.push_back(s);
-        }
-      }
-      if (o.strategies.empty()) return usage("unknown strategy");
-    } else if (arg == "--granule") {
-      const std::string_view v = value;
-      if (v == "4K" || v == "4k")
-        o.granules = {Granule::k4};
-      else if (v == "64K" || v == "64k")
-        o.granules = {Granule::k64};
-      else if (v == "both")
-        o.granules = {Granule::k4, Granule::k64};
-      else
-        return usage("--granule takes 4K, 64K or both");
-    } else if (arg == "--fwb") {
-      if (!parse_switch(value, o.fwb)) return usage("--fwb takes on, off or both");
-    } else if (arg == "--tlbi-range") {
-      if (!parse_switch(value, o.range)) return usage("--tlbi-range takes on, off or both");
-    } else if (arg == "--ttl") {
-      std::vector<bool> ttl;
-      if (!parse_switch(value, ttl) || ttl.size() != 1) return usage("--ttl takes on or off");
-      o.ttl = ttl.front();
-    } else {
-      return usage("unknown option");
-    }
-  }
-  if (o.cpus < 2 || o.cpus > 64) {
-    return usage("--cpus must be from 2 (one writer, one guest) to 64");
-  }
-  if (o.strategies.empty())
-    o.strategies.assign(std::begin(kAllUnmapStrategies), std::end(kAllUnmapStrategies));
+int stress(Options o) {
   if (!o.seed_given) {
     o.seed =
         static_cast<u64>(std::chrono::steady_clock::now().time_since_epoch().count()) % 1000000;
@@ -228,6 +206,16 @@ int stress_main(std::span<char* const> args) {
       static_cast<unsigned long long>(faults), static_cast<unsigned long long>(violations),
       elapsed());
   return violations == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_stress(CLI::App& tool) {
+  CLI::App* app = tool.add_subcommand(
+      "stress", "random workloads against the hardware model's oracles, for a given time");
+  auto a = std::make_shared<Arguments>();
+  add_options(*app, *a);
+  return {app, [a] { return stress(resolve(*a)); }};
 }
 
 }  // namespace s2pt::tool
