@@ -1,5 +1,5 @@
 // fast unmap: detach every subtree the range covers whole, invalidate the range once, then clean
-// and reclaim.
+// and retire.
 //
 //  1. Detach (one walk). A table entry whose region lies inside the range is parked (markers.hpp:
 //     invalid to the hardware, payload kept) without descending: its whole subtree goes at once,
@@ -14,7 +14,9 @@
 //     each leaf of a detached subtree goes to the leaf observer and, without FWB, is cleaned to
 //     PoC: DC CIVAC with no barrier in between, and one DSB ISH after the last. With FWB and no
 //     observer the detached subtrees are not read at all. Parked entries are cleared.
-//  4. The detached pages go to the reclaimer and are freed once no shared walker can hold them.
+//  4. The detached pages go to the reclaimer (one page per level of each subtree touched), freed by
+//     reclaim() once no shared walker can hold them: outside this call, so the exclusive section
+//     does not grow with the VM.
 //
 // Why parked entries instead of a list: the detached subtrees and the removed leaves must be
 // remembered from phase 1 to phase 3 without a heap. Keeping them in the very entries they were
@@ -183,7 +185,7 @@ class CollectVisitor {
 namespace {
 
 // Phases 2 to 4 for everything `detach` parked in [done).
-void invalidate_collect_reclaim(TableCore& core, const DetachVisitor& detach, IpaRange done) {
+void invalidate_collect_retire(TableCore& core, const DetachVisitor& detach, IpaRange done) {
   if (!detach.changed()) return;
   core.maintenance().invalidate(detach.scope(done));
 
@@ -192,7 +194,6 @@ void invalidate_collect_reclaim(TableCore& core, const DetachVisitor& detach, Ip
   if (collect.leaves().finish()) core.maintenance().dsb_ish();
 
   close_retired(core);
-  reclaim(core, ~u64{0});
 }
 
 }  // namespace
@@ -200,7 +201,7 @@ void invalidate_collect_reclaim(TableCore& core, const DetachVisitor& detach, Ip
 Progress unmap_fast(TableCore& core, IpaRange range) {
   DetachVisitor detach;
   const Progress p = walk(core, range, detach);
-  invalidate_collect_reclaim(core, detach, IpaRange{range.start, p.bytes_done});
+  invalidate_collect_retire(core, detach, IpaRange{range.start, p.bytes_done});
   return p;
 }
 
@@ -223,7 +224,9 @@ Progress unmap_fast_chunked(TableCore& core, IpaRange range, u64 chunk, u64 budg
     work += pages > 0 ? pages : 1;
   } while (status == Status::ok && done < range.size && work < budget);
   // One invalidation for every chunk: the cost does not grow with the chunks the range spans.
-  invalidate_collect_reclaim(core, detach, IpaRange{range.start, done});
+  invalidate_collect_retire(core, detach, IpaRange{range.start, done});
+  // destroy_range's budget bounds what it detached, so freeing it here keeps the call bounded.
+  reclaim(core, ~u64{0});
   if (status == Status::ok && done < range.size) status = Status::budget_exhausted;
   return {status, done};
 }

@@ -111,7 +111,8 @@ typedef enum s2pt_unmap_strategy {
   /* With FWB and TLBI range: clear the leaves, one range invalidation at the end (Linux 6.6+);
    * otherwise as per_entry. */
   S2PT_UNMAP_DEFERRED = 1,
-  /* Detach whole subtrees, one invalidation, then (without FWB) one cleaning pass. */
+  /* Detach whole subtrees, one invalidation, then (without FWB) one cleaning pass; the detached
+   * table pages are left to s2pt_reclaim, so the call does not grow with what it frees. */
   S2PT_UNMAP_FAST = 2,
   S2PT_UNMAP_AUTO = 3,             /* the best for the CPU's features */
   S2PT_UNMAP_MAX_ENUM = 0x7FFFFFFF /* not a strategy: keeps the enum 32 bits wide */
@@ -220,10 +221,11 @@ s2pt_status s2pt_table_retire(s2pt_table* table);
 
 /* Frees up to about `budget` retired table pages whose grace period is over (no s2pt_handle_fault
  * can still hold them), and stores how many in *pages_freed (when not NULL; always written). A
- * concatenated root counts as its pages and is freed whole. Only s2pt_table_retire leaves pages
- * here: every other call (s2pt_unmap with any strategy, s2pt_destroy_range, s2pt_split, ...)
- * frees the table pages it removes before returning, since no fault can be inside the table
- * during an exclusive call. These three calls may run alongside s2pt_handle_fault but not with
+ * concatenated root counts as its pages and is freed whole. s2pt_table_retire and s2pt_unmap with
+ * S2PT_UNMAP_FAST or S2PT_UNMAP_AUTO leave pages here (what they detached; its leaves were handled
+ * before they returned); every other call frees the table pages it removes before returning. A
+ * table destroyed before reclaiming leaks nothing: s2pt_table_destroy frees them. These three
+ * calls may run alongside s2pt_handle_fault but not with
  * an exclusive call nor with each other (one reclaimer per table). */
 s2pt_status s2pt_reclaim(s2pt_table* table, uint64_t budget, uint64_t* pages_freed);
 /* Frees everything retired, waiting for faults still inside the table to leave. */

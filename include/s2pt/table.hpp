@@ -55,7 +55,8 @@ enum class UnmapStrategy : u8 {
   // end (a table left empty is still invalidated on its own); otherwise per_entry.
   deferred,
   // Detach every subtree the range covers whole, one range invalidation, then (without FWB) one
-  // cache-maintenance pass and one DSB, then reclaim the detached pages (src/unmap_fast.cpp).
+  // cache-maintenance pass and one DSB; the detached pages go to the reclaimer, freed by
+  // reclaim() after the call (src/unmap_fast.cpp).
   fast,
   automatic,  // the best for the features at hand: fast
 };
@@ -126,7 +127,9 @@ class Table {
   Progress map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags = MapFlags::none);
 
   // Removes every translation in [range). Blocks that straddle the range's ends are split
-  // (break-before-make) so that what lies outside stays mapped; tables left empty are freed.
+  // (break-before-make) so that what lies outside stays mapped; tables left empty are freed
+  // (per_entry, deferred) or, with fast and automatic, handed to the reclaimer: the call's cost
+  // does not grow with the pages it detaches, and reclaim() frees them later.
   // Unmapped leaves are reported to the leaf observer, if one is set, once their invalidation
   // completed (deferred falls back to per_entry when an observer is set).
   Progress unmap(IpaRange range, UnmapStrategy strategy = UnmapStrategy::automatic);

@@ -320,13 +320,19 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK); /* empty: nothing to do */
   CHECK(arena_in_use() == with_cache - needed * PAGE);
 
-  /* A fast unmap frees the tables it detached before it returns: nothing is left to reclaim. */
+  /* A fast unmap hands the tables it detached to the reclaimer: they are freed by s2pt_reclaim,
+   * after the call, not inside it. */
+  const uint64_t before_unmap = arena_in_use();
   CHECK_STATUS(s2pt_unmap(&table, 0x40000000, 1024 * MiB, S2PT_UNMAP_FAST, NULL), S2PT_OK);
+  CHECK(arena_in_use() == before_unmap);
+  CHECK(s2pt_reclaim_pending(&table));
+  uint64_t freed = 0;
+  CHECK_STATUS(s2pt_reclaim(&table, 1u << 20, &freed), S2PT_OK);
+  CHECK(freed * PAGE == before_unmap - root_bytes);
   CHECK(arena_in_use() == root_bytes);
   CHECK_STATUS(s2pt_get_stats(&table, &stats), S2PT_OK);
   CHECK(stats.table_pages * PAGE == root_bytes);
   CHECK(!s2pt_reclaim_pending(&table));
-  uint64_t freed = 99;
   CHECK_STATUS(s2pt_reclaim(&table, 100, &freed), S2PT_OK);
   CHECK(freed == 0);
 

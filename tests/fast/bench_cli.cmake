@@ -12,7 +12,7 @@ if(NOT rows EQUAL 16)
   message(FATAL_ERROR "expected 16 rows (4 strategies x 2 backings x 2 feature sets), got ${rows}")
 endif()
 set(keys strategy granule backing vm_bytes fwb tlbi_range host_ns modeled_ns tlbi_ipa
-    tlbi_range_ops tlbi_vmid tlbi_s1 dsb isb dc_civac_lines table_pages_freed verified)
+    tlbi_range_ops tlbi_vmid tlbi_s1 dsb isb dc_civac_lines table_pages_freed reclaim_ns verified)
 math(EXPR last "${rows} - 1")
 foreach(i RANGE ${last})
   string(JSON n LENGTH "${json}" ${i})

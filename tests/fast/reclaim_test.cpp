@@ -11,6 +11,7 @@
 #include "core_access.hpp"
 #include "entry.hpp"
 #include "retired_pages.hpp"
+#include "s2pt/hosted/page_pool.hpp"
 #include "s2pt/hosted/walker_slots.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
@@ -164,6 +165,60 @@ TEST(Destroy, BoundedWhateverTheSizeAndReclaimedAfterwards) {
       table.destroy();  // idempotent
       EXPECT_FALSE(table.reclaim_pending());
     }
+  }
+}
+
+// unmap(fast) frees nothing inside the call: what it detached waits for reclaim(), so the
+// exclusive section costs the same few page touches whatever the VM's size.
+TEST(UnmapFast, LeavesWhatItDetachedToTheReclaimer) {
+  for (u64 gib : {u64{1}, u64{8}}) {
+    Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures);
+    Table& table = rig.table();
+    ASSERT_TRUE(table
+                    .map({Ipa{k1G}, gib * k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw),
+                         MapFlags::no_blocks)
+                    .ok());
+    const u64 pages = table.stats().table_pages;
+    const u64 bytes = rig.pool.bytes_in_use();
+    ASSERT_TRUE(table.unmap({Ipa{k1G}, gib * k1G}, UnmapStrategy::fast).ok());
+    EXPECT_FALSE(table.lookup(Ipa{k1G}).ok());
+    EXPECT_EQ(table.stats().table_pages, pages) << "unmap(fast) freed inside the call";
+    EXPECT_EQ(rig.pool.bytes_in_use(), bytes);
+    EXPECT_TRUE(table.reclaim_pending());
+    const test::AuditReport retired = test::audit(table);
+    EXPECT_TRUE(retired.clean()) << retired.summary();
+    EXPECT_EQ(retired.retired_pages, pages - rig.geometry.root_pages());
+    rig.arch.clear();
+    EXPECT_EQ(table.reclaim(~u64{0}), pages - rig.geometry.root_pages());
+    EXPECT_TRUE(rig.arch.log().empty()) << "the leaves were handled before the call returned";
+    EXPECT_EQ(rig.pool.bytes_in_use(), rig.geometry.root_bytes());
+  }
+}
+
+// A caller that never reclaims leaks nothing: destroy() and the table's destructor take the
+// retired pages with them.
+TEST(UnmapFast, NothingLeaksWhenTheTableGoesBeforeReclaiming) {
+  for (bool destroy_first : {true, false}) {
+    hosted::PagePool pool;
+    counting::CountingArch arch(test::kAllFeatures);
+    {
+      Result<Table> table = Table::create(
+          TableConfig{.geometry = test::make_geometry(Granule::k4, 40, 40), .vmid = Vmid{1}}, pool,
+          arch);
+      ASSERT_TRUE(table.ok());
+      ASSERT_TRUE(table
+                      ->map({Ipa{k1G}, 2 * k1G}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw),
+                            MapFlags::no_blocks)
+                      .ok());
+      ASSERT_TRUE(table->unmap({Ipa{k1G}, k1G}, UnmapStrategy::fast).ok());
+      ASSERT_TRUE(table->reclaim_pending());
+      if (destroy_first) {
+        table->destroy();
+        table->reclaim_all();
+        EXPECT_EQ(pool.bytes_in_use(), 0u);
+      }
+    }
+    EXPECT_EQ(pool.bytes_in_use(), 0u) << (destroy_first ? "destroy" : "destructor");
   }
 }
 

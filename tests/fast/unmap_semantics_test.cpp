@@ -105,6 +105,7 @@ TEST_P(EachStrategy, DifferentialAgainstTheReferenceModel) {
     ASSERT_TRUE(table.unmap({window_start, window}, strategy).ok());
     model.unmap({window_start, window});
     ASSERT_TRUE(agrees(table, model, {window_start, window}));
+    table.reclaim_all();
     EXPECT_EQ(table.stats().table_pages, g.root_pages()) << "tables left after unmapping all";
     table.destroy();
     table.reclaim_all();
@@ -147,6 +148,7 @@ TEST_P(EachStrategy, AcrossConcatenatedRootPages) {
     ASSERT_TRUE(report.clean()) << report.summary();
     EXPECT_LT(table.stats().table_pages, pages_before + 8);
     ASSERT_TRUE(table.unmap(mapped, GetParam()).ok());
+    table.reclaim_all();
     EXPECT_EQ(table.stats().table_pages, 2u);
   }
 }
@@ -172,6 +174,7 @@ TEST_P(EachStrategy, FourLevelsWholeLevelZeroEntry) {
     ASSERT_FALSE(table.lookup(pages + off).ok());
   const test::AuditReport report = test::audit(table);
   ASSERT_TRUE(report.clean()) << report.summary();
+  table.reclaim_all();
   EXPECT_EQ(table.stats().table_pages, 2u);  // the root and the level-1 table of the first half
 }
 
@@ -245,6 +248,7 @@ TEST_P(EachStrategy, AnnotationsInsideTheRangeStay) {
     ASSERT_FALSE(table.lookup(base + off).ok());
   const test::AuditReport report = test::audit(table);
   EXPECT_TRUE(report.clean()) << report.summary();
+  table.reclaim_all();
   // The annotation's table and the tables above it are all that is left.
   EXPECT_EQ(table.stats().table_pages, rig.geometry.root_pages() + 2);
 }
@@ -319,6 +323,8 @@ TEST_F(NoReadOfLeafTables, FastWithFwbFreesThemUnread) {
   const Ipa base{3 * k1G};
   const std::vector<void*> pages = protect_leaf_tables(rig, base);
   ASSERT_TRUE(rig.table().unmap({base, k1G}, UnmapStrategy::fast).ok());
+  EXPECT_TRUE(rig.table().reclaim_pending());
+  rig.table().reclaim_all();  // frees the leaf tables without reading them either
   unprotect(pages);
   EXPECT_EQ(rig.table().stats().table_pages, 2u);
 }

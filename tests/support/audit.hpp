@@ -11,7 +11,8 @@
 namespace s2pt::test {
 
 struct AuditReport {
-  u64 table_pages = 0;  // reachable table pages, root pages included
+  u64 table_pages = 0;    // reachable table pages, root pages included
+  u64 retired_pages = 0;  // unlinked, waiting for reclaim()
   u64 leaves = 0;
   std::vector<std::string> problems;
 
@@ -20,7 +21,8 @@ struct AuditReport {
 };
 
 // Walks every reachable table page: each non-root table's count is 1 + its non-zero entries,
-// no non-root table is empty, and the reachable page count equals the table's own count.
+// no non-root table is empty, and the reachable pages plus the retired ones (unlinked, waiting
+// for reclaim()) equal the table's own count.
 AuditReport audit(Table& table);
 
 // Every reachable table page's bytes and reference count, keyed by PA.
