@@ -35,6 +35,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   const Geometry& g = core.geometry();
   const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed(core);
   u64 freed = 0;
+  u64 released = 0;  // table pages freed, counted off the table's total at the end
   while (!r.frames.empty() && freed < budget) {
     Frame& f = r.frames.top();
     const Level level{f.level};
@@ -54,7 +55,8 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
           const Pa child = e.table_address();
           if (level.deeper().is_last() && !read_leaves) {
             // A last-level table whose leaves need nothing: freed without reading it.
-            core.free_table(child);
+            core.release_table(child);
+            ++released;
             ++freed;
             continue;
           }
@@ -76,27 +78,43 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
       core.free_detached_root(f.page);
       freed += g.root_pages();
     } else {
-      core.free_table(f.page);
+      core.release_table(f.page);
+      ++released;
       ++freed;
     }
     r.frames.pop();
   }
+  core.uncount_tables(released);
   return freed;
 }
 
 }  // namespace
 
-void retire_subtree(TableCore& core, Pa table, Level level) {
-  RetiredPages& r = core.retired();
-  for (;;) {
-    // A last-level page is not read at all: it holds no table.
-    const Pte first =
-        level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(table)));
-    core.mark_retired(table);
-    push(core, r.current, table, level);
-    if (!first.is_table(level)) return;
-    table = first.table_address();
-    level = level.deeper();
+void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
+  while (count > 0) {
+    DetachedTable batch[kRetireBatch];
+    unsigned live = count < kRetireBatch ? count : kRetireBatch;
+    for (unsigned i = 0; i < live; ++i)
+      batch[i] = tables[i];
+    tables += live;
+    count -= live;
+    while (live > 0) {
+      for (unsigned i = 0; i < live; ++i)
+        core.prefetch_for_retire(batch[i].table);
+      // Each subtree's page at this level goes; its first entry, if a table, goes in the next
+      // round (the link overwrites it, see push()). Compacting in place is safe: slot `deeper`
+      // is never ahead of slot `i`, which was read already.
+      unsigned deeper = 0;
+      for (unsigned i = 0; i < live; ++i) {
+        const DetachedTable t = batch[i];
+        const Pte first =
+            t.level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(t.table)));
+        core.mark_retired(t.table);
+        push(core, core.retired().current, t.table, t.level);
+        if (first.is_table(t.level)) batch[deeper++] = {first.table_address(), t.level.deeper()};
+      }
+      live = deeper;
+    }
   }
 }
 

@@ -14,9 +14,16 @@
 
 namespace s2pt {
 
-// Hands over the unlinked subtree rooted at `table` (a table page at `level`). Its TLB
-// invalidation has completed and its leaves need no more attention.
-void retire_subtree(TableCore& core, Pa table, Level level);
+// Hands over unlinked subtrees, each rooted at a table page at its level. Their TLB invalidation
+// has completed and their leaves need no more attention. Retiring touches the first entry and the
+// count of one page per level of each subtree, cold after a large unmap: so a level at a time for
+// up to kRetireBatch subtrees, their loads started together so that the misses overlap.
+struct DetachedTable {
+  Pa table{};
+  Level level{0};
+};
+inline constexpr unsigned kRetireBatch = 16;
+void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count);
 
 // Hands over a whole table's root (already unlinked from the tables' users: its entries are
 // parked and the VMID invalidated). Its leaves are still reported and cleaned when freed.

@@ -162,7 +162,8 @@ class CollectVisitor {
                               .base = ctx.entry_base()},
                       visitor);
       }
-      retire_subtree(ctx.core, was.table_address(), ctx.level.deeper());
+      detached_[detached_count_++] = {was.table_address(), ctx.level.deeper()};
+      if (detached_count_ == kRetireBatch) retire_detached(ctx.core);
     } else {
       leaves_.removed(was, ctx.level, ctx.entry_base());
     }
@@ -175,9 +176,16 @@ class CollectVisitor {
     return Status::ok;
   }
   LeafRemoval& leaves() { return leaves_; }
+  // Retires the subtrees met since the last batch went (the walk ends with some left).
+  void retire_detached(TableCore& core) {
+    retire_subtrees(core, detached_, detached_count_);
+    detached_count_ = 0;
+  }
 
  private:
   LeafRemoval leaves_;
+  DetachedTable detached_[kRetireBatch];
+  unsigned detached_count_ = 0;
 };
 
 }  // namespace
@@ -191,6 +199,7 @@ void invalidate_collect_retire(TableCore& core, const DetachVisitor& detach, Ipa
 
   CollectVisitor collect(core);
   walk(core, done, collect);
+  collect.retire_detached(core);
   if (collect.leaves().finish()) core.maintenance().dsb_ish();
 
   close_retired(core);

@@ -15,10 +15,12 @@ namespace {
   std::abort();
 }
 
-void* reserve(u64 bytes) {
+void* reserve(u64 bytes, bool huge_pages) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) die("cannot reserve arena bytes", bytes);
+  // Advice only: a kernel without transparent huge pages keeps 4 KiB pages, which is correct.
+  if (huge_pages) (void)madvise(p, bytes, MADV_HUGEPAGE);
   return p;
 }
 
@@ -34,12 +36,14 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
   }
   // Over-reserve so the arena can start on a kMaxBlock boundary: blocks are aligned to their size
   // both physically and virtually.
-  reservation_ = static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock));
+  reservation_ =
+      static_cast<std::byte*>(reserve(config_.arena_bytes + kMaxBlock, config_.huge_pages));
   const auto misalign = reinterpret_cast<std::uintptr_t>(reservation_) & (kMaxBlock - 1);
   arena_ = reservation_ + (misalign ? kMaxBlock - misalign : 0);
   const u64 units = config_.arena_bytes / kUnit;
-  refcounts_ = static_cast<u32*>(reserve(units * kRefcountStride * sizeof(u32)));
-  block_order_ = static_cast<u8*>(reserve(units));
+  refcounts_ =
+      static_cast<u32*>(reserve(units * kRefcountStride * sizeof(u32), config_.huge_pages));
+  block_order_ = static_cast<u8*>(reserve(units, config_.huge_pages));
   free_lists_.resize(order_of(kMaxBlock) + 1);
 }
 

@@ -234,7 +234,8 @@ class Case {
     const u64 leaf_tables =
         vm_.bytes / geometry_->level_bytes(*level_) / geometry_->entries_per_table() + 64;
     const u64 bytes = (leaf_tables * 2 + 64) * geometry_->page_bytes() + 16 * kMiB;
-    return hosted::PagePoolConfig{.arena_bytes = (bytes + kMiB - 1) / kMiB * kMiB};
+    return hosted::PagePoolConfig{.arena_bytes = (bytes + kMiB - 1) / kMiB * kMiB,
+                                  .huge_pages = true};
   }
 
   struct Times {

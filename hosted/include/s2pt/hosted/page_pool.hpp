@@ -15,6 +15,11 @@ struct PagePoolConfig {
   // "Physical" address of the arena's first byte. [2 GiB, 4 GiB) fits even a 32-bit PA space.
   Pa base{u64{2} << 30};
   bool poison_freed = false;  // fill freed pages with a pattern (catches stale reads)
+  // Ask the host kernel for transparent huge pages under the arena and the reference counts, as
+  // a hypervisor reaches its table pages through a block-mapped linear map. For benchmarks of
+  // large tables, where 4 KiB host pages would turn every table page touched into a host TLB
+  // miss; small pools (tests) do better without it (each first touch zeroes 2 MiB).
+  bool huge_pages = false;
 };
 
 class PagePool final : public Mm {
