@@ -84,6 +84,11 @@ class Model {
     each(range, [&](Slot& s, u64) { any |= s.mapped; });
     return any;
   }
+  bool any_device(IpaRange range) {
+    bool any = false;
+    each(range, [&](Slot& s, u64) { any |= s.mapped && s.attrs.is_device(); });
+    return any;
+  }
   bool any_used(IpaRange range) {
     bool any = false;
     each(range, [&](Slot& s, u64) { any |= s.mapped || s.owner != 0; });
@@ -374,6 +379,7 @@ Status attrs_status(const Attrs& a) {
                          static_cast<u8>(a.mem) >= kMemTypeCount || static_cast<u8>(a.sh) == 1 ||
                          a.sw >= 16;
   if (malformed) return Status::bad_attributes;
+  if (a.is_device() && has(a.perm, Perm::exec)) return Status::exec_on_device;
   if (a.contiguous) return Status::unsupported;
   return Status::ok;
 }
@@ -623,6 +629,10 @@ class Run {
     if ((p & 0xF8) == 0xF8) {
       pending_perm_ = Perm(p);
       if (expected == Status::ok) expected = Status::bad_attributes;
+    }
+    if (expected == Status::ok && has(pending_perm_, Perm::exec) &&
+        model_.any_device(model_.clip(range))) {
+      expected = Status::exec_on_device;
     }
     return {expected, table_.relax(range, pending_perm_), [](Run& r, IpaRange done) {
               r.model_.each(done, [&](Slot& s, u64) {

@@ -33,11 +33,28 @@ class PermissionVisitor {
   PendingInvalidation pending_;
 };
 
+// Finds a Device leaf in the range: giving one execute permission is refused before anything
+// changes (see Attrs::executable_device).
+class DeviceLeafFinder {
+ public:
+  Status leaf(ReadContext& ctx) {
+    if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
+    const MemAttrFormat format = ctx.core.format();
+    const bool device = ctx.old.has_memtype(MemType::device_ngnre, format) ||
+                        ctx.old.has_memtype(MemType::device_ngnrne, format);
+    return device ? Status::exec_on_device : Status::ok;
+  }
+};
+
 Progress change_permissions(TableCore& core, IpaRange range, Perm remove, Perm add) {
   const bool known = ((static_cast<u8>(remove) | static_cast<u8>(add)) & ~kPermMask) == 0;
   if (Status s = check_call(core, range, known ? Status::ok : Status::bad_attributes);
       s != Status::ok) {
     return {s, 0};
+  }
+  if (has(add, Perm::exec)) {
+    DeviceLeafFinder finder;
+    if (const Progress found = visit(core, range, finder); !found.ok()) return {found.status, 0};
   }
   PermissionVisitor visitor(remove, add);
   const Progress progress = walk(core, range, visitor);

@@ -46,6 +46,7 @@ constexpr Status check_output(const Geometry& g, Pa pa, u64 size) {
 
 constexpr Status check_attrs(const Attrs& attrs) {
   if (!attrs.well_formed()) return Status::bad_attributes;
+  if (attrs.executable_device()) return Status::exec_on_device;
   // The contiguous hint needs whole, identical groups of entries; the operations do not manage
   // groups yet, so a caller may not ask for it.
   if (attrs.contiguous) return Status::unsupported;

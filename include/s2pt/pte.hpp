@@ -60,6 +60,13 @@ struct Attrs {
   }
   // Needs cleaning to PoC around (un)mapping when FWB is not in use.
   constexpr bool cacheable() const { return mem == MemType::normal_wb; }
+  constexpr bool is_device() const {
+    return mem == MemType::device_ngnre || mem == MemType::device_ngnrne;
+  }
+  // Device memory that is not execute-never: the PE may fetch instructions from it
+  // speculatively (Arm ARM B2, "Device memory"), which for MMIO means side-effecting reads
+  // nobody asked for. Never mapped so: refused as exec_on_device. Normal-NC may be executable.
+  constexpr bool executable_device() const { return is_device() && has(perm, Perm::exec); }
 
   constexpr bool operator==(const Attrs&) const = default;
 };

@@ -246,7 +246,7 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   struct {
     s2pt_fault_request request;
     s2pt_status want;
-  } bad[12];
+  } bad[13];
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i)
     bad[i].request = good;
   bad[0].request.leaf_bytes = 3 * PAGE, bad[0].want = S2PT_ERR_UNSUPPORTED; /* not a leaf size */
@@ -262,6 +262,8 @@ static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   bad[9].request.attrs.sh = 7, bad[9].want = S2PT_ERR_BAD_ATTRIBUTES;
   bad[10].request.attrs.sw = 16, bad[10].want = S2PT_ERR_BAD_ATTRIBUTES;
   bad[11].request.pa = UINT64_MAX - PAGE + 1, bad[11].want = S2PT_ERR_WRAPS;
+  bad[12].request.attrs.mem = S2PT_MEM_DEVICE_NGNRE, bad[12].want = S2PT_ERR_EXEC_ON_DEVICE;
+  bad[12].request.attrs.perm = S2PT_PERM_R | S2PT_PERM_X;
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; ++i) {
     outcome = S2PT_FAULT_MAX_ENUM;
     before = take_snapshot(&table, &cache);

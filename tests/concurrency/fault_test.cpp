@@ -108,6 +108,10 @@ TEST(Fault, BadRequestsChangeNothing) {
   EXPECT_EQ(rig.fault(Ipa{k1G}, Pa{1ull << 40}, k4K).status(), Status::pa_out_of_range);
   EXPECT_EQ(rig.fault(Ipa{k1G}, Pa{0}, k4K, Attrs{.perm = Perm(64)}).status(),
             Status::bad_attributes);
+  for (MemType device : {MemType::device_ngnre, MemType::device_ngnrne}) {
+    EXPECT_EQ(rig.fault(Ipa{k1G}, Pa{0}, k4K, Attrs{.perm = Perm::rx, .mem = device}).status(),
+              Status::exec_on_device);
+  }
   PageCache wrong_granule(16 * k4K, 0);
   EXPECT_EQ(rig.table()
                 .handle_fault({.ipa = Ipa{k1G}, .pa = Pa{0}, .leaf_bytes = k4K, .attrs = {}},

@@ -34,6 +34,7 @@ void populate(Table& t) {
   ASSERT_TRUE(t.map({Ipa{k1G}, k1G}, Pa{4 * k1G}, kRw).ok());
   ASSERT_TRUE(t.map({Ipa{3 * k1G}, k2M}, Pa{8 * k1G}, kRw, MapFlags::no_blocks).ok());
   ASSERT_TRUE(t.annotate({Ipa{5 * k1G}, k2M}, OwnerId{4}).ok());
+  ASSERT_TRUE(t.map({Ipa{3 * k1G + k2M}, k4K}, Pa{8 * k1G + k2M}, Attrs::device(Perm::rw)).ok());
 }
 
 const BadCall kBadCalls[] = {
@@ -105,6 +106,26 @@ const BadCall kBadCalls[] = {
      [](Table& t) {
        return t.map({Ipa{7 * k1G}, k4K}, Pa{0}, Attrs{.sw = 0x10}).status;
      }},
+    {"map: execute permission on Device-nGnRE memory", Status::exec_on_device,
+     [](Table& t) {
+       return t
+           .map({Ipa{7 * k1G}, k4K}, Pa{0}, Attrs{.perm = Perm::rwx, .mem = MemType::device_ngnre})
+           .status;
+     }},
+    {"map: execute-only on Device-nGnRnE memory", Status::exec_on_device,
+     [](Table& t) {
+       return t
+           .map({Ipa{7 * k1G}, k4K}, Pa{0},
+                Attrs{.perm = Perm::exec, .mem = MemType::device_ngnrne})
+           .status;
+     }},
+    {"map(replace): executable Device memory over pages", Status::exec_on_device,
+     [](Table& t) {
+       return t
+           .map({Ipa{3 * k1G}, k4K}, Pa{0}, Attrs{.perm = Perm::rx, .mem = MemType::device_ngnre},
+                MapFlags::replace)
+           .status;
+     }},
     {"map: unknown flag bits", Status::bad_flags,
      [](Table& t) {
        return t.map({Ipa{7 * k1G}, k4K}, Pa{0}, kRw, MapFlags(0x80)).status;
@@ -136,6 +157,10 @@ const BadCall kBadCalls[] = {
     {"relax: unknown permission bits", Status::bad_attributes,
      [](Table& t) {
        return t.relax({Ipa{k1G}, k4K}, Perm(0x40)).status;
+     }},
+    {"relax: execute on a range whose last page is Device memory", Status::exec_on_device,
+     [](Table& t) {
+       return t.relax({Ipa{3 * k1G}, k2M + k4K}, Perm::exec).status;
      }},
     {"relax: beyond the IPA size", Status::ipa_out_of_range,
      [](Table& t) {

@@ -12,6 +12,14 @@ bool ReferenceModel::any_mapped(IpaRange range) const {
   return false;
 }
 
+bool ReferenceModel::any_device(IpaRange range) const {
+  for (u64 off = 0; off < range.size; off += page_) {
+    const std::optional<Mapping>& m = pages_[index(range.start + off)];
+    if (m && m->attrs.is_device()) return true;
+  }
+  return false;
+}
+
 void ReferenceModel::map(IpaRange range, Pa pa, const Attrs& attrs) {
   for (u64 off = 0; off < range.size; off += page_) {
     pages_[index(range.start + off)] = Mapping{pa + off, attrs};

@@ -20,6 +20,8 @@ class ReferenceModel {
   ReferenceModel(Ipa window_start, u64 window_bytes, u64 page_bytes);
 
   bool any_mapped(IpaRange range) const;
+  // Whether a page of the range is mapped as Device memory (execute permission refused there).
+  bool any_device(IpaRange range) const;
   void map(IpaRange range, Pa pa, const Attrs& attrs);
   void unmap(IpaRange range);
   void change_perm(IpaRange range, Perm remove, Perm add);
