@@ -3,6 +3,7 @@
 // whole window and the table's own invariants checked periodically.
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <ostream>
 #include <random>
 
@@ -80,6 +81,29 @@ std::string explain(Ipa ipa, const Result<Translation>& got,
   return ::testing::AssertionSuccess();
 }
 
+// A range that starts on a table's boundary, or one entry before or after it, and ends on the
+// table's end, or one entry before or after that: the entry is a page (a last-level table) or a
+// level-2 block (a level-2 table). Clipped to the window.
+template <class Pick>
+IpaRange around_a_table(const Geometry& g, Ipa window_start, u64 window, Pick& pick) {
+  const int table_level = pick(2) == 0 ? Level::kLast : 2;
+  const u64 entry = g.level_bytes(Level{table_level});
+  const u64 span = g.level_bytes(Level{table_level - 1});
+  const Ipa window_end = window_start + window;
+  // A boundary inside the window with room for the span after it.
+  const Ipa first_boundary = (window_start + span - 1).align_down(span);
+  if (first_boundary + span > window_end) return IpaRange{window_start, entry};
+  const u64 boundaries = (window_end - span - first_boundary) / span + 1;
+  const Ipa t = first_boundary + span * pick(boundaries);
+  const u64 before = pick(3);  // 0: on the boundary, 1: one entry before, 2: one entry after
+  const u64 after = pick(3);
+  Ipa start = before == 1 ? t - entry : before == 2 ? t + entry : t;
+  Ipa end = after == 1 ? t + span - entry : after == 2 ? t + span + entry : t + span;
+  if (start < window_start) start = window_start;
+  if (end > window_end) end = window_end;
+  return IpaRange{start, end - start};
+}
+
 TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
   const DifferentialCase c = GetParam();
   const Geometry g = test::make_geometry(c.granule, c.ipa_bits, 48);
@@ -102,13 +126,20 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
   int refused = 0;
   std::mt19937_64 check_rng(7);
   for (int step = 0; step < c.steps; ++step) {
-    // Ranges aligned to a page, 16 pages, a level-2 block or the largest block, 1 to 3 units.
+    // Ranges aligned to a page, 16 pages, a level-2 block or the largest block, 1 to 3 units;
+    // or a table's span give or take one of its entries at either end.
     const std::array<u64, 4> units{page, 16 * page, g.level_bytes(Level{2}), block};
-    const u64 roll = pick(20);
-    const u64 unit = units[roll < 10 ? 0 : roll < 14 ? 1 : roll < 18 ? 2 : 3];
-    const u64 size = unit * (1 + pick(3));
-    const u64 slots = (window - size) / unit + 1;
-    const IpaRange range{window_start + unit * pick(slots), size};
+    const u64 roll = pick(24);
+    IpaRange range{};
+    u64 unit = page;
+    if (roll < 20) {
+      unit = units[roll < 10 ? 0 : roll < 14 ? 1 : roll < 18 ? 2 : 3];
+      const u64 size = unit * (1 + pick(3));
+      const u64 slots = (window - size) / unit + 1;
+      range = IpaRange{window_start + unit * pick(slots), size};
+    } else {
+      range = around_a_table(g, window_start, window, pick);
+    }
     const int kind = static_cast<int>(pick(10));
     SCOPED_TRACE("step " + std::to_string(step));
 
@@ -132,7 +163,8 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
         ++mapped_ok;
       }
     } else if (kind < 7) {
-      ASSERT_TRUE(table.unmap(range).ok());
+      const UnmapStrategy strategy = kAllUnmapStrategies[pick(std::size(kAllUnmapStrategies))];
+      ASSERT_TRUE(table.unmap(range, strategy).ok()) << name(strategy);
       model.unmap(range);
     } else if (kind < 9) {
       ASSERT_TRUE(table.write_protect(range).ok());
