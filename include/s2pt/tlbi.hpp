@@ -108,13 +108,20 @@ constexpr u64 ipa_operand(Ipa ipa, Granule g, LevelHint hint) {
 
 struct IpaOperand {
   Ipa ipa;                             // the 4K-aligned IPA the operand names
-  LevelHint hint = LevelHint::none();  // none when TTL is 0 or its granule field disagrees
+  LevelHint hint = LevelHint::none();  // none when TTL is 0 or names another granule
+  // TTL[3:2] names a granule other than the table's: a wrong TTL, with which "no entries are
+  // required by the architecture to be invalidated" (Arm ARM, TLBI IPAS2E1IS, TTL field).
+  bool other_granule = false;
 };
 constexpr IpaOperand decode_ipa(u64 operand, Granule g) {
   const u64 ttl = (operand >> kTtlShift) & 0xF;
-  const bool hinted = (ttl >> 2) == tg_field(g) && (ttl & 3) != 0;
-  return IpaOperand{Ipa{(operand & kIpaPageMask) << 12},
-                    hinted ? LevelHint::at(Level{static_cast<int>(ttl & 3)}) : LevelHint::none()};
+  const u64 tg = ttl >> 2;
+  const bool hinted = tg == tg_field(g) && (ttl & 3) != 0;
+  return IpaOperand{
+      Ipa{(operand & kIpaPageMask) << 12},
+      hinted ? LevelHint::at(Level{static_cast<int>(ttl & 3)}) : LevelHint::none(),
+      tg != 0 && tg != tg_field(g),
+  };
 }
 
 struct RangeOperand {
@@ -155,6 +162,9 @@ static_assert(decode_range(range_operand(RangeOperand{Granule::k16, 2, 17, Level
 static_assert(decode_ipa(ipa_operand(Ipa{0x1234'5000}, Granule::k4, LevelHint::at(Level{3})),
                          Granule::k4)
                   .hint == LevelHint::at(Level{3}));
+static_assert(decode_ipa(ipa_operand(Ipa{0x1234'5000}, Granule::k4, LevelHint::at(Level{3})),
+                         Granule::k16)
+                  .other_granule);
 
 }  // namespace tlbi
 }  // namespace s2pt

@@ -12,6 +12,7 @@ TlbiScope TlbiScope::decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule) 
   } else if (is_by_ipa(op)) {
     const tlbi::IpaOperand d = tlbi::decode_ipa(operand, granule);
     s.kind = Kind::by_ipa;
+    s.granule_mismatch = d.other_granule;
     s.start = d.ipa;
     s.bytes = 1;
     s.hint = d.hint;

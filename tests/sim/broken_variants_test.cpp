@@ -345,6 +345,33 @@ TEST(SimBroken, WrongTtlHint) {
   }
 }
 
+// A by-IPA TLBI whose TTL names the wrong granule is an incorrect operand: the architecture
+// requires it to invalidate nothing, so the model keeps every entry and the unmap leaves them
+// stale on 16K and 64K tables. With the right granule the same unmap is clean.
+TEST(SimBroken, TtlNamingAnotherGranule) {
+  for (const Granule granule : {Granule::k16, Granule::k64}) {
+    for (const bool broken : {false, true}) {
+      SCOPED_TRACE(std::string(granule == Granule::k16 ? "16K" : "64K") +
+                   (broken ? " broken" : " correct"));
+      Rig rig(RigConfig{.granule = granule, .fwb = true, .tlbi_range = false});
+      rig.arch().ttl_names_4k = broken;
+      const IpaRange range{kIpa, 4 * rig.page()};
+      rig.map_and_cache(range.start, range.size, Attrs::normal(Perm::rw), MapFlags::no_blocks);
+      rig.machine().begin_op("unmap");
+      ASSERT_TRUE(rig.table().unmap(range, UnmapStrategy::per_entry).ok());
+      const auto found = rig.machine().end_op();
+      if (broken) {
+        // Every page but the first stays cached: emptying the last-level table also invalidates
+        // the table's IPA without a TTL, which takes the first page's entry with it.
+        EXPECT_EQ(count(found, ViolationKind::stale_tlb), 3 * rig.machine().cpus())
+            << describe(found);
+      } else {
+        EXPECT_TRUE(found.empty()) << describe(found);
+      }
+    }
+  }
+}
+
 // (g) the seed's use-after-free: the unmap drops the parent's reference on an emptied table
 // page (count reaches zero, the page is freed) and a path that still held the page takes a
 // reference on it again.

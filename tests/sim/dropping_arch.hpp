@@ -14,6 +14,8 @@ class DroppingArch final : public Arch {
   bool drop_vmalls12e1is = false;
   bool drop_dsb_ish = false;
   bool drop_dc_civac = false;
+  // By-IPA TLBIs carry a TTL that names the 4K granule, whatever the table's.
+  bool ttl_names_4k = false;
 
   Features features() const override { return inner_.features(); }
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
@@ -21,6 +23,11 @@ class DroppingArch final : public Arch {
     if ((drop_tlbi_ipa && by_ipa) || (drop_vmalle1is && op == TlbiOp::vmalle1is) ||
         (drop_vmalls12e1is && op == TlbiOp::vmalls12e1is)) {
       return;
+    }
+    if (ttl_names_4k && is_by_ipa(op)) {
+      constexpr u64 kTtlGranule = u64{3} << (tlbi::kTtlShift + 2);
+      if (operand & kTtlGranule)
+        operand = (operand & ~kTtlGranule) | (u64{1} << (tlbi::kTtlShift + 2));
     }
     inner_.tlbi(vmid, op, operand);
   }

@@ -20,7 +20,9 @@ struct TlbiScope {
   u64 bytes = 0;  // range: bytes covered; by_ipa: 1 (the entry containing `start`)
   LevelHint hint = LevelHint::none();
   bool leaf_only = false;
-  bool granule_mismatch = false;  // range op whose TG is not the table's granule: no effect
+  // A range op whose TG, or a by-IPA op whose TTL, names another granule than the table's: an
+  // incorrect operand, which the model lets invalidate nothing (the architecture requires none).
+  bool granule_mismatch = false;
 
   static TlbiScope decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule);
 
