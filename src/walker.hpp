@@ -66,21 +66,29 @@ struct WalkContext : EntryView {
   // Replaces the entry, keeping the table page's reference count equal to 1 + its non-zero
   // entries. Exclusive walks store; shared walks compare-and-swap against `old` and, when another
   // walker got there first, return false with `old` updated to what is there now.
+  //
+  // A shared walker takes the reference before the entry: a table page whose count reached zero
+  // was retired (its entries may hold the reclaimer's links), and is neither written nor revived;
+  // set() returns false with `old` unchanged. Under the locking rules that cannot happen (pages
+  // are retired only by exclusive operations, which no shared walker overlaps); a caller whose
+  // locking is broken gets `again` from the fault path instead of a write to a freed page.
   bool set(Pte next) {
+    const bool adds = !in_root && old.is_zero() && !next.is_zero();
+    const bool removes = !in_root && !old.is_zero() && next.is_zero();
     if (mode == WalkMode::shared) {
+      if (adds && !core.try_get(table_pa)) return false;
       Pte expected = old;
       if (!entry::compare_exchange(slot, expected, next)) {
+        if (adds) core.put(table_pa, mode);
         old = expected;
         return false;
       }
     } else {
       entry::store(slot, next);
+      if (adds) core.get(table_pa, mode);
     }
     if (next.is_annotated()) core.note_annotation();
-    if (!in_root) {
-      if (old.is_zero() && !next.is_zero()) core.get(table_pa, mode);
-      if (!old.is_zero() && next.is_zero()) core.put(table_pa, mode);
-    }
+    if (removes) core.put(table_pa, mode);
     old = next;
     return true;
   }

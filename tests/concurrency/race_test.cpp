@@ -123,6 +123,30 @@ TEST(Race, TwoFaultsOnTheSameEmptyTableSlot) {
   rig.finish();
 }
 
+// A fault that read an empty entry of a last-level table, and meanwhile the table was detached
+// and retired (only a caller that breaks the locking rules lets an exclusive unmap run there):
+// the fault must neither write into the retired page nor take a reference on it, whose count
+// reached zero. It backs off with `again`; the page stays retired and is freed normally.
+TEST(Race, FaultNeverRevivesARetiredTable) {
+  RaceRig rig(test::kNoFeatures);  // without FWB the fault cleans the page: the hook point
+  ASSERT_TRUE(rig.table.map({Ipa{k1G}, k4K}, Pa{0}, Attrs::normal(Perm::rw)).ok());
+  rig.arch.hook_on = counting::OpKind::dc_civac;
+  rig.arch.hook = [&] {
+    ASSERT_TRUE(rig.table.unmap({Ipa{k1G}, k1G}, UnmapStrategy::fast).ok());
+    ASSERT_TRUE(rig.table.reclaim_pending());
+  };
+  const Result<FaultOutcome> late = rig.fault(rig.cpu0, Ipa{k1G + k4K}, Pa{4 * k1G + k4K});
+  EXPECT_EQ(late.status(), Status::again);
+  EXPECT_FALSE(rig.table.lookup(Ipa{k1G + k4K}).ok());
+  const test::AuditReport r = test::audit(rig.table);
+  EXPECT_TRUE(r.clean()) << r.summary();
+  EXPECT_EQ(r.retired_pages, 2u) << "the level-2 and level-3 tables, neither revived";
+  // Called again, as a caller would on `again`: the fault maps into fresh tables.
+  EXPECT_EQ(rig.fault(rig.cpu0, Ipa{k1G + k4K}, Pa{4 * k1G + k4K}).value(), FaultOutcome::mapped);
+  rig.table.reclaim_all();
+  rig.finish();
+}
+
 TEST(Race, TwoFaultsOnTheSameLeaf) {
   RaceRig rig(test::kNoFeatures);  // without FWB the fault cleans the page: the hook point
   ASSERT_TRUE(rig.table.map({Ipa{k1G + k4K}, k4K}, Pa{0}, Attrs::normal(Perm::rw)).ok());
