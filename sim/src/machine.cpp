@@ -192,6 +192,7 @@ Machine::Translation Machine::walk(Cpu& cpu, const AttachedTable& t, Ipa ipa) {
     e.mem = mem.ok() ? mem.value() : MemType::device_ngnrne;
     e.descriptor = d.raw();
     e.fill_time = now();
+    check_prepared(cpu, t, e);
     fill(cpu, e);
     if (config_.adversary.combined_entries) {
       TlbEntry combined = e;
@@ -491,10 +492,14 @@ void Machine::dc_civac(unsigned c, Pa pa, u64 bytes) {
     ++cpu.pending_cmos;
   }
   clean(pa, bytes);
+  {
+    std::lock_guard lock(dirty_mutex_);
+    cleaned_.add(pa.raw, pa.raw + bytes);
+  }
   step(c, "DC CIVAC");
 }
 
-void Machine::ic_ivau(unsigned c, Pa, u64 bytes) {
+void Machine::ic_ivau(unsigned c, Pa pa, u64 bytes) {
   {
     Cpu& cpu = *cpus_.at(c);
     std::lock_guard lock(cpu.mutex);
@@ -503,6 +508,10 @@ void Machine::ic_ivau(unsigned c, Pa, u64 bytes) {
     const u64 lines =
         (bytes + MaintenanceCounters::kCacheLine - 1) / MaintenanceCounters::kCacheLine;
     cpu.modeled_ns += config_.costs.ic_ivau_line_ns * static_cast<double>(lines);
+  }
+  {
+    std::lock_guard lock(dirty_mutex_);
+    icache_invalidated_.add(pa.raw, pa.raw + bytes);
   }
   step(c, "IC IVAU");
 }

@@ -220,6 +220,42 @@ void Machine::check_dirty() {
   }
 }
 
+// Oracle 5, at the moment memory becomes reachable (a walk fills a TLB entry from a leaf): without
+// FWB, cacheable memory must have been cleaned to PoC, since a guest running with its stage 1 off
+// accesses it non-cacheably, around dirty host lines; without DIC, executable memory must have
+// had its I-cache invalidated. Device and Normal-NC leaves are the caller's (s2pt, like Linux,
+// prepares only memory it maps cacheable or executable). Each leaf is reported once.
+void Machine::check_prepared(const Cpu& cpu, const AttachedTable& t, const TlbEntry& e) {
+  const bool needs_clean = t.format == MemAttrFormat::classic && e.mem == MemType::normal_wb;
+  const bool needs_icache = has(e.perm, Perm::exec) && !config_.features.dic;
+  if (!needs_clean && !needs_icache) return;
+  const u64 start = e.pa.raw;
+  const u64 end = start + e.bytes;
+  bool unclean = false;
+  bool stale_code = false;
+  {
+    std::lock_guard lock(dirty_mutex_);
+    unclean = needs_clean && !cleaned_.covers(start, end);
+    stale_code = needs_icache && !icache_invalidated_.covers(start, end);
+    if ((!unclean && !stale_code) || !unprepared_reported_.insert(e.descriptor).second) return;
+  }
+  const auto report_one = [&](ViolationKind kind, const char* what) {
+    report(Violation{.kind = kind,
+                     .cpu = static_cast<int>(cpu.index),
+                     .ipa = e.base,
+                     .pa = e.pa,
+                     .time = now(),
+                     .detail = what});
+  };
+  if (unclean)
+    report_one(ViolationKind::unprepared_memory,
+               "leaf reached before its memory was cleaned to PoC");
+  if (stale_code) {
+    report_one(ViolationKind::stale_icache,
+               "executable leaf reached before its memory's I-cache lines were invalidated");
+  }
+}
+
 std::vector<Violation> Machine::check_no_leak() {
   std::vector<Violation> found;
   if (mm_.live_bytes() != 0) {

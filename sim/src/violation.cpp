@@ -28,6 +28,10 @@ const char* name(ViolationKind kind) {
       return "break-before-make violated";
     case ViolationKind::dirty_after_unmap:
       return "unmapped page may hold dirty lines";
+    case ViolationKind::unprepared_memory:
+      return "mapped memory not cleaned to PoC";
+    case ViolationKind::stale_icache:
+      return "executable memory without I-cache invalidation";
     case ViolationKind::refcount:
       return "table page reference count wrong";
     case ViolationKind::leak:

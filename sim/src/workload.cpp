@@ -48,7 +48,8 @@ class OpGenerator {
     op.range = op.kind == Op::split ? small_range(4) : range();
     op.variant = rng_.below(3);
     const u64 mem = rng_.below(10);
-    op.attrs = Attrs::normal(rng_.chance(85) ? Perm::rw : Perm::read);
+    const u64 perm = rng_.below(100);
+    op.attrs = Attrs::normal(perm < 75 ? Perm::rw : perm < 85 ? Perm::read : Perm::rx);
     if (mem == 8) op.attrs.mem = MemType::normal_nc;
     if (mem == 9) op.attrs.mem = MemType::device_ngnre;
     if (op.kind == Op::split || rng_.chance(40)) op.flags = op.flags | MapFlags::replace;
@@ -117,7 +118,7 @@ Progress run(Table& table, const Op& op, UnmapStrategy strategy, Ipa window) {
     case Op::write_protect:
       return table.write_protect(op.range);
     case Op::relax:
-      return table.relax(op.range, Perm::write);
+      return table.relax(op.range, has(op.attrs.perm, Perm::exec) ? Perm::exec : Perm::write);
     case Op::age: {
       const Result<bool> young = table.test_and_clear_young(op.range);
       if (!young.ok()) return Progress{young.status(), 0};
@@ -158,6 +159,7 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
   mc.cpus = config.cpus < 2 ? 2 : config.cpus;
   mc.seed = config.seed;
   mc.adversary = config.adversary;
+  mc.features.dic = config.dic;
   Machine machine(mc, mm);
   SimArch arch(machine);
   SimArch::Binding writer_cpu(0);

@@ -372,6 +372,65 @@ TEST(SimBroken, TtlNamingAnotherGranule) {
   }
 }
 
+// Without FWB, memory that a new or changed leaf makes reachable must be clean to PoC first: a
+// guest with its stage 1 off reads it non-cacheably, past dirty host lines. The map over pages,
+// over a block and over nothing all prepare it; dropping the DC CIVAC is caught at the first walk.
+TEST(SimBroken, MapWithoutCleaningTheNewMemory) {
+  const Pa elsewhere{kGuest.raw + (u64{1} << 34)};
+  for (const char* before : {"nothing", "pages", "a block"}) {
+    for (const bool broken : {false, true}) {
+      SCOPED_TRACE(std::string(before) + (broken ? " broken" : " correct"));
+      Rig rig(RigConfig{.fwb = false});
+      if (std::string(before) == "pages") {
+        rig.map_and_cache(kIpa, k2M, Attrs::normal(Perm::rw), MapFlags::no_blocks);
+      } else if (std::string(before) == "a block") {
+        rig.map_and_cache(kIpa, k2M);
+      }
+      rig.arch().drop_dc_civac = broken;
+      rig.machine().begin_op("map(replace) a block elsewhere");
+      ASSERT_TRUE(
+          rig.table()
+              .map(IpaRange{kIpa, k2M}, elsewhere, Attrs::normal(Perm::rw), MapFlags::replace)
+              .ok());
+      rig.cache(IpaRange{kIpa, k2M});
+      const auto found = rig.machine().end_op();
+      if (broken) {
+        EXPECT_GE(count(found, ViolationKind::unprepared_memory), 1u) << describe(found);
+      } else {
+        EXPECT_TRUE(found.empty()) << describe(found);
+      }
+    }
+  }
+}
+
+// Without DIC, executable memory needs its I-cache invalidated before a walk can reach it: at map
+// and when relax adds execute permission. Dropping the IC IVAU is caught at the first walk.
+TEST(SimBroken, ExecutableWithoutICacheInvalidation) {
+  for (const bool by_relax : {false, true}) {
+    for (const bool broken : {false, true}) {
+      SCOPED_TRACE(std::string(by_relax ? "relax" : "map") + (broken ? " broken" : " correct"));
+      RigConfig config;
+      config.machine.features.dic = false;
+      Rig rig(config);
+      rig.arch().drop_ic_ivau = broken;
+      rig.machine().begin_op("executable");
+      if (by_relax) {
+        ASSERT_TRUE(rig.table().map(IpaRange{kIpa, k2M}, kGuest, Attrs::normal(Perm::rw)).ok());
+        ASSERT_TRUE(rig.table().relax(IpaRange{kIpa, k2M}, Perm::exec).ok());
+      } else {
+        ASSERT_TRUE(rig.table().map(IpaRange{kIpa, k2M}, kGuest, Attrs::normal(Perm::rx)).ok());
+      }
+      rig.cache(IpaRange{kIpa, k2M});
+      const auto found = rig.machine().end_op();
+      if (broken) {
+        EXPECT_EQ(count(found, ViolationKind::stale_icache), 1u) << describe(found);
+      } else {
+        EXPECT_TRUE(found.empty()) << describe(found);
+      }
+    }
+  }
+}
+
 // (g) the seed's use-after-free: the unmap drops the parent's reference on an emptied table
 // page (count reaches zero, the page is freed) and a path that still held the page takes a
 // reference on it again.

@@ -14,6 +14,7 @@ class DroppingArch final : public Arch {
   bool drop_vmalls12e1is = false;
   bool drop_dsb_ish = false;
   bool drop_dc_civac = false;
+  bool drop_ic_ivau = false;
   // By-IPA TLBIs carry a TTL that names the 4K granule, whatever the table's.
   bool ttl_names_4k = false;
 
@@ -39,7 +40,9 @@ class DroppingArch final : public Arch {
   void dc_civac(Pa pa, u64 bytes) override {
     if (!drop_dc_civac) inner_.dc_civac(pa, bytes);
   }
-  void ic_ivau(Pa pa, u64 bytes) override { inner_.ic_ivau(pa, bytes); }
+  void ic_ivau(Pa pa, u64 bytes) override {
+    if (!drop_ic_ivau) inner_.ic_ivau(pa, bytes);
+  }
 
  private:
   Arch& inner_;

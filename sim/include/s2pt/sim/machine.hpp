@@ -19,6 +19,7 @@
 #include "s2pt/geometry.hpp"
 #include "s2pt/maintenance_counters.hpp"
 #include "s2pt/sim/config.hpp"
+#include "s2pt/sim/pa_ranges.hpp"
 #include "s2pt/sim/rng.hpp"
 #include "s2pt/sim/sim_mm.hpp"
 #include "s2pt/sim/tlb.hpp"
@@ -171,6 +172,7 @@ class Machine {
   void check_caches();
   void check_tables();
   void check_dirty();
+  void check_prepared(const Cpu& cpu, const AttachedTable& t, const TlbEntry& e);
 
   MachineConfig config_;
   SimMm& mm_;
@@ -185,6 +187,11 @@ class Machine {
 
   mutable std::mutex dirty_mutex_;
   std::unordered_set<u64> dirty_pages_;  // PA >> 12 of 4K pages that may hold dirty lines
+  // Memory a DC CIVAC or an IC IVAU reached at some point, and the leaves already reported for
+  // reaching memory outside them (each once).
+  PaRanges cleaned_;
+  PaRanges icache_invalidated_;
+  std::unordered_set<u64> unprepared_reported_;
 
   mutable std::mutex violations_mutex_;
   std::vector<Violation> violations_;

@@ -19,6 +19,9 @@ enum class ViolationKind : u8 {
   double_free,          // a page freed twice, or a page freed that was never allocated
   break_before_make,    // a live entry changed without an invalid entry + completed TLBI between
   dirty_after_unmap,    // without FWB, an unmapped cacheable page may still hold dirty lines
+  unprepared_memory,    // without FWB, a walk reached cacheable memory never cleaned to PoC
+  stale_icache,         // without DIC, a walk reached executable memory whose I-cache was not
+                        // invalidated
   refcount,             // a table page's count is not 1 + its non-zero entries
   leak,                 // table pages left after destroy
 };

@@ -19,6 +19,8 @@ struct WorkloadConfig {
   bool fwb = true;
   bool tlbi_range = true;
   bool ttl = true;
+  // FEAT_DIC: without it, mapping executable memory needs IC IVAU (the I-cache oracle checks).
+  bool dic = false;
   UnmapStrategy strategy = UnmapStrategy::per_entry;
   // Start of the 1 GiB IPA window the operations and guests use (40-bit IPA). With 4K,
   // 512 GiB - 512 MiB makes it straddle the two concatenated root pages.
