@@ -56,6 +56,8 @@ static_assert(S2PT_TLBI_RIPAS2E1IS == static_cast<int>(TlbiOp::ripas2e1is));
 static_assert(S2PT_TLBI_RIPAS2LE1IS == static_cast<int>(TlbiOp::ripas2le1is));
 static_assert(S2PT_TLBI_VMALLE1IS == static_cast<int>(TlbiOp::vmalle1is));
 static_assert(S2PT_TLBI_VMALLS12E1IS == static_cast<int>(TlbiOp::vmalls12e1is));
+static_assert(S2PT_TLBI_IPAS2E1 == static_cast<int>(TlbiOp::ipas2e1));
+static_assert(S2PT_TLBI_VMALLE1 == static_cast<int>(TlbiOp::vmalle1));
 static_assert(S2PT_FAULT_MAPPED == static_cast<int>(FaultOutcome::mapped));
 static_assert(S2PT_FAULT_RELAXED == static_cast<int>(FaultOutcome::relaxed));
 static_assert(S2PT_FAULT_MADE_YOUNG == static_cast<int>(FaultOutcome::made_young));
@@ -90,15 +92,23 @@ class CArch final : public Arch {
                     .bbm_level = ops_.features.bbm_level};
   }
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+    if (!local_barriers()) {
+      // A backend without the non-shareable barriers gets the broadcast forms, which are stronger.
+      if (op == TlbiOp::ipas2e1) op = TlbiOp::ipas2e1is;
+      if (op == TlbiOp::vmalle1) op = TlbiOp::vmalle1is;
+    }
     ops_.tlbi(ops_.ctx, vmid.raw, static_cast<s2pt_tlbi_op>(op), operand);
   }
   void dsb_ishst() override { ops_.dsb_ishst(ops_.ctx); }
   void dsb_ish() override { ops_.dsb_ish(ops_.ctx); }
+  void dsb_nshst() override { local_barriers() ? ops_.dsb_nshst(ops_.ctx) : dsb_ishst(); }
+  void dsb_nsh() override { local_barriers() ? ops_.dsb_nsh(ops_.ctx) : dsb_ish(); }
   void isb() override { ops_.isb(ops_.ctx); }
   void dc_civac(Pa pa, u64 bytes) override { ops_.dc_civac(ops_.ctx, pa.raw, bytes); }
   void ic_ivau(Pa pa, u64 bytes) override { ops_.ic_ivau(ops_.ctx, pa.raw, bytes); }
 
  private:
+  bool local_barriers() const { return ops_.dsb_nshst != nullptr && ops_.dsb_nsh != nullptr; }
   s2pt_arch_ops ops_;
 };
 
@@ -536,8 +546,11 @@ s2pt_status s2pt_get_stats(const s2pt_table* table, s2pt_stats* out) {
                     .tlbi_range = m.tlbi_range,
                     .tlbi_vmid = m.tlbi_vmid,
                     .tlbi_s1 = m.tlbi_s1,
+                    .tlbi_local = m.tlbi_local,
                     .dsb_ishst = m.dsb_ishst,
                     .dsb_ish = m.dsb_ish,
+                    .dsb_nshst = m.dsb_nshst,
+                    .dsb_nsh = m.dsb_nsh,
                     .isb = m.isb,
                     .dc_civac_calls = m.dc_civac_calls,
                     .dc_civac_bytes = m.dc_civac_bytes,

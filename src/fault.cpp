@@ -79,18 +79,19 @@ class FaultVisitor {
     const Pte old = ctx.old;
     const Pte next = old.with_perm(old.perm() | fault_.attrs.perm).with_af(true);
     if (next == old) {
+      // Another CPU resolved it. If it relaxed permissions, it invalidated only its own TLB:
+      // this CPU may still hold the entry that faulted, and would fault on it again.
+      ctx.core.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::already_resolved;
       return Status::ok;
     }
     prepare_for_exec(ctx.core, old, next, ctx.level);
     if (!ctx.set(next)) return Status::again;
     if (next.perm() != old.perm()) {
-      // A TLB may hold the entry with its old permissions; gone before we return.
-      ctx.core.maintenance().invalidate(InvalidationScope{
-          .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
-          .leaf_level = LevelHint::at(ctx.level),
-          .leaf_only = true,
-      });
+      // This CPU's TLB may hold the entry with its old permissions: gone before we return. Other
+      // CPUs' copies grant less than the table, so at worst they fault and come here too
+      // (Linux's local invalidation on this path, __kvm_tlb_flush_vmid_ipa_nsh).
+      ctx.core.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::relaxed;
     } else {
       outcome_ = FaultOutcome::made_young;  // a translation with AF clear is never cached

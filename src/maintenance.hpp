@@ -45,6 +45,18 @@ class Maintenance {
     }
     isb();
   }
+  // Makes a change that only adds permissions to the leaf at `entry` (at `level`) visible to
+  // this CPU: other CPUs may keep the less permissive entry, which costs them at most a spurious
+  // fault that they resolve the same way. No broadcast: DSB NSHST, TLBI IPAS2E1, DSB NSH,
+  // TLBI VMALLE1, DSB NSH, ISB.
+  void invalidate_local(Ipa entry, Level level) {
+    dsb_nshst();
+    tlbi(TlbiOp::ipas2e1, planner_.leaf_operand(entry, level));
+    dsb_nsh();
+    tlbi(TlbiOp::vmalle1, 0);
+    dsb_nsh();
+    isb();
+  }
   void invalidate_vmid() {
     dsb_ishst();
     tlbi(TlbiOp::vmalls12e1is, 0);
@@ -53,7 +65,11 @@ class Maintenance {
   }
 
   void tlbi(TlbiOp op, u64 operand) {
-    if (is_by_ipa(op)) bump(counters_.tlbi_ipa);
+    if (is_local(op)) {
+      bump(counters_.tlbi_local);
+    } else if (is_by_ipa(op)) {
+      bump(counters_.tlbi_ipa);
+    }
     if (is_range(op)) bump(counters_.tlbi_range);
     if (op == TlbiOp::vmalls12e1is) bump(counters_.tlbi_vmid);
     if (op == TlbiOp::vmalle1is) bump(counters_.tlbi_s1);
@@ -66,6 +82,14 @@ class Maintenance {
   void dsb_ish() {
     bump(counters_.dsb_ish);
     arch_.dsb_ish();
+  }
+  void dsb_nshst() {
+    bump(counters_.dsb_nshst);
+    arch_.dsb_nshst();
+  }
+  void dsb_nsh() {
+    bump(counters_.dsb_nsh);
+    arch_.dsb_nsh();
   }
   void isb() {
     bump(counters_.isb);

@@ -18,15 +18,20 @@ struct Features {
   constexpr bool operator==(const Features&) const = default;
 };
 
-// Every method acts on the calling CPU, as the instruction would. TLBIs are broadcast
-// (inner shareable) and, like on hardware, only guaranteed complete at the caller's next
-// dsb_ish(). The backend makes `vmid` the current VMID for the TLBI (VTTBR_EL2.VMID).
+// Every method acts on the calling CPU, as the instruction would. TLBIs are broadcast (inner
+// shareable) and, like on hardware, only guaranteed complete at the caller's next dsb_ish(); the
+// non-shareable ones (is_local) reach this CPU only and complete at its next dsb_nsh() (or
+// dsb_ish()). The backend makes `vmid` the current VMID for the TLBI (VTTBR_EL2.VMID).
 class Arch {
  public:
   virtual Features features() const = 0;
   virtual void tlbi(Vmid vmid, TlbiOp op, u64 operand) = 0;
   virtual void dsb_ishst() = 0;
   virtual void dsb_ish() = 0;
+  // Non-shareable barriers, for local invalidation. A backend without them may use the inner
+  // shareable ones, which are stronger.
+  virtual void dsb_nshst() { dsb_ishst(); }
+  virtual void dsb_nsh() { dsb_ish(); }
   virtual void isb() = 0;
   // Clean and invalidate data cache lines to the point of coherency, for guest memory at `pa`.
   virtual void dc_civac(Pa pa, u64 bytes) = 0;

@@ -186,8 +186,9 @@ constexpr u64 Geometry::vtcr() const {
   return value;
 }
 
-// Worked examples of VTCR_EL2.SL0 with concatenated roots (Arm ARM D8.2), checked at compile time: 4K, 40-bit IPA -> start level 1 with two
-// concatenated root pages; 16K, 40-bit -> 16 root pages at level 2.
+// Worked examples of VTCR_EL2.SL0 with concatenated roots (Arm ARM D8.2), checked at compile time:
+// 4K, 40-bit IPA -> start level 1 with two concatenated root pages; 16K, 40-bit -> 16 root pages at
+// level 2.
 static_assert(Geometry::make(Granule::k4, 40, 40).value().start_level() == Level{1});
 static_assert(Geometry::make(Granule::k4, 40, 40).value().root_pages() == 2);
 static_assert(Geometry::make(Granule::k16, 40, 40).value().root_pages() == 16);

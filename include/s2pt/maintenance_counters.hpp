@@ -10,8 +10,11 @@ struct MaintenanceCounters {
   u64 tlbi_range = 0;  // RIPAS2E1IS, RIPAS2LE1IS
   u64 tlbi_vmid = 0;   // VMALLS12E1IS
   u64 tlbi_s1 = 0;     // VMALLE1IS
+  u64 tlbi_local = 0;  // IPAS2E1, VMALLE1: this CPU only
   u64 dsb_ishst = 0;
   u64 dsb_ish = 0;
+  u64 dsb_nshst = 0;
+  u64 dsb_nsh = 0;
   u64 isb = 0;
   u64 dc_civac_calls = 0;
   u64 dc_civac_bytes = 0;
@@ -19,8 +22,10 @@ struct MaintenanceCounters {
   u64 ic_ivau_bytes = 0;
 
   static constexpr u64 kCacheLine = 64;
-  constexpr u64 tlbi_total() const { return tlbi_ipa + tlbi_range + tlbi_vmid + tlbi_s1; }
-  constexpr u64 dsb_total() const { return dsb_ishst + dsb_ish; }
+  // Broadcast TLBIs (what costs every CPU), and all of them.
+  constexpr u64 tlbi_broadcast() const { return tlbi_ipa + tlbi_range + tlbi_vmid + tlbi_s1; }
+  constexpr u64 tlbi_total() const { return tlbi_broadcast() + tlbi_local; }
+  constexpr u64 dsb_total() const { return dsb_ishst + dsb_ish + dsb_nshst + dsb_nsh; }
   constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
   constexpr bool operator==(const MaintenanceCounters&) const = default;
 };
@@ -32,8 +37,11 @@ constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
   d.tlbi_range = a.tlbi_range - b.tlbi_range;
   d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
   d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
+  d.tlbi_local = a.tlbi_local - b.tlbi_local;
   d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
   d.dsb_ish = a.dsb_ish - b.dsb_ish;
+  d.dsb_nshst = a.dsb_nshst - b.dsb_nshst;
+  d.dsb_nsh = a.dsb_nsh - b.dsb_nsh;
   d.isb = a.isb - b.isb;
   d.dc_civac_calls = a.dc_civac_calls - b.dc_civac_calls;
   d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
@@ -43,6 +51,6 @@ constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
 }
 
 // Maintenance reads the counters as an array of u64.
-static_assert(sizeof(MaintenanceCounters) == 11 * sizeof(u64));
+static_assert(sizeof(MaintenanceCounters) == 14 * sizeof(u64));
 
 }  // namespace s2pt

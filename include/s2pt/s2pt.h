@@ -141,7 +141,9 @@ typedef struct s2pt_features {
   uint8_t bbm_level; /* FEAT_BBM level: recorded, never relied on */
 } s2pt_features;
 
-/* The stage-2 TLBI operations the library issues, all inner shareable. */
+/* The stage-2 TLBI operations the library issues: inner shareable, and the two non-shareable ones
+ * of the fault path's permission relax (only if the arch ops have dsb_nshst and dsb_nsh; without
+ * them the library issues IPAS2E1IS, VMALLE1IS and inner-shareable barriers instead). */
 typedef enum s2pt_tlbi_op {
   S2PT_TLBI_IPAS2E1IS = 0,
   S2PT_TLBI_IPAS2LE1IS = 1,
@@ -149,6 +151,8 @@ typedef enum s2pt_tlbi_op {
   S2PT_TLBI_RIPAS2LE1IS = 3,
   S2PT_TLBI_VMALLE1IS = 4,
   S2PT_TLBI_VMALLS12E1IS = 5,
+  S2PT_TLBI_IPAS2E1 = 6, /* this CPU only */
+  S2PT_TLBI_VMALLE1 = 7, /* this CPU only */
   S2PT_TLBI_MAX_ENUM = 0x7FFFFFFF /* not an operation: keeps the enum 32 bits wide */
 } s2pt_tlbi_op;
 
@@ -164,6 +168,10 @@ typedef struct s2pt_arch_ops {
   void (*dc_civac)(void* ctx, uint64_t pa, uint64_t bytes); /* clean+invalidate to PoC */
   void (*ic_ivau)(void* ctx, uint64_t pa, uint64_t bytes);  /* invalidate I-cache to PoU */
   void* ctx;
+  /* Optional (NULL: the library uses the inner-shareable forms): DSB NSHST and DSB NSH. When both
+   * are set, `tlbi` also receives S2PT_TLBI_IPAS2E1 and S2PT_TLBI_VMALLE1. */
+  void (*dsb_nshst)(void* ctx);
+  void (*dsb_nsh)(void* ctx);
 } s2pt_arch_ops;
 
 /* The table's shape and identity. Zero means "the default" where noted. */
@@ -393,8 +401,11 @@ typedef struct s2pt_stats {
   uint64_t tlbi_range;
   uint64_t tlbi_vmid;
   uint64_t tlbi_s1;
+  uint64_t tlbi_local; /* IPAS2E1, VMALLE1 */
   uint64_t dsb_ishst;
   uint64_t dsb_ish;
+  uint64_t dsb_nshst;
+  uint64_t dsb_nsh;
   uint64_t isb;
   uint64_t dc_civac_calls;
   uint64_t dc_civac_bytes;

@@ -15,6 +15,10 @@ enum class TlbiOp : u8 {
   ripas2le1is,   // the same, leaf entries only
   vmalle1is,     // stage-1 (and combined) entries of the current VMID
   vmalls12e1is,  // stage-1 and stage-2 entries of the current VMID
+  // Non-shareable: this CPU's TLB only, complete at its next DSB NSH. For a change that only adds
+  // permissions, where another CPU's stale entry can cause at most a spurious fault.
+  ipas2e1,  // IPAS2E1IS's scope on this CPU
+  vmalle1,  // VMALLE1IS's scope on this CPU
 };
 
 constexpr const char* name(TlbiOp op) {
@@ -31,6 +35,10 @@ constexpr const char* name(TlbiOp op) {
       return "VMALLE1IS";
     case TlbiOp::vmalls12e1is:
       return "VMALLS12E1IS";
+    case TlbiOp::ipas2e1:
+      return "IPAS2E1";
+    case TlbiOp::vmalle1:
+      return "VMALLE1";
   }
   return "?";
 }
@@ -38,7 +46,11 @@ constexpr bool is_range(TlbiOp op) {
   return op == TlbiOp::ripas2e1is || op == TlbiOp::ripas2le1is;
 }
 constexpr bool is_by_ipa(TlbiOp op) {
-  return op == TlbiOp::ipas2e1is || op == TlbiOp::ipas2le1is;
+  return op == TlbiOp::ipas2e1is || op == TlbiOp::ipas2le1is || op == TlbiOp::ipas2e1;
+}
+// Reaches only the issuing CPU (non-shareable).
+constexpr bool is_local(TlbiOp op) {
+  return op == TlbiOp::ipas2e1 || op == TlbiOp::vmalle1;
 }
 constexpr bool is_leaf_only(TlbiOp op) {
   return op == TlbiOp::ipas2le1is || op == TlbiOp::ripas2le1is;

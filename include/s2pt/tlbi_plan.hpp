@@ -67,6 +67,12 @@ class TlbiPlanner {
     return range_ops_for(pages(scope)) > limits_.max_range_ops;
   }
 
+  // The operand of a by-IPA TLBI for the leaf at `ipa`, `level`: a level hint only with FEAT_TTL.
+  constexpr u64 leaf_operand(Ipa ipa, Level level) const {
+    return tlbi::ipa_operand(ipa, geometry_.granule(),
+                             features_.ttl ? LevelHint::at(level) : LevelHint::none());
+  }
+
   // Calls emit(TlbiInstr) for each stage-2 TLBI of the plan, in ascending IPA order. The caller
   // brackets them with the barriers and the stage-1 invalidation (see Maintenance).
   template <class Emit>

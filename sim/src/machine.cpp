@@ -388,9 +388,10 @@ void apply_to(Tlb& tlb, const TlbiScope& scope, const Geometry* g) {
 
 }  // namespace
 
-void Machine::apply(const TlbiScope& scope) {
+void Machine::apply(const TlbiScope& scope, unsigned issuer) {
   const AttachedTable* t = table_of(scope.vmid);
   for (auto& cpu : cpus_) {
+    if (scope.local && cpu->index != issuer) continue;
     std::lock_guard lock(cpu->mutex);
     apply_to(cpu->tlb, scope, t != nullptr ? &t->geometry : nullptr);
   }
@@ -404,7 +405,10 @@ void Machine::tlbi(unsigned c, Vmid vmid, TlbiOp op, u64 operand) {
   {
     std::lock_guard lock(cpu.mutex);
     const CostModel& m = config_.costs;
-    if (is_by_ipa(op)) {
+    if (is_local(op)) {
+      ++cpu.counters.tlbi_local;
+      cpu.modeled_ns += m.tlbi_local_ns;
+    } else if (is_by_ipa(op)) {
       ++cpu.counters.tlbi_ipa;
       cpu.modeled_ns += m.tlbi_ipa_ns;
     } else if (is_range(op)) {
@@ -421,7 +425,7 @@ void Machine::tlbi(unsigned c, Vmid vmid, TlbiOp op, u64 operand) {
   }
   if (!config_.adversary.delayed_completion) {
     bbm_->observe(*this, std::vector<TlbiScope>{scope});
-    apply(scope);
+    apply(scope, c);
     bbm_->completed(scope);
   }
   step(c, name(op));
@@ -462,12 +466,39 @@ void Machine::dsb_ish(unsigned c) {
     });
   }
   for (const PendingTlbi& p : done) {
-    apply(p.scope);
+    apply(p.scope, c);
     bbm_->completed(p.scope);
     // Other CPUs keep running between two completions of the same batch.
     if (done.size() > 1) step(c, "TLBI completion");
   }
   step(c, "DSB ISH");
+}
+
+void Machine::dsb_nshst(unsigned c) {
+  {
+    Cpu& cpu = *cpus_.at(c);
+    std::lock_guard lock(cpu.mutex);
+    ++cpu.counters.dsb_nshst;
+    cpu.modeled_ns += config_.costs.dsb_nshst_ns;
+  }
+  step(c, "DSB NSHST");
+}
+
+void Machine::dsb_nsh(unsigned c) {
+  Cpu& cpu = *cpus_.at(c);
+  std::vector<PendingTlbi> done;
+  {
+    std::lock_guard lock(cpu.mutex);
+    ++cpu.counters.dsb_nsh;
+    cpu.modeled_ns += config_.costs.dsb_nsh_ns;
+    const auto local = std::stable_partition(cpu.pending.begin(), cpu.pending.end(),
+                                             [](const PendingTlbi& p) { return !p.scope.local; });
+    done.assign(local, cpu.pending.end());
+    cpu.pending.erase(local, cpu.pending.end());
+  }
+  for (const PendingTlbi& p : done)
+    apply(p.scope, c);
+  step(c, "DSB NSH");
 }
 
 void Machine::isb(unsigned c) {

@@ -25,6 +25,12 @@ void SimArch::dsb_ishst() {
 void SimArch::dsb_ish() {
   machine_.dsb_ish(current);
 }
+void SimArch::dsb_nshst() {
+  machine_.dsb_nshst(current);
+}
+void SimArch::dsb_nsh() {
+  machine_.dsb_nsh(current);
+}
 void SimArch::isb() {
   machine_.isb(current);
 }

@@ -5,7 +5,8 @@ namespace s2pt::sim {
 TlbiScope TlbiScope::decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule) {
   TlbiScope s{.op = op, .operand = operand, .vmid = vmid};
   s.leaf_only = is_leaf_only(op);
-  if (op == TlbiOp::vmalle1is) {
+  s.local = is_local(op);
+  if (op == TlbiOp::vmalle1is || op == TlbiOp::vmalle1) {
     s.kind = Kind::stage1_all;
   } else if (op == TlbiOp::vmalls12e1is) {
     s.kind = Kind::vmid_all;
@@ -69,7 +70,7 @@ bool TlbiScope::removes(const WalkEntry& e) const {
 }
 
 bool TlbiScope::covers(Vmid v, Ipa base, u64 size, Level level, bool was_table) const {
-  if (v != vmid) return false;
+  if (v != vmid || local) return false;
   if (kind == Kind::vmid_all) return true;
   if (kind == Kind::stage1_all) return false;
   if (!hits(base, size)) return false;

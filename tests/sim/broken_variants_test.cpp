@@ -431,6 +431,53 @@ TEST(SimBroken, ExecutableWithoutICacheInvalidation) {
   }
 }
 
+// Removes write permission from every leaf, with no invalidation.
+struct ClearWrite {
+  Status leaf(WalkContext& ctx) {
+    if (ctx.old.is_leaf(ctx.level))
+      ctx.set(ctx.old.with_perm(without(ctx.old.perm(), Perm::write)));
+    return Status::ok;
+  }
+};
+
+// The fault path's relax invalidates locally: another CPU keeps its read-only copy, which only
+// costs it a spurious fault, and the oracles accept it. The same local invalidation after
+// removing a permission leaves a copy that grants more than the table: a stale entry.
+TEST(SimBroken, LocalInvalidationAfterRemovingAPermission) {
+  for (const bool adds : {true, false}) {
+    SCOPED_TRACE(adds ? "relax" : "write-protect with a local invalidation");
+    Rig rig;
+    rig.map_and_cache(kIpa, rig.page(), Attrs::normal(adds ? Perm::read : Perm::rw));
+    Machine& m = rig.machine();
+    m.begin_op(adds ? "fault relax" : "broken write-protect");
+    if (adds) {
+      PageCache cache(rig.page(), 0);
+      ASSERT_EQ(cache.topup(rig.mm()), Status::ok);
+      const Result<FaultOutcome> r = rig.table().handle_fault({.ipa = kIpa,
+                                                               .pa = kGuest + kIpa.raw,
+                                                               .leaf_bytes = rig.page(),
+                                                               .attrs = Attrs::normal(Perm::rw)},
+                                                              cache);
+      ASSERT_EQ(r.value(), FaultOutcome::relaxed);
+      cache.drain(rig.mm());
+    } else {
+      TableCore& core = rig.core();
+      ClearWrite clear;
+      ASSERT_TRUE(walk(core, IpaRange{kIpa, rig.page()}, clear).ok());
+      core.maintenance().invalidate_local(kIpa, kLastLevel);
+    }
+    const auto found = m.end_op();
+    if (adds) {
+      EXPECT_TRUE(found.empty()) << describe(found);
+      // The other CPU kept its read-only copy: no broadcast reached it.
+      EXPECT_EQ(rig.table().stats().maintenance.tlbi_broadcast(), 0u);
+    } else {
+      // Every other CPU's stage-2 and combined entries still allow the write.
+      EXPECT_EQ(count(found, ViolationKind::stale_tlb), 2 * (m.cpus() - 1)) << describe(found);
+    }
+  }
+}
+
 // (g) the seed's use-after-free: the unmap drops the parent's reference on an emptied table
 // page (count reaches zero, the page is freed) and a path that still held the page takes a
 // reference on it again.

@@ -55,6 +55,28 @@ TEST(SimModel, BroadcastTlbiCompletesOnlyAtTheIssuersDsb) {
   EXPECT_FALSE(cached(m, 1, kIpa, true));
 }
 
+// Non-shareable TLBIs reach the issuing CPU only, and complete at its DSB NSH.
+TEST(SimModel, LocalTlbiReachesOnlyTheIssuer) {
+  Rig rig;
+  Machine& m = rig.machine();
+  rig.map_and_cache(kIpa, rig.page());
+  const u64 op = tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel));
+  m.tlbi(0, kVmid, TlbiOp::ipas2e1, op);
+  m.tlbi(0, kVmid, TlbiOp::vmalle1, 0);
+  EXPECT_TRUE(cached(m, 0, kIpa, false)) << "completed before the DSB";
+  m.dsb_nsh(0);
+  EXPECT_FALSE(cached(m, 0, kIpa, false));
+  EXPECT_FALSE(cached(m, 0, kIpa, true));
+  EXPECT_TRUE(cached(m, 1, kIpa, false)) << "a local TLBI reached another CPU";
+  EXPECT_TRUE(cached(m, 1, kIpa, true));
+  // A DSB NSH completes only the local ones: a broadcast TLBI still waits for a DSB ISH.
+  m.tlbi(0, kVmid, TlbiOp::ipas2e1is, op);
+  m.dsb_nsh(0);
+  EXPECT_TRUE(cached(m, 1, kIpa, false));
+  m.dsb_ish(0);
+  EXPECT_FALSE(cached(m, 1, kIpa, false));
+}
+
 TEST(SimModel, LevelHintIsHonouredExactly) {
   Rig rig;
   Machine& m = rig.machine();

@@ -90,6 +90,14 @@ class ModelBackend::TracingArch final : public Arch {
     recorder_.dsb_ish();
     machine_.dsb_ish();
   }
+  void dsb_nshst() override {
+    recorder_.dsb_nshst();
+    machine_.dsb_nshst();
+  }
+  void dsb_nsh() override {
+    recorder_.dsb_nsh();
+    machine_.dsb_nsh();
+  }
   void isb() override {
     recorder_.isb();
     machine_.isb();

@@ -66,9 +66,12 @@ constexpr CounterName kCounterNames[] = {
     {Counter::tlbi_range, "tlbi_range"},
     {Counter::tlbi_vmid, "tlbi_vmid"},
     {Counter::tlbi_s1, "tlbi_s1"},
+    {Counter::tlbi_local, "tlbi_local"},
     {Counter::dsb, "dsb"},
     {Counter::dsb_ishst, "dsb_ishst"},
     {Counter::dsb_ish, "dsb_ish"},
+    {Counter::dsb_nshst, "dsb_nshst"},
+    {Counter::dsb_nsh, "dsb_nsh"},
     {Counter::isb, "isb"},
     {Counter::dc_civac, "dc_civac"},
     {Counter::dc_lines, "dc_lines"},
@@ -203,6 +206,12 @@ u64 counter_value(const MaintenanceCounters& m, Counter c) {
       return m.tlbi_vmid;
     case Counter::tlbi_s1:
       return m.tlbi_s1;
+    case Counter::tlbi_local:
+      return m.tlbi_local;
+    case Counter::dsb_nshst:
+      return m.dsb_nshst;
+    case Counter::dsb_nsh:
+      return m.dsb_nsh;
     case Counter::dsb:
       return m.dsb_total();
     case Counter::dsb_ishst:

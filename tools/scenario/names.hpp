@@ -42,9 +42,12 @@ enum class Counter : u8 {
   tlbi_range,  // RIPAS2(L)E1IS
   tlbi_vmid,   // VMALLS12E1IS
   tlbi_s1,     // VMALLE1IS
+  tlbi_local,  // IPAS2E1, VMALLE1: this CPU only
   dsb,         // every DSB
   dsb_ishst,
   dsb_ish,
+  dsb_nshst,
+  dsb_nsh,
   isb,
   dc_civac,  // DC CIVAC calls
   dc_lines,  // 64-byte lines cleaned

@@ -85,6 +85,12 @@ void Aarch64Arch::tlbi(Vmid vmid, TlbiOp op, u64 operand) {
     case TlbiOp::vmalls12e1is:
       asm volatile("tlbi vmalls12e1is" : : : "memory");
       break;
+    case TlbiOp::ipas2e1:
+      asm volatile("tlbi ipas2e1, %0" : : "r"(operand) : "memory");
+      break;
+    case TlbiOp::vmalle1:
+      asm volatile("tlbi vmalle1" : : : "memory");
+      break;
   }
   if (borrow) {
     asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(vttbr) : "memory");
@@ -96,6 +102,12 @@ void Aarch64Arch::dsb_ishst() {
 }
 void Aarch64Arch::dsb_ish() {
   asm volatile("dsb ish" : : : "memory");
+}
+void Aarch64Arch::dsb_nshst() {
+  asm volatile("dsb nshst" : : : "memory");
+}
+void Aarch64Arch::dsb_nsh() {
+  asm volatile("dsb nsh" : : : "memory");
 }
 void Aarch64Arch::isb() {
   asm volatile("isb" : : : "memory");

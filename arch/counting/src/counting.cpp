@@ -38,6 +38,10 @@ std::string describe(const Op& op, Granule granule) {
       return "DSB ISHST";
     case OpKind::dsb_ish:
       return "DSB ISH";
+    case OpKind::dsb_nshst:
+      return "DSB NSHST";
+    case OpKind::dsb_nsh:
+      return "DSB NSH";
     case OpKind::isb:
       return "ISB";
     case OpKind::dc_civac:

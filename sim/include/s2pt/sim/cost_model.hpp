@@ -10,7 +10,7 @@ namespace s2pt::sim {
 struct CostModel {
   // Broadcast (inner shareable) TLBI by IPA: the marginal cost of one more TLBI in a loop.
   double tlbi_ipa_ns = 470;
-  // A TLBI that only acts on the local CPU (not issued by the core today; kept for comparison).
+  // A TLBI that only acts on the local CPU (IPAS2E1, VMALLE1: the fault path's permission relax).
   double tlbi_local_ns = 50;
   // One RIPAS2E1IS, whatever its page count (the point of FEAT_TLBIRANGE).
   double tlbi_range_ns = 500;
@@ -18,6 +18,9 @@ struct CostModel {
   double tlbi_vmalls12e1is_ns = 2000;
   double dsb_ish_ns = 250;
   double dsb_ishst_ns = 20;
+  // Non-shareable barriers wait for this CPU only.
+  double dsb_nsh_ns = 30;
+  double dsb_nshst_ns = 20;
   double isb_ns = 10;
   double dc_civac_line_ns = 3;  // per 64-byte line
   double ic_ivau_line_ns = 3;   // per 64-byte line
@@ -41,6 +44,9 @@ constexpr double modeled_ns(const MaintenanceCounters& c, const CostModel& m,
          static_cast<double>(c.tlbi_range) * m.tlbi_range_ns +
          static_cast<double>(c.tlbi_vmid) * m.tlbi_vmalls12e1is_ns +
          static_cast<double>(c.tlbi_s1) * m.tlbi_vmalle1is_ns +
+         static_cast<double>(c.tlbi_local) * m.tlbi_local_ns +
+         static_cast<double>(c.dsb_nsh) * m.dsb_nsh_ns +
+         static_cast<double>(c.dsb_nshst) * m.dsb_nshst_ns +
          static_cast<double>(c.dsb_ish) * m.dsb_ish_ns +
          static_cast<double>(c.dsb_ishst) * m.dsb_ishst_ns + static_cast<double>(c.isb) * m.isb_ns +
          lines * m.dc_civac_line_ns + ic_lines * m.ic_ivau_line_ns +

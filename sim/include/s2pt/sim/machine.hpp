@@ -110,6 +110,9 @@ class Machine {
   void tlbi(unsigned cpu, Vmid vmid, TlbiOp op, u64 operand);
   void dsb_ishst(unsigned cpu);
   void dsb_ish(unsigned cpu);
+  void dsb_nshst(unsigned cpu);
+  // Completes this CPU's non-shareable TLBIs only; broadcast ones wait for a DSB ISH.
+  void dsb_nsh(unsigned cpu);
   void isb(unsigned cpu);
   void dc_civac(unsigned cpu, Pa pa, u64 bytes);
   void ic_ivau(unsigned cpu, Pa pa, u64 bytes);
@@ -164,7 +167,7 @@ class Machine {
   void fill_walk(Cpu& cpu, const WalkEntry& entry);
   void record(Cpu& cpu, const Access& a);
   void make_room(Cpu& cpu, Tlb::Map& entries);
-  void apply(const TlbiScope& scope);
+  void apply(const TlbiScope& scope, unsigned issuer);
   void step(unsigned cpu, const char* what);
   void charge(unsigned cpu, double ns);
   void mark_dirty(Pa pa);

@@ -16,6 +16,8 @@ class SimArch final : public Arch {
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override;
   void dsb_ishst() override;
   void dsb_ish() override;
+  void dsb_nshst() override;
+  void dsb_nsh() override;
   void isb() override;
   void dc_civac(Pa pa, u64 bytes) override;
   void ic_ivau(Pa pa, u64 bytes) override;

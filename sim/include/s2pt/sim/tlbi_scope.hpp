@@ -23,6 +23,9 @@ struct TlbiScope {
   // A range op whose TG, or a by-IPA op whose TTL, names another granule than the table's: an
   // incorrect operand, which the model lets invalidate nothing (the architecture requires none).
   bool granule_mismatch = false;
+  // Non-shareable (IPAS2E1, VMALLE1): reaches the issuing CPU only, and never completes a
+  // break-before-make (the other CPUs may still hold the old entry).
+  bool local = false;
 
   static TlbiScope decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule);
 

@@ -10,7 +10,7 @@
 
 namespace s2pt::counting {
 
-enum class OpKind : u8 { tlbi, dsb_ishst, dsb_ish, isb, dc_civac, ic_ivau };
+enum class OpKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb, dc_civac, ic_ivau };
 
 struct Op {
   OpKind kind;
@@ -39,6 +39,8 @@ class CountingArch final : public Arch {
   }
   void dsb_ishst() override { push(Op{.kind = OpKind::dsb_ishst}); }
   void dsb_ish() override { push(Op{.kind = OpKind::dsb_ish}); }
+  void dsb_nshst() override { push(Op{.kind = OpKind::dsb_nshst}); }
+  void dsb_nsh() override { push(Op{.kind = OpKind::dsb_nsh}); }
   void isb() override { push(Op{.kind = OpKind::isb}); }
   void dc_civac(Pa pa, u64 bytes) override {
     push(Op{.kind = OpKind::dc_civac, .pa = pa, .bytes = bytes});
