@@ -89,6 +89,7 @@ class CArch final : public Arch {
                     .tlbi_range = ops_.features.tlbi_range,
                     .ttl = ops_.features.ttl,
                     .dic = ops_.features.dic,
+                    .aliasing_icache = ops_.features.aliasing_icache,
                     .bbm_level = ops_.features.bbm_level};
   }
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
@@ -106,6 +107,7 @@ class CArch final : public Arch {
   void isb() override { ops_.isb(ops_.ctx); }
   void dc_civac(Pa pa, u64 bytes) override { ops_.dc_civac(ops_.ctx, pa.raw, bytes); }
   void ic_ivau(Pa pa, u64 bytes) override { ops_.ic_ivau(ops_.ctx, pa.raw, bytes); }
+  void ic_ialluis() override { ops_.ic_ialluis(ops_.ctx); }
 
  private:
   bool local_barriers() const { return ops_.dsb_nshst != nullptr && ops_.dsb_nsh != nullptr; }
@@ -274,7 +276,8 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
   }
   table->opaque[0] = 0;
   if (!mm->alloc_zeroed || !mm->free || !mm->phys_to_virt || !mm->refcount || !arch->tlbi ||
-      !arch->dsb_ishst || !arch->dsb_ish || !arch->isb || !arch->dc_civac || !arch->ic_ivau) {
+      !arch->dsb_ishst || !arch->dsb_ish || !arch->isb || !arch->dc_civac || !arch->ic_ivau ||
+      !arch->ic_ialluis) {
     return S2PT_ERR_INVALID_ARGUMENT;
   }
   const unsigned granule = config->granule;
@@ -555,7 +558,8 @@ s2pt_status s2pt_get_stats(const s2pt_table* table, s2pt_stats* out) {
                     .dc_civac_calls = m.dc_civac_calls,
                     .dc_civac_bytes = m.dc_civac_bytes,
                     .ic_ivau_calls = m.ic_ivau_calls,
-                    .ic_ivau_bytes = m.ic_ivau_bytes};
+                    .ic_ivau_bytes = m.ic_ivau_bytes,
+                    .ic_ialluis = m.ic_ialluis};
   return S2PT_OK;
 }
 

@@ -100,7 +100,17 @@ class Maintenance {
     bump(counters_.dc_civac_bytes, bytes);
     arch_.dc_civac(pa, bytes);
   }
-  void ic_ivau(Pa pa, u64 bytes) {
+  // Makes the instruction caches see [pa, pa + bytes): IC IVAU over it, or one IC IALLUIS when IC
+  // IVAU cannot do it (an aliasing I-cache: the hypervisor's address indexes other lines than
+  // the guest's) or would take more than kMaxIcacheLines lines (Linux bounds a loop of TLBIs the
+  // same way, MAX_DVM_OPS): a 2 MiB block is 32,768 lines.
+  static constexpr u64 kMaxIcacheLines = 512;
+  void invalidate_icache(Pa pa, u64 bytes) {
+    if (features_.aliasing_icache || bytes / MaintenanceCounters::kCacheLine > kMaxIcacheLines) {
+      bump(counters_.ic_ialluis);
+      arch_.ic_ialluis();
+      return;
+    }
     bump(counters_.ic_ivau_calls);
     bump(counters_.ic_ivau_bytes, bytes);
     arch_.ic_ivau(pa, bytes);

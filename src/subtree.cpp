@@ -35,7 +35,7 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
     m.dsb_ish();
   }
   if (has(attrs.perm, Perm::exec) && !core.features().dic) {
-    m.ic_ivau(pa, bytes);
+    m.invalidate_icache(pa, bytes);
     m.dsb_ish();
     m.isb();
   }
@@ -44,7 +44,7 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
 void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level) {
   if (core.features().dic || has(old.perm(), Perm::exec) || !has(next.perm(), Perm::exec)) return;
   Maintenance& m = core.maintenance();
-  m.ic_ivau(next.output_address().align_down(core.geometry().level_bytes(level)),
+  m.invalidate_icache(next.output_address().align_down(core.geometry().level_bytes(level)),
             core.geometry().level_bytes(level));
   m.dsb_ish();
   m.isb();

@@ -13,7 +13,10 @@ struct Features {
   bool tlbi_range = false;  // FEAT_TLBIRANGE: RIPAS2E1IS
   bool ttl = false;         // FEAT_TTL: level hints in TLBI operands
   bool dic = false;         // CTR_EL0.DIC: instruction cache coherent, no IC IVAU needed
-  u8 bbm_level = 0;         // FEAT_BBM level; recorded, never relied on
+  // CTR_EL0.L1Ip = VIPT: the I-cache is indexed by VA, and IC IVAU by the hypervisor's address
+  // need not reach lines the guest filled through its own VAs: only IC IALLUIS does.
+  bool aliasing_icache = false;
+  u8 bbm_level = 0;  // FEAT_BBM level; recorded, never relied on
 
   constexpr bool operator==(const Features&) const = default;
 };
@@ -37,6 +40,8 @@ class Arch {
   virtual void dc_civac(Pa pa, u64 bytes) = 0;
   // Invalidate instruction cache lines to the point of unification.
   virtual void ic_ivau(Pa pa, u64 bytes) = 0;
+  // Invalidate all instruction caches of the inner shareable domain to the point of unification.
+  virtual void ic_ialluis() = 0;
 
  protected:
   Arch() = default;

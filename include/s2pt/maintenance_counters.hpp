@@ -20,6 +20,7 @@ struct MaintenanceCounters {
   u64 dc_civac_bytes = 0;
   u64 ic_ivau_calls = 0;
   u64 ic_ivau_bytes = 0;
+  u64 ic_ialluis = 0;
 
   static constexpr u64 kCacheLine = 64;
   // Broadcast TLBIs (what costs every CPU), and all of them.
@@ -47,10 +48,11 @@ constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
   d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
   d.ic_ivau_calls = a.ic_ivau_calls - b.ic_ivau_calls;
   d.ic_ivau_bytes = a.ic_ivau_bytes - b.ic_ivau_bytes;
+  d.ic_ialluis = a.ic_ialluis - b.ic_ialluis;
   return d;
 }
 
 // Maintenance reads the counters as an array of u64.
-static_assert(sizeof(MaintenanceCounters) == 14 * sizeof(u64));
+static_assert(sizeof(MaintenanceCounters) == 15 * sizeof(u64));
 
 }  // namespace s2pt

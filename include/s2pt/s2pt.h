@@ -139,6 +139,7 @@ typedef struct s2pt_features {
   bool ttl;          /* FEAT_TTL */
   bool dic;          /* CTR_EL0.DIC: no IC IVAU needed */
   uint8_t bbm_level; /* FEAT_BBM level: recorded, never relied on */
+  bool aliasing_icache; /* CTR_EL0.L1Ip = VIPT: the library uses IC IALLUIS, never IC IVAU */
 } s2pt_features;
 
 /* The stage-2 TLBI operations the library issues: inner shareable, and the two non-shareable ones
@@ -172,6 +173,8 @@ typedef struct s2pt_arch_ops {
    * are set, `tlbi` also receives S2PT_TLBI_IPAS2E1 and S2PT_TLBI_VMALLE1. */
   void (*dsb_nshst)(void* ctx);
   void (*dsb_nsh)(void* ctx);
+  /* IC IALLUIS: all instruction caches of the inner shareable domain, to PoU. Required. */
+  void (*ic_ialluis)(void* ctx);
 } s2pt_arch_ops;
 
 /* The table's shape and identity. Zero means "the default" where noted. */
@@ -411,6 +414,7 @@ typedef struct s2pt_stats {
   uint64_t dc_civac_bytes;
   uint64_t ic_ivau_calls;
   uint64_t ic_ivau_bytes;
+  uint64_t ic_ialluis;
 } s2pt_stats;
 s2pt_status s2pt_get_stats(const s2pt_table* table, s2pt_stats* out);
 

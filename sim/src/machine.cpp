@@ -547,6 +547,20 @@ void Machine::ic_ivau(unsigned c, Pa pa, u64 bytes) {
   step(c, "IC IVAU");
 }
 
+void Machine::ic_ialluis(unsigned c) {
+  {
+    Cpu& cpu = *cpus_.at(c);
+    std::lock_guard lock(cpu.mutex);
+    ++cpu.counters.ic_ialluis;
+    cpu.modeled_ns += config_.costs.ic_ialluis_ns;
+  }
+  {
+    std::lock_guard lock(dirty_mutex_);
+    icache_invalidated_.add(0, ~u64{0});
+  }
+  step(c, "IC IALLUIS");
+}
+
 // Stepped mode: the other CPUs' activity, drawn from the seed, at this point of the sequence.
 void Machine::step(unsigned c, const char* what) {
   tick();

@@ -37,6 +37,9 @@ void SimArch::isb() {
 void SimArch::dc_civac(Pa pa, u64 bytes) {
   machine_.dc_civac(current, pa, bytes);
 }
+void SimArch::ic_ialluis() {
+  machine_.ic_ialluis(current);
+}
 void SimArch::ic_ivau(Pa pa, u64 bytes) {
   machine_.ic_ivau(current, pa, bytes);
 }

@@ -92,7 +92,8 @@ int main(void) {
                               .isb = arch_barrier,
                               .dc_civac = arch_cache,
                               .ic_ivau = arch_cache,
-                              .ctx = NULL};
+                              .ctx = NULL,
+                              .ic_ialluis = arch_barrier};
   /* 39-bit IPA, 4K: a one-page root at level 1, then levels 2 and 3. */
   const s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 39, .pa_bits = 40, .vmid = 3};
   if (s2pt_table_create(&table, &config, &mm, &arch) != S2PT_OK) {

@@ -13,7 +13,17 @@
   } while (0)
 
 /* ---- arch: records the sequence ---- */
-enum op_kind { OP_TLBI, OP_DSB_ISHST, OP_DSB_ISH, OP_ISB, OP_DC, OP_IC, OP_DSB_NSHST, OP_DSB_NSH };
+enum op_kind {
+  OP_TLBI,
+  OP_DSB_ISHST,
+  OP_DSB_ISH,
+  OP_ISB,
+  OP_DC,
+  OP_IC,
+  OP_DSB_NSHST,
+  OP_DSB_NSH,
+  OP_IC_ALL
+};
 struct op {
   enum op_kind kind;
   s2pt_tlbi_op tlbi;
@@ -44,6 +54,9 @@ static void arch_dsb_nshst(void* ctx) {
 }
 static void arch_dsb_nsh(void* ctx) {
   push(ctx, (struct op){OP_DSB_NSH, 0, 0, 0});
+}
+static void arch_ic_all(void* ctx) {
+  push(ctx, (struct op){OP_IC_ALL, 0, 0, 0});
 }
 static void arch_isb(void* ctx) {
   push(ctx, (struct op){OP_ISB, 0, 0, 0});
@@ -533,7 +546,8 @@ int main(void) {
                               .isb = arch_isb,
                               .dc_civac = arch_dc,
                               .ic_ivau = arch_ic,
-                              .ctx = &rec};
+                              .ctx = &rec,
+                              .ic_ialluis = arch_ic_all};
   s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 5};
   s2pt_table table;
 

@@ -54,6 +54,7 @@ class HookedArch final : public Arch {
     fire(counting::OpKind::dc_civac);
   }
   void ic_ivau(Pa pa, u64 bytes) override { inner.ic_ivau(pa, bytes); }
+  void ic_ialluis() override { inner.ic_ialluis(); }
 
   counting::CountingArch inner;
   counting::OpKind hook_on = counting::OpKind::tlbi;

@@ -42,6 +42,7 @@ class ReachWatchingArch final : public Arch {
   void dc_civac(Pa pa, u64 bytes) override {
     note({.kind = counting::OpKind::dc_civac, .pa = pa, .bytes = bytes});
   }
+  void ic_ialluis() override { note({.kind = counting::OpKind::ic_ialluis}); }
   void ic_ivau(Pa pa, u64 bytes) override {
     note({.kind = counting::OpKind::ic_ivau, .pa = pa, .bytes = bytes});
   }
@@ -124,8 +125,8 @@ TEST(ReachableMemory, MapOfManyLeavesPreparesTheWholeRangeFirst) {
   WatchRig rig;
   rig.watch(kIpa + k2M, kNew + k2M, Perm::rwx);
   ASSERT_TRUE(rig.table->map({kIpa, 2 * k2M}, kNew, Attrs::normal(Perm::rwx)).ok());
-  EXPECT_EQ(rig.lines(), (Lines{"DC CIVAC 0x200000000 +0x400000", "DSB ISH",
-                                "IC IVAU 0x200000000 +0x400000", "DSB ISH", "ISB"}));
+  EXPECT_EQ(rig.lines(),
+            (Lines{"DC CIVAC 0x200000000 +0x400000", "DSB ISH", "IC IALLUIS", "DSB ISH", "ISB"}));
   EXPECT_TRUE(rig.reachable());
 }
 
@@ -159,10 +160,10 @@ TEST(ReachableMemory, ReplaceOfOneBlockOverABlockPreparesBeforeBreakBeforeMake) 
   ASSERT_TRUE(rig.table->map({kIpa, k2M}, kOld, Attrs::normal(Perm::rw)).ok());
   rig.watch(kIpa, kNew, Perm::rwx);
   ASSERT_TRUE(rig.table->map({kIpa, k2M}, kNew, Attrs::normal(Perm::rwx), MapFlags::replace).ok());
-  EXPECT_EQ(rig.lines(), concat({{"DC CIVAC 0x200000000 +0x200000", "DSB ISH",
-                                  "IC IVAU 0x200000000 +0x200000", "DSB ISH", "ISB"},
-                                 kInvalidateL2Block,
-                                 {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
+  EXPECT_EQ(rig.lines(),
+            concat({{"DC CIVAC 0x200000000 +0x200000", "DSB ISH", "IC IALLUIS", "DSB ISH", "ISB"},
+                    kInvalidateL2Block,
+                    {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
   EXPECT_TRUE(rig.reachable());
 }
 
@@ -173,11 +174,11 @@ TEST(ReachableMemory, ReplaceOfOneBlockOverATablePreparesBeforeBreakBeforeMake) 
   ASSERT_TRUE(rig.table->map({kIpa, k2M}, kOld, Attrs::normal(Perm::rw), MapFlags::no_blocks).ok());
   rig.watch(kIpa, kNew, Perm::rwx);
   ASSERT_TRUE(rig.table->map({kIpa, k2M}, kNew, Attrs::normal(Perm::rwx), MapFlags::replace).ok());
-  EXPECT_EQ(rig.lines(), concat({{"DC CIVAC 0x200000000 +0x200000", "DSB ISH",
-                                  "IC IVAU 0x200000000 +0x200000", "DSB ISH", "ISB"},
-                                 kInvalidateL2Table,
-                                 // the 512 old pages are contiguous: one clean
-                                 {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
+  EXPECT_EQ(rig.lines(),
+            concat({{"DC CIVAC 0x200000000 +0x200000", "DSB ISH", "IC IALLUIS", "DSB ISH", "ISB"},
+                    kInvalidateL2Table,
+                    // the 512 old pages are contiguous: one clean
+                    {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
   EXPECT_TRUE(rig.reachable());
 }
 
@@ -187,10 +188,10 @@ TEST(ReachableMemory, ReplaceOfManyLeavesOverATablePreparesTheWholeRangeFirst) {
   rig.watch(kIpa, kNew, Perm::rwx);
   ASSERT_TRUE(
       rig.table->map({kIpa, 2 * k2M}, kNew, Attrs::normal(Perm::rwx), MapFlags::replace).ok());
-  EXPECT_EQ(rig.lines(), concat({{"DC CIVAC 0x200000000 +0x400000", "DSB ISH",
-                                  "IC IVAU 0x200000000 +0x400000", "DSB ISH", "ISB"},
-                                 kInvalidateL2Table,
-                                 {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
+  EXPECT_EQ(rig.lines(),
+            concat({{"DC CIVAC 0x200000000 +0x400000", "DSB ISH", "IC IALLUIS", "DSB ISH", "ISB"},
+                    kInvalidateL2Table,
+                    {"DC CIVAC 0x100000000 +0x200000", "DSB ISH"}}));
   EXPECT_TRUE(rig.reachable());
 }
 
@@ -216,8 +217,8 @@ TEST(ReachableMemory, FaultInstallingAPageOrABlockPreparesItFirst) {
   rig.watch(kIpa + k2M, kNew + k2M, Perm::rwx);
   EXPECT_EQ(rig.fault(kIpa + k2M + 7 * k4K, kNew + k2M, k2M, Attrs::normal(Perm::rwx)).value(),
             FaultOutcome::mapped);
-  EXPECT_EQ(rig.lines(), (Lines{"DC CIVAC 0x200200000 +0x200000", "DSB ISH",
-                                "IC IVAU 0x200200000 +0x200000", "DSB ISH", "ISB"}));
+  EXPECT_EQ(rig.lines(),
+            (Lines{"DC CIVAC 0x200200000 +0x200000", "DSB ISH", "IC IALLUIS", "DSB ISH", "ISB"}));
   EXPECT_TRUE(rig.reachable());
 }
 

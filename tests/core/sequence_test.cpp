@@ -50,6 +50,7 @@ class EntryWatchingArch final : public Arch {
   void isb() override { note("ISB"); }
   void dc_civac(Pa, u64) override { note("DC CIVAC"); }
   void ic_ivau(Pa, u64) override { note("IC IVAU"); }
+  void ic_ialluis() override { note("IC IALLUIS"); }
   void watch(const u64* slot) { slot_ = slot; }
 
   std::vector<std::pair<std::string, u64>> seen;
@@ -138,7 +139,7 @@ TEST(Sequence, MapWithoutFwbCleansBeforeTheEntryIsWritten) {
   EXPECT_EQ(rig.ops(), (Lines{
                            "DC CIVAC 0x800000000 +0x200000",
                            "DSB ISH",
-                           "IC IVAU 0x800000000 +0x200000",
+                           "IC IALLUIS",
                            "DSB ISH",
                            "ISB",
                        }));
@@ -179,6 +180,33 @@ TEST(Sequence, GainingExecuteInvalidatesTheInstructionCacheFirst) {
   ASSERT_TRUE(dic.table().relax({Ipa{0x4000'0000}, 0x1000}, Perm::exec).ok());
   for (const std::string& op : dic.ops())
     EXPECT_EQ(op.find("IC IVAU"), std::string::npos) << op;
+}
+
+// IC IVAU line by line up to 512 lines (32 KiB); beyond that one IC IALLUIS, and always on an
+// aliasing (VIPT) I-cache, where IC IVAU by the hypervisor's address can miss the guest's lines.
+TEST(Sequence, LargeOrAliasingICacheInvalidationIsOneIcIalluis) {
+  struct Case {
+    const char* what;
+    u64 bytes;
+    bool aliasing;
+    const char* first;
+  };
+  const Case cases[] = {
+      {"512 lines", 0x8000, false, "IC IVAU 0x800000000 +0x8000"},
+      {"576 lines", 0x9000, false, "IC IALLUIS"},
+      {"one page, aliasing", 0x1000, true, "IC IALLUIS"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Rig rig(k4, Features{.fwb = true, .dic = false, .aliasing_icache = c.aliasing});
+    ASSERT_TRUE(rig.table()
+                    .map({Ipa{0x4000'0000}, c.bytes}, Pa{0x8'0000'0000}, Attrs::normal(Perm::rx),
+                         MapFlags::no_blocks)
+                    .ok());
+    EXPECT_EQ(rig.ops(), (Lines{c.first, "DSB ISH", "ISB"}));
+    EXPECT_EQ(rig.table().stats().maintenance.ic_ialluis,
+              std::string(c.first) == "IC IALLUIS" ? 1u : 0u);
+  }
 }
 
 TEST(Sequence, WriteProtectOfManyPagesIsOneRangeInvalidation) {

@@ -205,6 +205,7 @@ TEST(Planner, InvalidateSequenceSkipsStageOneAfterWholeVmid) {
     void isb() override { log.push_back("ISB"); }
     void dc_civac(Pa, u64) override {}
     void ic_ivau(Pa, u64) override {}
+    void ic_ialluis() override {}
     std::vector<std::string> log;
   } arch;
   Maintenance m(arch, Vmid{1}, geometry(Granule::k4), Features{}, PlannerLimits{.max_ipa_ops = 1});

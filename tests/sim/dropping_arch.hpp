@@ -43,6 +43,9 @@ class DroppingArch final : public Arch {
   void ic_ivau(Pa pa, u64 bytes) override {
     if (!drop_ic_ivau) inner_.ic_ivau(pa, bytes);
   }
+  void ic_ialluis() override {
+    if (!drop_ic_ivau) inner_.ic_ialluis();
+  }
 
  private:
   Arch& inner_;

@@ -110,6 +110,10 @@ class ModelBackend::TracingArch final : public Arch {
     recorder_.ic_ivau(pa, bytes);
     machine_.ic_ivau(pa, bytes);
   }
+  void ic_ialluis() override {
+    recorder_.ic_ialluis();
+    machine_.ic_ialluis();
+  }
 
   std::vector<std::string> take_lines(Granule granule) {
     std::vector<std::string> lines = recorder_.lines(granule);

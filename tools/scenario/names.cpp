@@ -76,6 +76,7 @@ constexpr CounterName kCounterNames[] = {
     {Counter::dc_civac, "dc_civac"},
     {Counter::dc_lines, "dc_lines"},
     {Counter::ic_ivau, "ic_ivau"},
+    {Counter::ic_ialluis, "ic_ialluis"},
 };
 constexpr auto kCounters = [] {
   std::array<Counter, std::size(kCounterNames)> out{};
@@ -226,6 +227,8 @@ u64 counter_value(const MaintenanceCounters& m, Counter c) {
       return m.dc_civac_lines();
     case Counter::ic_ivau:
       return m.ic_ivau_calls;
+    case Counter::ic_ialluis:
+      return m.ic_ialluis;
   }
   return 0;
 }

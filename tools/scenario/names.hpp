@@ -52,6 +52,7 @@ enum class Counter : u8 {
   dc_civac,  // DC CIVAC calls
   dc_lines,  // 64-byte lines cleaned
   ic_ivau,   // IC IVAU calls
+  ic_ialluis,
 };
 std::string_view counter_name(Counter c);
 std::optional<Counter> parse_counter(std::string_view word);

@@ -21,6 +21,8 @@ constexpr unsigned kMmfr2Fwb = 40;
 constexpr unsigned kMmfr2Ttl = 48;
 constexpr unsigned kMmfr2Bbm = 52;
 constexpr unsigned kCtrIminLine = 0;
+constexpr unsigned kCtrL1Ip = 14;  // 2 bits: 0b10 VIPT, 0b11 PIPT
+constexpr u64 kL1IpVipt = 2;
 constexpr unsigned kCtrDminLine = 16;
 constexpr unsigned kCtrIdc = 28;
 constexpr unsigned kCtrDic = 29;
@@ -42,6 +44,7 @@ CpuInfo read_cpu_info() {
   info.features.ttl = field(mmfr2, kMmfr2Ttl) >= 1;
   info.features.bbm_level = static_cast<u8>(field(mmfr2, kMmfr2Bbm));
   info.features.dic = field(ctr, kCtrDic, 1) != 0;
+  info.features.aliasing_icache = field(ctr, kCtrL1Ip, 2) == kL1IpVipt;
   info.idc = field(ctr, kCtrIdc, 1) != 0;
   // Line sizes are log2 of the number of 4-byte words.
   info.dcache_line = u64{4} << field(ctr, kCtrDminLine);
@@ -128,6 +131,11 @@ void Aarch64Arch::ic_ivau(Pa pa, u64 bytes) {
   for (u64 va = pa.raw & ~(line - 1); va < end; va += line) {
     asm volatile("ic ivau, %0" : : "r"(va) : "memory");
   }
+}
+
+void Aarch64Arch::ic_ialluis() {
+  if (features_.dic) return;
+  asm volatile("ic ialluis" : : : "memory");
 }
 
 void set_hcr_fwb(bool enabled) {

@@ -48,6 +48,8 @@ std::string describe(const Op& op, Granule granule) {
       return "DC CIVAC " + hex(op.pa.raw) + " +" + hex(op.bytes);
     case OpKind::ic_ivau:
       return "IC IVAU " + hex(op.pa.raw) + " +" + hex(op.bytes);
+    case OpKind::ic_ialluis:
+      return "IC IALLUIS";
   }
   return "?";
 }

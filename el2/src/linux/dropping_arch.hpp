@@ -46,6 +46,7 @@ class DroppingArch final : public s2pt::Arch {
   void isb() override { real_.isb(); }
   void dc_civac(s2pt::Pa pa, s2pt::u64 bytes) override { real_.dc_civac(pa, bytes); }
   void ic_ivau(s2pt::Pa pa, s2pt::u64 bytes) override { real_.ic_ivau(pa, bytes); }
+  void ic_ialluis() override { real_.ic_ialluis(); }
 
   s2pt::u64 dropped() const { return __atomic_load_n(&dropped_, __ATOMIC_RELAXED); }
 

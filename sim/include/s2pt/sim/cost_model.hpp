@@ -24,6 +24,7 @@ struct CostModel {
   double isb_ns = 10;
   double dc_civac_line_ns = 3;  // per 64-byte line
   double ic_ivau_line_ns = 3;   // per 64-byte line
+  double ic_ialluis_ns = 2000;  // every I-cache of the domain, broadcast
   double table_alloc_ns = 100;
   double table_free_ns = 50;
 };
@@ -50,6 +51,7 @@ constexpr double modeled_ns(const MaintenanceCounters& c, const CostModel& m,
          static_cast<double>(c.dsb_ish) * m.dsb_ish_ns +
          static_cast<double>(c.dsb_ishst) * m.dsb_ishst_ns + static_cast<double>(c.isb) * m.isb_ns +
          lines * m.dc_civac_line_ns + ic_lines * m.ic_ivau_line_ns +
+         static_cast<double>(c.ic_ialluis) * m.ic_ialluis_ns +
          static_cast<double>(pages.allocs) * m.table_alloc_ns +
          static_cast<double>(pages.frees) * m.table_free_ns;
 }

@@ -116,6 +116,7 @@ class Machine {
   void isb(unsigned cpu);
   void dc_civac(unsigned cpu, Pa pa, u64 bytes);
   void ic_ivau(unsigned cpu, Pa pa, u64 bytes);
+  void ic_ialluis(unsigned cpu);
 
   // Oracles. begin_op labels what runs; end_op is the check at the operation's return: nothing
   // it removed or changed may survive anywhere, its maintenance must be complete, every table

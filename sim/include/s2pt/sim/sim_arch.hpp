@@ -21,6 +21,7 @@ class SimArch final : public Arch {
   void isb() override;
   void dc_civac(Pa pa, u64 bytes) override;
   void ic_ivau(Pa pa, u64 bytes) override;
+  void ic_ialluis() override;
 
   Machine& machine() { return machine_; }
 

@@ -40,6 +40,7 @@ class Aarch64Arch final : public Arch {
   void isb() override;
   void dc_civac(Pa pa, u64 bytes) override;
   void ic_ivau(Pa pa, u64 bytes) override;
+  void ic_ialluis() override;
 
   const CpuInfo& cpu() const { return cpu_; }
 

@@ -10,7 +10,17 @@
 
 namespace s2pt::counting {
 
-enum class OpKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb, dc_civac, ic_ivau };
+enum class OpKind : u8 {
+  tlbi,
+  dsb_ishst,
+  dsb_ish,
+  dsb_nshst,
+  dsb_nsh,
+  isb,
+  dc_civac,
+  ic_ivau,
+  ic_ialluis,
+};
 
 struct Op {
   OpKind kind;
@@ -48,6 +58,7 @@ class CountingArch final : public Arch {
   void ic_ivau(Pa pa, u64 bytes) override {
     push(Op{.kind = OpKind::ic_ivau, .pa = pa, .bytes = bytes});
   }
+  void ic_ialluis() override { push(Op{.kind = OpKind::ic_ialluis}); }
 
   const std::vector<Op>& log() const { return log_; }
   void clear() { log_.clear(); }
