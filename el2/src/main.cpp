@@ -77,6 +77,10 @@ bool selected(const char* line, const char* scenario) {
   const unsigned cpus = start_secondaries();
   say() << "s2pt-el2: " << cpus << " CPUs at EL2, "
         << (gic_v2_present() ? "GICv2 wake-ups" : "no GICv2: idle CPUs spin") << "\n";
+  const s2pt::aarch64::CpuInfo& system = system_cpu_info();
+  say() << "s2pt-el2: common to all CPUs: D-cache line " << system.dcache_line << ", I-cache line "
+        << system.icache_line << (system.features.aliasing_icache ? ", aliasing I-cache" : "")
+        << "\n";
 
   const char* line = command_line();
   if (first_word_is(line, "linux")) linux_guest::linux_main(line);

@@ -21,6 +21,21 @@ unsigned online = 1;
 
 }  // namespace
 
+const s2pt::aarch64::CpuInfo& system_cpu_info() {
+  static s2pt::aarch64::CpuInfo system;
+  static bool read = false;
+  if (!read) {
+    s2pt::aarch64::CpuInfo each[kMaxCpus];
+    auto gather = [&](unsigned cpu) { each[cpu] = s2pt::aarch64::read_cpu_info(); };
+    on_every_cpu(gather);
+    system = each[0];
+    for (unsigned cpu = 1; cpu < cpu_count(); ++cpu)
+      system = s2pt::aarch64::common(system, each[cpu]);
+    read = true;
+  }
+  return system;
+}
+
 unsigned start_secondaries() {
   unsigned started = 1;
   for (unsigned cpu = 1; cpu < kMaxCpus; ++cpu) {

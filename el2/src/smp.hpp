@@ -2,6 +2,7 @@
 #pragma once
 
 #include "platform.hpp"
+#include "s2pt/arch/aarch64.hpp"
 
 namespace el2 {
 
@@ -25,6 +26,11 @@ void on_every_cpu(Fn& fn) {
   for (unsigned cpu = 1; cpu < cpu_count(); ++cpu)
     wait_for(cpu);
 }
+
+// What every CPU's ID and cache-type registers have in common (aarch64::common): what the Arch
+// backend may assume, since a table's maintenance runs on whichever CPU calls it. Read on every
+// CPU at the first call (CPU 0, secondaries idle), then kept.
+const s2pt::aarch64::CpuInfo& system_cpu_info();
 
 // The loop a secondary CPU runs at EL2 once it is ready.
 [[noreturn]] void secondary_loop(unsigned cpu);

@@ -20,7 +20,7 @@ void reclaim_detached_pages(T& table) {
 
 Status TestVm::create(const Geometry& geometry, FeatureMask mask) {
   destroy();
-  arch_ = s2pt::aarch64::Aarch64Arch(mask);
+  arch_ = s2pt::aarch64::Aarch64Arch(system_cpu_info(), mask);
   units_before_ = arena().units_in_use();
   const s2pt::TableConfig config{.geometry = geometry, .vmid = s2pt::Vmid{next_vmid++}};
   s2pt::Result<Table> table = Table::create(config, arena(), arch_);

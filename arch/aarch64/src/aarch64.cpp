@@ -53,7 +53,8 @@ CpuInfo read_cpu_info() {
   return info;
 }
 
-Aarch64Arch::Aarch64Arch(FeatureMask mask) : cpu_(read_cpu_info()), features_(cpu_.features) {
+Aarch64Arch::Aarch64Arch(const CpuInfo& system, FeatureMask mask)
+    : cpu_(system), features_(cpu_.features) {
   features_.fwb = features_.fwb && mask.fwb;
   features_.tlbi_range = features_.tlbi_range && mask.tlbi_range;
   features_.ttl = features_.ttl && mask.ttl;

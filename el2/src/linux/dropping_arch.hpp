@@ -31,7 +31,9 @@ constexpr const char* name(Control c) {
 class DroppingArch final : public s2pt::Arch {
  public:
   DroppingArch() = default;
-  DroppingArch(s2pt::aarch64::FeatureMask mask, Control control) : real_(mask), control_(control) {}
+  DroppingArch(const s2pt::aarch64::CpuInfo& system, s2pt::aarch64::FeatureMask mask,
+               Control control)
+      : real_(system, mask), control_(control) {}
 
   s2pt::Features features() const override { return real_.features(); }
   void tlbi(s2pt::Vmid vmid, s2pt::TlbiOp op, s2pt::u64 operand) override {

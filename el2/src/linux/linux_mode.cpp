@@ -143,7 +143,7 @@ void configure_cpu(u64 vtcr, u64 vttbr, bool fwb) {
 Status create_table() {
   Run& r = the_run;
   const s2pt::aarch64::FeatureMask mask{.fwb = r.options.fwb, .tlbi_range = r.options.range_tlbi};
-  r.arch = DroppingArch(mask, r.options.control);
+  r.arch = DroppingArch(system_cpu_info(), mask, r.options.control);
   const s2pt::Geometry geometry = s2pt::Geometry::make(s2pt::Granule::k4, 40, 48).value();
   const s2pt::TableConfig config{.geometry = geometry,
                                  .vmid = s2pt::Vmid{1},

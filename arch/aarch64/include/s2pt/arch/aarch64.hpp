@@ -17,7 +17,43 @@ struct CpuInfo {
   bool idc = false;      // CTR_EL0.IDC: no data cache clean needed for I/D coherence
   unsigned vmid_bits = 8;
 };
+// The calling CPU's.
 CpuInfo read_cpu_info();
+
+// What two CPUs (or groups of them) have in common: a feature only if both have it, the smaller
+// cache lines (maintenance by lines steps by the line size: one CPU's larger line would skip lines
+// of the other's cache), the fewer VMID bits, an aliasing I-cache if either has one. Fold every
+// CPU's read_cpu_info() with it, as Linux sanitises CTR_EL0 and the ID registers across CPUs.
+constexpr CpuInfo common(const CpuInfo& a, const CpuInfo& b) {
+  const Features& x = a.features;
+  const Features& y = b.features;
+  return CpuInfo{
+      .features = Features{.fwb = x.fwb && y.fwb,
+                           .tlbi_range = x.tlbi_range && y.tlbi_range,
+                           .ttl = x.ttl && y.ttl,
+                           .dic = x.dic && y.dic,
+                           .aliasing_icache = x.aliasing_icache || y.aliasing_icache,
+                           .bbm_level = x.bbm_level < y.bbm_level ? x.bbm_level : y.bbm_level},
+      .dcache_line = a.dcache_line < b.dcache_line ? a.dcache_line : b.dcache_line,
+      .icache_line = a.icache_line < b.icache_line ? a.icache_line : b.icache_line,
+      .idc = a.idc && b.idc,
+      .vmid_bits = a.vmid_bits < b.vmid_bits ? a.vmid_bits : b.vmid_bits,
+  };
+}
+namespace check {
+constexpr CpuInfo cpu(u64 dline, u64 iline, unsigned vmid_bits, bool fwb, bool aliasing) {
+  CpuInfo c;
+  c.dcache_line = dline;
+  c.icache_line = iline;
+  c.vmid_bits = vmid_bits;
+  c.features.fwb = fwb;
+  c.features.aliasing_icache = aliasing;
+  return c;
+}
+constexpr CpuInfo kBoth = common(cpu(64, 128, 16, true, false), cpu(128, 32, 8, false, true));
+static_assert(kBoth.dcache_line == 64 && kBoth.icache_line == 32 && kBoth.vmid_bits == 8);
+static_assert(!kBoth.features.fwb && kBoth.features.aliasing_icache);
+}  // namespace check
 
 // Which features the backend may report; a false field pretends the CPU lacks the feature.
 struct FeatureMask {
@@ -29,7 +65,11 @@ struct FeatureMask {
 
 class Aarch64Arch final : public Arch {
  public:
-  explicit Aarch64Arch(FeatureMask mask = {});
+  // `system`: every CPU's read_cpu_info() folded with common(). The table may run its maintenance
+  // on any CPU, so the line sizes and features must hold for all of them.
+  explicit Aarch64Arch(const CpuInfo& system, FeatureMask mask = {});
+  // The calling CPU's alone: right only on a system whose CPUs all report the same.
+  explicit Aarch64Arch(FeatureMask mask = {}) : Aarch64Arch(read_cpu_info(), mask) {}
 
   Features features() const override { return features_; }
   void tlbi(Vmid vmid, TlbiOp op, u64 operand) override;
