@@ -33,16 +33,31 @@ Table::~Table() {
   core_.~TableCore();
 }
 
+namespace {
+
+// Parks every valid root entry: invalid to the hardware from here on, its payload kept for the
+// reclaimer, which finds the subtrees there once their grace period is over. The walk goes no
+// deeper than the root, so destroy() costs the same whatever is mapped.
+class RootParker {
+ public:
+  static constexpr bool kSkipsEmpty = true;
+  Status table_pre(WalkContext& ctx) {
+    ctx.set(marker::park(ctx.old));
+    ctx.skip_children();
+    return Status::ok;
+  }
+  Status leaf(WalkContext& ctx) {
+    if (ctx.old.is_valid()) ctx.set(marker::park(ctx.old));
+    return Status::ok;
+  }
+};
+
+}  // namespace
+
 void Table::destroy() {
   if (!core_.has_root()) return;
-  const Geometry& g = core_.geometry();
-  // Park every root entry: invalid to the hardware from here on, its payload kept for the
-  // reclaimer, which finds the subtrees there once their grace period is over.
-  u64* root = core_.root();
-  for (u64 i = 0; i < g.root_entries(); ++i) {
-    const Pte e = entry::load(root + i);
-    if (e.is_valid()) entry::store(root + i, marker::park(e));
-  }
+  RootParker parker;
+  walk(core_, IpaRange{Ipa{0}, core_.geometry().ipa_limit()}, parker);
   core_.maintenance().invalidate_vmid();
   retire_root(core_, core_.detach_root());
 }

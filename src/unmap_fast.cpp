@@ -42,16 +42,29 @@ bool holds_annotation(const TableCore& core, const WalkContext& ctx) {
   return !visit(core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, finder).ok();
 }
 
-// Table pages in the subtree below a table entry, the last level counted without being read.
-u64 subtree_pages(TableCore& core, Pa table, Level level) {
-  u64 pages = 1;
-  if (level.is_last()) return pages;
-  const u64* entries = core.table(table);
-  for (u64 i = 0; i < core.geometry().entries_per_table(); ++i) {
-    const Pte e = entry::load(entries + i);
-    if (e.is_table(level)) pages += subtree_pages(core, e.table_address(), level.deeper());
+// Counts the table pages below the table entries it meets at `top` and deeper (the walk down to
+// `top` passes entries above it too), without reading last-level tables: each is one page.
+class TablePageCounter {
+ public:
+  explicit TablePageCounter(Level top) : top_(top) {}
+  Status table_pre(ReadContext& ctx) {
+    if (ctx.level < top_) return Status::ok;
+    ++pages_;
+    if (ctx.level.deeper().is_last()) ctx.skip_children();
+    return Status::ok;
   }
-  return pages;
+  u64 pages() const { return pages_; }
+
+ private:
+  Level top_;
+  u64 pages_ = 0;
+};
+
+// Table pages in the subtree below the table entry at ctx.
+u64 subtree_pages(const WalkContext& ctx) {
+  TablePageCounter counter(ctx.level);
+  visit(ctx.core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, counter);
+  return counter.pages();
 }
 
 // Phase 1, over one range or over consecutive ranges (destroy_range's chunks), which then share
@@ -64,8 +77,7 @@ class DetachVisitor {
   Status table_pre(WalkContext& ctx) {
     if (!ctx.covers_entry()) return Status::ok;
     if (ctx.core.annotations_possible() && holds_annotation(ctx.core, ctx)) return Status::ok;
-    if (count_pages_)
-      pages_ += subtree_pages(ctx.core, ctx.old.table_address(), ctx.level.deeper());
+    if (count_pages_) pages_ += subtree_pages(ctx);
     park(ctx);
     tables_removed_ = true;
     return Status::ok;

@@ -17,7 +17,9 @@
 //                     invalidation completed), from its top table. Context = WalkContext (its
 //                     set() is a plain store). Parked entries (markers.hpp) are seen as what they
 //                     were, so a parked table is walked into.
-// Any kind: table_pre may call ctx.skip_children() to keep the walk out of that table.
+// Any kind: table_pre may call ctx.skip_children() to keep the walk out of that table. A visitor
+// with nothing to do on empty entries (zero: not valid, not annotated, not busy) declares
+// `static constexpr bool kSkipsEmpty = true;` and the walker steps over them without a context.
 #pragma once
 
 #include <type_traits>
@@ -138,10 +140,25 @@ class Walker {
     const unsigned shift = g_.level_shift(level);
     for (u64 index = (cursor.raw >> shift) & (entries - 1); index < entries && cursor < end;
          ++index) {
+      if constexpr (skips_empty()) {
+        if (read(table + index).is_zero()) {
+          const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
+          cursor = next < end ? next : end;
+          continue;
+        }
+      }
       const Status status = walk_entry(table + index, table_pa, level, is_root, cursor, end);
       if (status != Status::ok) return status;
     }
     return Status::ok;
+  }
+
+  static constexpr bool skips_empty() {
+    if constexpr (requires { Visitor::kSkipsEmpty; }) {
+      return Visitor::kSkipsEmpty;
+    } else {
+      return false;
+    }
   }
 
   static Pte read(const u64* slot) {
