@@ -49,6 +49,7 @@ typedef enum s2pt_status {
   S2PT_ERR_MISMATCHED_CACHE = 15,   /* a page cache set up for another granule */
   S2PT_ERR_BAD_FLAGS = 16,          /* unknown map flags */
   S2PT_ERR_EXEC_ON_DEVICE = 17,     /* execute permission asked for Device memory */
+  /* 18 to 21: reserved for 52-bit addresses and dirty logging; not returned yet. */
   S2PT_ERR_MISSING_FEATURE = 18,    /* needs a CPU feature the table was not given */
   S2PT_ERR_BITMAP_TOO_SMALL = 19,   /* dirty bitmap smaller than the range */
   S2PT_ERR_NOT_LOGGING = 20,        /* dirty logging not enabled there */
