@@ -9,10 +9,7 @@ namespace {
 class FlushVisitor {
  public:
   Status leaf(WalkContext& ctx) {
-    if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
-    if (!ctx.old.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) {
-      return Status::ok;
-    }
+    if (!ctx.old.is_leaf(ctx.level) || !ctx.core.needs_cleaning(ctx.old)) return Status::ok;
     const IpaRange part = ctx.span();
     ctx.core.maintenance().dc_civac(ctx.old.output_address() + (part.start - ctx.entry_base()),
                                     part.size);
@@ -29,7 +26,8 @@ class FlushVisitor {
 
 Progress Table::flush_dcache(IpaRange range) {
   if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
-  if (core_.fwb()) return {Status::ok, range.size};  // FWB forces coherency with the host
+  // With FWB nothing needs cleaning (TableCore::needs_cleaning): no walk at all.
+  if (core_.fwb()) return {Status::ok, range.size};
   FlushVisitor visitor;
   const Progress p = walk(core_, range, visitor);
   if (visitor.flushed()) core_.maintenance().dsb_ish();

@@ -35,8 +35,7 @@ class LeafRemoval {
 
   // The cache maintenance alone, for a leaf that map replaced (the observer hears only of unmaps).
   void clean_leaf(Pte leaf, Level level) {
-    if (core_.fwb()) return;
-    if (!leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) return;
+    if (!core_.needs_cleaning(leaf)) return;
     clean(leaf.output_address(), core_.geometry().level_bytes(level));
   }
 

@@ -24,13 +24,13 @@ Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
 }
 
 bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
-  return (!core.fwb() && attrs.cacheable()) ||
+  return core.needs_cleaning(attrs) ||
          (has(attrs.perm, Perm::exec) && !core.features().dic);
 }
 
 void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
   Maintenance& m = core.maintenance();
-  if (!core.fwb() && attrs.cacheable()) {
+  if (core.needs_cleaning(attrs)) {
     m.dc_civac(pa, bytes);
     m.dsb_ish();
   }
@@ -99,8 +99,7 @@ void free_unreachable(TableCore& core, Pa table, Level level) {
 }
 
 bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
-  if (core.fwb() || !leaf.is_leaf(level)) return false;
-  if (!leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic)) return false;
+  if (!leaf.is_leaf(level) || !core.needs_cleaning(leaf)) return false;
   core.maintenance().dc_civac(leaf.output_address(), core.geometry().level_bytes(level));
   return true;
 }

@@ -31,6 +31,14 @@ class TableCore {
   Vmid vmid() const { return vmid_; }
   MemAttrFormat format() const { return format_; }
   bool fwb() const { return format_ == MemAttrFormat::fwb; }
+  // The one rule for cleaning guest memory: without FWB, memory mapped cacheable may hold dirty
+  // lines that a non-cacheable access (a guest running with its stage 1 off) would read past, so
+  // it is cleaned to PoC before it is mapped and after it is unmapped. With FWB the stage-2
+  // attributes force cacheable accesses and nothing needs cleaning.
+  bool needs_cleaning(const Attrs& attrs) const { return !fwb() && attrs.cacheable(); }
+  bool needs_cleaning(Pte leaf) const {
+    return !fwb() && leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic);
+  }
   const Features& features() const { return maintenance_.features(); }
   Maintenance& maintenance() { return maintenance_; }
   const Maintenance& maintenance() const { return maintenance_; }
