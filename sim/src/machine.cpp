@@ -431,13 +431,15 @@ void Machine::tlbi(unsigned c, Vmid vmid, TlbiOp op, u64 operand) {
   step(c, name(op));
 }
 
+void Machine::count(unsigned c, u64 MaintenanceCounters::*counter, double ns) {
+  Cpu& cpu = *cpus_.at(c);
+  std::lock_guard lock(cpu.mutex);
+  ++(cpu.counters.*counter);
+  cpu.modeled_ns += ns;
+}
+
 void Machine::dsb_ishst(unsigned c) {
-  {
-    Cpu& cpu = *cpus_.at(c);
-    std::lock_guard lock(cpu.mutex);
-    ++cpu.counters.dsb_ishst;
-    cpu.modeled_ns += config_.costs.dsb_ishst_ns;
-  }
+  count(c, &MaintenanceCounters::dsb_ishst, config_.costs.dsb_ishst_ns);
   step(c, "DSB ISHST");
 }
 
@@ -475,12 +477,7 @@ void Machine::dsb_ish(unsigned c) {
 }
 
 void Machine::dsb_nshst(unsigned c) {
-  {
-    Cpu& cpu = *cpus_.at(c);
-    std::lock_guard lock(cpu.mutex);
-    ++cpu.counters.dsb_nshst;
-    cpu.modeled_ns += config_.costs.dsb_nshst_ns;
-  }
+  count(c, &MaintenanceCounters::dsb_nshst, config_.costs.dsb_nshst_ns);
   step(c, "DSB NSHST");
 }
 
@@ -502,12 +499,7 @@ void Machine::dsb_nsh(unsigned c) {
 }
 
 void Machine::isb(unsigned c) {
-  {
-    Cpu& cpu = *cpus_.at(c);
-    std::lock_guard lock(cpu.mutex);
-    ++cpu.counters.isb;
-    cpu.modeled_ns += config_.costs.isb_ns;
-  }
+  count(c, &MaintenanceCounters::isb, config_.costs.isb_ns);
   step(c, "ISB");
 }
 
@@ -548,12 +540,7 @@ void Machine::ic_ivau(unsigned c, Pa pa, u64 bytes) {
 }
 
 void Machine::ic_ialluis(unsigned c) {
-  {
-    Cpu& cpu = *cpus_.at(c);
-    std::lock_guard lock(cpu.mutex);
-    ++cpu.counters.ic_ialluis;
-    cpu.modeled_ns += config_.costs.ic_ialluis_ns;
-  }
+  count(c, &MaintenanceCounters::ic_ialluis, config_.costs.ic_ialluis_ns);
   {
     std::lock_guard lock(dirty_mutex_);
     icache_invalidated_.add(0, ~u64{0});

@@ -171,6 +171,8 @@ class Machine {
   void apply(const TlbiScope& scope, unsigned issuer);
   void step(unsigned cpu, const char* what);
   void charge(unsigned cpu, double ns);
+  // One instruction executed on `cpu`: its counter and its modelled cost.
+  void count(unsigned cpu, u64 MaintenanceCounters::*counter, double ns);
   void mark_dirty(Pa pa);
   void clean(Pa pa, u64 bytes);
   void check_caches();
