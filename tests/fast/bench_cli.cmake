@@ -12,7 +12,8 @@ if(NOT rows EQUAL 16)
   message(FATAL_ERROR "expected 16 rows (4 strategies x 2 backings x 2 feature sets), got ${rows}")
 endif()
 set(keys strategy granule backing vm_bytes fwb tlbi_range host_ns modeled_ns tlbi_ipa
-    tlbi_range_ops tlbi_vmid tlbi_s1 dsb isb dc_civac_lines table_pages_freed reclaim_ns verified)
+    tlbi_range_ops tlbi_vmid tlbi_s1 dsb isb dc_civac_lines table_pages_freed reclaim_ns threads leaves
+    verified)
 math(EXPR last "${rows} - 1")
 foreach(i RANGE ${last})
   string(JSON n LENGTH "${json}" ${i})
@@ -33,6 +34,28 @@ foreach(i RANGE ${last})
     message(FATAL_ERROR "row ${i}: host_ns is ${type}")
   endif()
 endforeach()
+
+# Populating the same VM one map call per page, and through the fault path on two threads: every
+# leaf installed and checked, the table's pages back to none afterwards.
+execute_process(COMMAND ${TOOL} bench --vm-size 64M --backing 4K --strategy populate_map,populate_fault
+                        --threads 2 --fwb on --tlbi-range on --repeat 1 --json ${OUT}/populate.json
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "s2pt bench populate exited with ${rc}:\n${out}\n${err}")
+endif()
+file(READ ${OUT}/populate.json json)
+foreach(i 0 1)
+  string(JSON leaves GET "${json}" ${i} leaves)
+  string(JSON threads GET "${json}" ${i} threads)
+  string(JSON verified GET "${json}" ${i} verified)
+  if(NOT leaves EQUAL 16384 OR NOT verified)
+    message(FATAL_ERROR "populate row ${i}: ${leaves} leaves, verified ${verified}")
+  endif()
+endforeach()
+string(JSON threads GET "${json}" 1 threads)
+if(NOT threads EQUAL 2)
+  message(FATAL_ERROR "populate_fault ran on ${threads} threads, asked 2")
+endif()
 
 foreach(bad "--fwb;maybe" "--vm-size;12Q" "--strategy;quick" "--repeat" "--granule;16K;--backing;4K")
   execute_process(COMMAND ${TOOL} bench ${bad} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)

@@ -11,6 +11,7 @@ set(cases
   "bench|--repeat 0|--repeat: Value 0 not in range 1 to 1000"
   "bench|--repeat|--repeat: 1 required"
   "bench|extra|The following argument was not expected: extra"
+  "bench|--threads 0|--threads: Value 0 not in range 1 to 32"
   "run|--backend hardware ${EXAMPLE}|--backend: hardware not in {counting,model}"
   "run|--backend model --cpus 65 ${EXAMPLE}|--cpus: Value 65 not in range 1 to 64"
   "run|--backend model --seed -1 ${EXAMPLE}|--seed: -1 is not a whole number"

@@ -4,6 +4,7 @@
 // the maintenance issued, the table pages freed, and whether the result was verified (every IPA
 // of the range looked up, one per leaf, and found unmapped; table pages back to the baseline).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "cli.hpp"
@@ -31,10 +33,23 @@ constexpr u64 kKiB = u64{1} << 10;
 constexpr u64 kMiB = u64{1} << 20;
 constexpr u64 kGiB = u64{1} << 30;
 
-// "destroy" is not an unmap strategy: the row times Table::destroy() on the same VM.
+// What a row times: an unmap strategy or Table::destroy() on a populated VM, or populating it:
+// one map call per leaf ("populate_map", as a VMM mapping page by page), or one handle_fault per
+// leaf ("populate_fault", the stage-2 fault path under the read lock, --threads at once).
+enum class MethodKind : u8 { unmap, destroy, populate_map, populate_fault };
 struct Method {
   std::string_view name;
-  std::optional<UnmapStrategy> strategy;  // none: destroy
+  MethodKind kind = MethodKind::unmap;
+  UnmapStrategy strategy = UnmapStrategy::automatic;  // kind == unmap
+
+  bool populates() const {
+    return kind == MethodKind::populate_map || kind == MethodKind::populate_fault;
+  }
+  bool leaves_pages_to_reclaim() const {
+    return kind == MethodKind::destroy ||
+           (kind == MethodKind::unmap &&
+            (strategy == UnmapStrategy::fast || strategy == UnmapStrategy::automatic));
+  }
 };
 
 // The command line as CLI11 fills it.
@@ -46,6 +61,7 @@ struct Arguments {
   std::string fwb;
   std::string tlbi_range;
   unsigned repeat = 3;
+  unsigned threads = 1;
   std::string json;
   std::string csv;
 };
@@ -58,6 +74,7 @@ struct Options {
   std::vector<Method> methods;
   std::vector<std::pair<bool, bool>> features;  // (fwb, tlbi_range)
   unsigned repeat = 3;
+  unsigned threads = 1;
   std::string json;
   std::string csv;
 };
@@ -74,7 +91,10 @@ struct Row {
   MaintenanceCounters counters;
   u64 table_pages_freed;
   bool verified;
-  u64 reclaim_ns = 0;  // the reclamation that followed (what destroy and fast leave to it)
+  u64 reclaim_ns = 0;    // the reclamation that followed (what destroy and fast leave to it)
+  unsigned threads = 1;  // populate_fault: vCPU threads faulting at once
+  u64 leaves = 0;        // populate rows: the leaves installed
+  u64 table_pages = 0;   // populate rows: the table pages they needed
 };
 
 std::vector<std::string> method_words() {
@@ -82,6 +102,8 @@ std::vector<std::string> method_words() {
   for (UnmapStrategy st : kAllUnmapStrategies)
     words.emplace_back(name(st));
   words.emplace_back("destroy");
+  words.emplace_back("populate_map");
+  words.emplace_back("populate_fault");
   return words;
 }
 
@@ -104,7 +126,8 @@ void add_options(CLI::App& app, Arguments& a) {
       ->type_name("LIST")
       ->default_str("4K");
   app.add_option("--strategy", a.strategies,
-                 "per_entry,deferred,fast,auto, and destroy (time of Table::destroy) "
+                 "per_entry,deferred,fast,auto; destroy (time of Table::destroy); populate_map "
+                 "(one map call per leaf) and populate_fault (one handle_fault per leaf) "
                  "[default: the four strategies]")
       ->delimiter(',')
       ->check(CLI::IsMember(method_words()))
@@ -118,6 +141,9 @@ void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--repeat", a.repeat, "timed repeats per case, the median is reported")
       ->check(CLI::Range(1u, 1000u))
       ->capture_default_str();
+  app.add_option("--threads", a.threads, "populate_fault: vCPU threads faulting at once")
+      ->check(CLI::Range(1u, Reclaimer::kWalkerSlots))
+      ->capture_default_str();
   app.add_option("--json", a.json, "also write the rows to FILE as a JSON array")
       ->type_name("FILE");
   app.add_option("--csv", a.csv, "also write the rows to FILE as CSV")->type_name("FILE");
@@ -130,17 +156,26 @@ Options resolve(const Arguments& a) {
             .methods = {},
             .features = {},
             .repeat = a.repeat,
+            .threads = a.threads,
             .json = a.json,
             .csv = a.csv};
   for (const std::string& g : a.granules)
     o.granules.push_back(cli::granule_named(g));
   for (const std::string& s : a.strategies) {
     const std::optional<UnmapStrategy> st = scenario::parse_strategy(s);
-    o.methods.push_back(st ? Method{name(*st), st} : Method{"destroy", std::nullopt});
+    if (st) {
+      o.methods.push_back(Method{name(*st), MethodKind::unmap, *st});
+    } else if (s == "destroy") {
+      o.methods.push_back(Method{"destroy", MethodKind::destroy});
+    } else {
+      o.methods.push_back(
+          Method{s == "populate_map" ? "populate_map" : "populate_fault",
+                 s == "populate_map" ? MethodKind::populate_map : MethodKind::populate_fault});
+    }
   }
   if (o.methods.empty()) {
     for (UnmapStrategy st : kAllUnmapStrategies)
-      o.methods.push_back(Method{name(st), st});
+      o.methods.push_back(Method{name(st), MethodKind::unmap, st});
   }
   if (a.fwb.empty() && a.tlbi_range.empty()) {
     o.features = {{true, true}, {false, false}};
@@ -198,7 +233,7 @@ class Case {
     return true;
   }
 
-  Row run(const Method& method, unsigned repeat) {
+  Row run(const Method& method, unsigned repeat, unsigned threads) {
     std::vector<u64> times;
     std::vector<u64> reclaim_times;
     Row row{.strategy = std::string(method.name),
@@ -211,10 +246,12 @@ class Case {
             .modeled_ns = 0,
             .counters = {},
             .table_pages_freed = 0,
-            .verified = true};
+            .verified = true,
+            .threads = method.kind == MethodKind::populate_fault ? threads : 1};
     for (unsigned r = 0; r < repeat; ++r) {
       const bool last = r + 1 == repeat;
-      const Times t = run_once(method, row, last);
+      const Times t =
+          method.populates() ? populate_once(method, row, last) : run_once(method, row, last);
       times.push_back(t.call_ns);
       reclaim_times.push_back(t.reclaim_ns);
     }
@@ -224,7 +261,8 @@ class Case {
     row.reclaim_ns = reclaim_times[reclaim_times.size() / 2];
     // The hardware model's cost of what was issued, and of freeing the detached table pages.
     row.modeled_ns = static_cast<u64>(sim::modeled_ns(
-        row.counters, sim::CostModel{}, sim::PageCounts{.frees = row.table_pages_freed}));
+        row.counters, sim::CostModel{},
+        sim::PageCounts{.allocs = row.table_pages, .frees = row.table_pages_freed}));
     return row;
   }
 
@@ -242,6 +280,94 @@ class Case {
     u64 call_ns;
     u64 reclaim_ns;
   };
+
+  // Faults [first, first + leaves) in, one handle_fault per leaf, as one vCPU would.
+  static bool fault_in(Table& table, Mm& pool, const Vm& vm, Pa pa, u64 backing, u64 first,
+                       u64 leaves, unsigned slot) {
+    PageCache cache(table.geometry().page_bytes(), slot);
+    const unsigned needed = table.geometry().levels() - 1;
+    bool ok = true;
+    for (u64 i = first; i < first + leaves && ok; ++i) {
+      if (cache.size() < needed && cache.topup(pool) != Status::ok) ok = false;
+      const FaultRequest fault{.ipa = vm.base + i * backing,
+                               .pa = pa + i * backing,
+                               .leaf_bytes = backing,
+                               .attrs = Attrs::normal(Perm::rw)};
+      Result<FaultOutcome> r = table.handle_fault(fault, cache);
+      while (!r.ok() && r.status() == Status::again)
+        r = table.handle_fault(fault, cache);
+      ok = ok && r.ok() && r.value() == FaultOutcome::mapped;
+    }
+    cache.drain(pool);
+    return ok;
+  }
+
+  // Populates the VM from an empty table, timed; then checks every leaf and tears it down.
+  Times populate_once(const Method& method, Row& row, bool verify) {
+    hosted::PagePool pool(pool_config());
+    counting::CountingArch arch(Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true},
+                                /*record=*/false);
+    Result<Table> created =
+        Table::create(TableConfig{.geometry = *geometry_, .vmid = Vmid{1}}, pool, arch);
+    if (!created.ok()) {
+      std::fprintf(stderr, "s2pt bench: cannot create the table: %s\n", describe(created.status()));
+      std::exit(1);
+    }
+    Table& table = created.value();
+    const Pa pa{u64{1} << 40 | backing_};
+    const u64 leaves = vm_.bytes / backing_;
+    const MapFlags flags = level_->is_last() ? MapFlags::no_blocks : MapFlags::none;
+    const TableStats before = table.stats();
+
+    const auto t0 = std::chrono::steady_clock::now();
+    if (method.kind == MethodKind::populate_map) {
+      for (u64 i = 0; i < leaves; ++i) {
+        if (!table
+                 .map({vm_.base + i * backing_, backing_}, pa + i * backing_,
+                      Attrs::normal(Perm::rw), flags)
+                 .ok()) {
+          row.verified = false;
+          break;
+        }
+      }
+    } else if (row.threads == 1) {
+      row.verified = fault_in(table, pool, vm_, pa, backing_, 0, leaves, 0) && row.verified;
+    } else {
+      // Each thread a slice of its own, as vCPUs touching their own memory; all under the read
+      // side of the table lock (nothing exclusive runs meanwhile).
+      std::vector<std::thread> vcpus;
+      std::atomic<bool> all_ok{true};
+      const u64 slice = (leaves + row.threads - 1) / row.threads;
+      for (unsigned t = 0; t < row.threads; ++t) {
+        const u64 first = t * slice;
+        const u64 count = first >= leaves ? 0 : std::min(slice, leaves - first);
+        vcpus.emplace_back([&, t, first, count] {
+          if (!fault_in(table, pool, vm_, pa, backing_, first, count, t)) all_ok = false;
+        });
+      }
+      for (std::thread& v : vcpus)
+        v.join();
+      row.verified = all_ok && row.verified;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    const TableStats after = table.stats();
+    row.counters = after.maintenance - before.maintenance;
+    row.leaves = leaves;
+    row.table_pages = after.table_pages - before.table_pages;
+    if (verify) {
+      for (u64 i = 0; i < leaves; ++i) {
+        const Result<Translation> t = table.lookup(vm_.base + i * backing_);
+        if (!t.ok() || t->pa != pa + i * backing_ || t->size != backing_) {
+          row.verified = false;
+          break;
+        }
+      }
+    }
+    table.destroy();
+    table.reclaim_all();
+    if (pool.bytes_in_use() != 0) row.verified = false;
+    return {static_cast<u64>(std::chrono::nanoseconds(t1 - t0).count()), 0};
+  }
   Times run_once(const Method& method, Row& row, bool verify) {
     hosted::PagePool pool(pool_config());
     counting::CountingArch arch(Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true},
@@ -267,8 +393,8 @@ class Case {
     const TableStats before = table.stats();
 
     const auto t0 = std::chrono::steady_clock::now();
-    if (method.strategy) {
-      const Progress p = table.unmap({vm_.base, vm_.bytes}, *method.strategy);
+    if (method.kind == MethodKind::unmap) {
+      const Progress p = table.unmap({vm_.base, vm_.bytes}, method.strategy);
       if (!p.ok()) row.verified = false;
     } else {
       table.destroy();
@@ -282,7 +408,7 @@ class Case {
     table.reclaim_all();
     const auto r1 = std::chrono::steady_clock::now();
     row.table_pages_freed = before.table_pages - table.stats().table_pages;
-    if (!method.strategy) {
+    if (method.kind == MethodKind::destroy) {
       if (pool.bytes_in_use() != 0) row.verified = false;
     } else if (table.stats().table_pages != baseline) {
       row.verified = false;
@@ -322,7 +448,7 @@ std::string duration(u64 ns) {
 }
 
 void print_header() {
-  std::printf("%-9s %-4s %-7s %-6s %-3s %-5s %10s %10s %8s %6s %5s %8s %8s %8s %10s %8s %s\n",
+  std::printf("%-14s %-4s %-7s %-6s %-3s %-5s %10s %10s %8s %6s %5s %8s %8s %8s %10s %8s %s\n",
               "strategy", "gran", "backing", "vm", "fwb", "range", "host", "modeled", "tlbi_ipa",
               "range", "vmid", "tlbi_s1", "dsb", "isb", "dc_lines", "freed", "verified");
 }
@@ -330,7 +456,7 @@ void print_header() {
 void print_row(const Row& r) {
   const auto n = [](u64 v) { return static_cast<unsigned long long>(v); };
   std::printf(
-      "%-9s %-4s %-7s %-6s %-3s %-5s %10s %10s %8llu %6llu %5llu %8llu %8llu %8llu %10llu "
+      "%-14s %-4s %-7s %-6s %-3s %-5s %10s %10s %8llu %6llu %5llu %8llu %8llu %8llu %10llu "
       "%8llu %s\n",
       r.strategy.c_str(), size_name(granule_bytes(r.granule)).c_str(), size_name(r.backing).c_str(),
       size_name(r.vm_bytes).c_str(), r.fwb ? "on" : "off", r.tlbi_range ? "on" : "off",
@@ -373,6 +499,8 @@ Fields fields(const Row& r) {
       {"dc_civac_lines", r.counters.dc_civac_lines()},
       {"table_pages_freed", r.table_pages_freed},
       {"reclaim_ns", r.reclaim_ns},
+      {"threads", r.threads},
+      {"leaves", r.leaves},
       {"verified", r.verified},
   };
 }
@@ -424,19 +552,26 @@ int bench(const Options& o) {
     return 2;
   }
   std::printf(
-      "s2pt bench: host time = median of %u unmap calls; modeled = the hardware model's cost "
+      "s2pt bench: host time = median of %u calls; modeled = the hardware model's cost "
       "model (docs/model.md)\n",
       o.repeat);
   print_header();
   std::vector<Row> rows;
   for (Case& c : cases) {
     for (const Method& m : o.methods) {
-      rows.push_back(c.run(m, o.repeat));
-      print_row(rows.back());
-      if (!m.strategy || *m.strategy == UnmapStrategy::fast ||
-          *m.strategy == UnmapStrategy::automatic) {
-        std::printf("          (%s: reclamation afterwards took %s)\n",
-                    rows.back().strategy.c_str(), duration(rows.back().reclaim_ns).c_str());
+      rows.push_back(c.run(m, o.repeat, o.threads));
+      const Row& r = rows.back();
+      print_row(r);
+      if (m.leaves_pages_to_reclaim()) {
+        std::printf("          (%s: reclamation afterwards took %s)\n", r.strategy.c_str(),
+                    duration(r.reclaim_ns).c_str());
+      }
+      if (m.populates()) {
+        std::printf(
+            "          (%s, %u thread(s): %llu leaves, %llu table pages, %.1f ns a leaf)\n",
+            r.strategy.c_str(), r.threads, static_cast<unsigned long long>(r.leaves),
+            static_cast<unsigned long long>(r.table_pages),
+            r.leaves ? static_cast<double>(r.host_ns) / static_cast<double>(r.leaves) : 0.0);
       }
     }
   }
