@@ -81,7 +81,7 @@ class CMm final : public Mm {
   s2pt_mm_ops ops_;
 };
 
-class CArch final : public Arch {
+class CArch final : public SteppingArch {
  public:
   explicit CArch(const s2pt_arch_ops& ops) : ops_(ops) {}
   Features features() const override {
@@ -92,13 +92,18 @@ class CArch final : public Arch {
                     .aliasing_icache = ops_.features.aliasing_icache,
                     .bbm_level = ops_.features.bbm_level};
   }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+  void invalidate(const InvalidationPlan& plan) override {
+    if (ops_.enter_context != nullptr) ops_.enter_context(ops_.ctx, plan.context().vttbr);
+    SteppingArch::invalidate(plan);
+    if (ops_.leave_context != nullptr) ops_.leave_context(ops_.ctx);
+  }
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
     if (!local_barriers()) {
       // A backend without the non-shareable barriers gets the broadcast forms, which are stronger.
       if (op == TlbiOp::ipas2e1) op = TlbiOp::ipas2e1is;
       if (op == TlbiOp::vmalle1) op = TlbiOp::vmalle1is;
     }
-    ops_.tlbi(ops_.ctx, vmid.raw, static_cast<s2pt_tlbi_op>(op), operand);
+    ops_.tlbi(ops_.ctx, context.vmid().raw, static_cast<s2pt_tlbi_op>(op), operand);
   }
   void dsb_ishst() override { ops_.dsb_ishst(ops_.ctx); }
   void dsb_ish() override { ops_.dsb_ish(ops_.ctx); }
@@ -277,7 +282,7 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
   table->opaque[0] = 0;
   if (!mm->alloc_zeroed || !mm->free || !mm->phys_to_virt || !mm->refcount || !arch->tlbi ||
       !arch->dsb_ishst || !arch->dsb_ish || !arch->isb || !arch->dc_civac || !arch->ic_ivau ||
-      !arch->ic_ialluis) {
+      !arch->ic_ialluis || (arch->enter_context == nullptr) != (arch->leave_context == nullptr)) {
     return S2PT_ERR_INVALID_ARGUMENT;
   }
   const unsigned granule = config->granule;

@@ -1,5 +1,5 @@
-// Every TLB, barrier and cache maintenance instruction the core issues goes through here: the
-// arch hooks, counted, plus the architecture's required sequence around stage-2 invalidation.
+// Every TLB, barrier and cache maintenance instruction the core issues goes through here, counted:
+// stage-2 invalidation as one plan per call to the backend, cache maintenance by range.
 #pragma once
 
 #include "s2pt/arch.hpp"
@@ -27,69 +27,25 @@ class Maintenance {
     return copy;
   }
 
-  // Makes the removal or change of every translation in `scope` complete on all CPUs: the entries
-  // were already written; DSB ISHST publishes them to the walkers, the planned stage-2 TLBIs
-  // remove cached copies, DSB ISH waits for that, VMALLE1IS removes the combined stage-1+2
-  // entries that IPA-based TLBIs leave behind, and the final DSB ISH + ISB complete it.
-  void invalidate(const InvalidationScope& scope) {
-    dsb_ishst();
-    bool whole_vmid = false;
-    planner_.for_each(scope, [&](TlbiInstr instr) {
-      whole_vmid = instr.op == TlbiOp::vmalls12e1is;
-      tlbi(instr.op, instr.operand);
-    });
-    dsb_ish();
-    if (!whole_vmid) {
-      tlbi(TlbiOp::vmalle1is, 0);
-      dsb_ish();
-    }
-    isb();
-  }
-  // Makes a change that only adds permissions to the leaf at `entry` (at `level`) visible to
-  // this CPU: other CPUs may keep the less permissive entry, which costs them at most a spurious
-  // fault that they resolve the same way. No broadcast: DSB NSHST, TLBI IPAS2E1, DSB NSH,
-  // TLBI VMALLE1, DSB NSH, ISB.
-  void invalidate_local(Ipa entry, Level level) {
-    dsb_nshst();
-    tlbi(TlbiOp::ipas2e1, planner_.leaf_operand(entry, level));
-    dsb_nsh();
-    tlbi(TlbiOp::vmalle1, 0);
-    dsb_nsh();
-    isb();
-  }
-  void invalidate_vmid() {
-    dsb_ishst();
-    tlbi(TlbiOp::vmalls12e1is, 0);
-    dsb_ish();
-    isb();
-  }
+  // The stage-2 context every invalidation runs in: the table's root and VMID.
+  void set_root(Pa root) { context_ = Stage2Context::of(root, vmid_); }
+  const Stage2Context& context() const { return context_; }
 
-  void tlbi(TlbiOp op, u64 operand) {
-    if (is_local(op)) {
-      bump(counters_.tlbi_local);
-    } else if (is_by_ipa(op)) {
-      bump(counters_.tlbi_ipa);
-    }
-    if (is_range(op)) bump(counters_.tlbi_range);
-    if (op == TlbiOp::vmalls12e1is) bump(counters_.tlbi_vmid);
-    if (op == TlbiOp::vmalle1is) bump(counters_.tlbi_s1);
-    arch_.tlbi(vmid_, op, operand);
+  // Makes the removal or change of every translation in `scope` complete on all CPUs (see
+  // InvalidationPlan::broadcast).
+  void invalidate(const InvalidationScope& scope) {
+    run(InvalidationPlan::broadcast(planner_, context_, scope));
   }
-  void dsb_ishst() {
-    bump(counters_.dsb_ishst);
-    arch_.dsb_ishst();
+  // Makes a permission-adding change to one leaf visible to the calling CPU alone (see
+  // InvalidationPlan::local_leaf).
+  void invalidate_local(Ipa entry, Level level) {
+    run(InvalidationPlan::local_leaf(planner_, context_, entry, level));
   }
+  void invalidate_vmid() { run(InvalidationPlan::whole_vmid(planner_, context_)); }
+
   void dsb_ish() {
     bump(counters_.dsb_ish);
     arch_.dsb_ish();
-  }
-  void dsb_nshst() {
-    bump(counters_.dsb_nshst);
-    arch_.dsb_nshst();
-  }
-  void dsb_nsh() {
-    bump(counters_.dsb_nsh);
-    arch_.dsb_nsh();
   }
   void isb() {
     bump(counters_.isb);
@@ -117,11 +73,48 @@ class Maintenance {
   }
 
  private:
+  // Counts the plan's instructions, then hands it to the backend in one call.
+  void run(const InvalidationPlan& plan) {
+    plan.for_each_step([&](const PlanStep& step) { count(step); });
+    arch_.invalidate(plan);
+  }
+  void count(const PlanStep& step) {
+    switch (step.kind) {
+      case StepKind::tlbi: {
+        const TlbiOp op = step.tlbi.op;
+        if (is_local(op)) {
+          bump(counters_.tlbi_local);
+        } else if (is_by_ipa(op)) {
+          bump(counters_.tlbi_ipa);
+        }
+        if (is_range(op)) bump(counters_.tlbi_range);
+        if (op == TlbiOp::vmalls12e1is) bump(counters_.tlbi_vmid);
+        if (op == TlbiOp::vmalle1is) bump(counters_.tlbi_s1);
+        return;
+      }
+      case StepKind::dsb_ishst:
+        bump(counters_.dsb_ishst);
+        return;
+      case StepKind::dsb_ish:
+        bump(counters_.dsb_ish);
+        return;
+      case StepKind::dsb_nshst:
+        bump(counters_.dsb_nshst);
+        return;
+      case StepKind::dsb_nsh:
+        bump(counters_.dsb_nsh);
+        return;
+      case StepKind::isb:
+        bump(counters_.isb);
+        return;
+    }
+  }
   static constexpr unsigned kCounterFields = sizeof(MaintenanceCounters) / sizeof(u64);
   static void bump(u64& counter, u64 by = 1) { __atomic_fetch_add(&counter, by, __ATOMIC_RELAXED); }
 
   Arch& arch_;
   Vmid vmid_;
+  Stage2Context context_{};
   TlbiPlanner planner_;
   Features features_;
   MaintenanceCounters counters_;

@@ -49,6 +49,7 @@ class TableCore {
   void set_root(Pa pa) {
     root_pa_ = pa;
     root_ = table(pa);
+    maintenance_.set_root(pa);
   }
   void clear_root() {
     root_pa_ = Pa{};

@@ -43,8 +43,28 @@ bool first_word_is(const char* line, const char* word) {
   return n > 0 && same(line, word, n);
 }
 
-// Whether `scenario` was asked for: the words after the program name on the command line, or
-// every scenario when there are none (or "all").
+// Whether the command line holds `word` after the program name.
+bool has_word(const char* line, const char* word) {
+  bool first = true;
+  while (*line) {
+    while (*line == ' ')
+      ++line;
+    const char* start = line;
+    while (*line && *line != ' ')
+      ++line;
+    const u64 n = static_cast<u64>(line - start);
+    if (n == 0) break;
+    if (!first && same(start, word, n)) return true;
+    first = false;
+  }
+  return false;
+}
+
+// Words that set a mode rather than name a scenario.
+constexpr const char* kVheWord = "vhe";
+
+// Whether `scenario` was asked for: the words after the program name on the command line (but
+// the mode words), or every scenario when there are none (or "all").
 bool selected(const char* line, const char* scenario) {
   bool first = true;
   bool any = false;
@@ -56,7 +76,7 @@ bool selected(const char* line, const char* scenario) {
       ++line;
     const u64 n = static_cast<u64>(line - word);
     if (n == 0) break;
-    if (first) {
+    if (first || same(word, kVheWord, n)) {
       first = false;
       continue;
     }
@@ -69,20 +89,32 @@ bool selected(const char* line, const char* scenario) {
 [[noreturn]] void boot_cpu_main() {
   for (auto* init = __init_array_start; init != __init_array_end; ++init)
     (*init)();
+  const char* line = command_line();
+  if (has_word(line, kVheWord)) {
+    if (!cpu_has_vhe()) {
+      say() << "FAIL vhe: the CPU does not implement FEAT_VHE\n";
+      exit_qemu(kExitFail);
+    }
+    set_vhe_host();  // before the other CPUs start: each switches itself when it comes up
+    enter_vhe_host();
+  }
   const u64 arena_start = reinterpret_cast<u64>(__arena_start);
   arena().init(s2pt::Pa{arena_start}, kRamEnd - arena_start);
   init_vcpu(0);
   gic_init_distributor();
   gic_init_cpu();
   const unsigned cpus = start_secondaries();
-  say() << "s2pt-el2: " << cpus << " CPUs at EL2, "
+  say() << "s2pt-el2: " << cpus << " CPUs at EL2" << (vhe_host() ? " as a VHE host" : "") << ", "
         << (gic_v2_present() ? "GICv2 wake-ups" : "no GICv2: idle CPUs spin") << "\n";
   const s2pt::aarch64::CpuInfo& system = system_cpu_info();
   say() << "s2pt-el2: common to all CPUs: D-cache line " << system.dcache_line << ", I-cache line "
         << system.icache_line << (system.features.aliasing_icache ? ", aliasing I-cache" : "")
         << "\n";
 
-  const char* line = command_line();
+  if (first_word_is(line, "linux") && vhe_host()) {
+    say() << "FAIL linux: the Linux guest mode runs on a non-VHE host only\n";
+    exit_qemu(kExitFail);
+  }
   if (first_word_is(line, "linux")) linux_guest::linux_main(line);
   bool all_passed = true;
   unsigned ran = 0;
@@ -110,6 +142,7 @@ extern "C" [[noreturn]] void el2_cpu_main(unsigned cpu) {
   if (cpu == 0) build_identity_map();
   enable_mmu();
   if (cpu == 0) boot_cpu_main();
+  if (vhe_host()) enter_vhe_host();
   init_vcpu(cpu);
   gic_init_cpu();
   secondary_loop(cpu);

@@ -30,6 +30,22 @@ constexpr u64 kSctlr = kSctlrRes1 | (u64{1} << 0) | (u64{1} << 2) | (u64{1} << 3
 
 alignas(4096) u64 level1[512];
 
+// With HCR_EL2.E2H = 1, TCR_EL2 has TCR_EL1's layout: the same TTBR0 fields, then no TTBR1 walks
+// (EPD1, with a valid T1SZ and TG1 = 4K) and the output size in IPS rather than PS.
+constexpr u64 kTcrVhe = kT0sz | (u64{1} << 8) | (u64{1} << 10) | (u64{3} << 12)  // as kTcr
+                        | (u64{kT0sz} << 16)                                     // T1SZ
+                        | (u64{1} << 23)                                         // EPD1
+                        | (u64{2} << 30)                                         // TG1 4K
+                        | (u64{5} << 32);                                        // IPS 48 bits
+constexpr u64 kHcrRw = u64{1} << 31;
+constexpr u64 kHcrTge = u64{1} << 27;
+constexpr u64 kHcrE2h = u64{1} << 34;
+// CPTR_EL2 with E2H = 1 is CPACR-shaped: FPEN = 0b11, nothing trapped (EL2 itself never uses
+// FP/SIMD, but with FPEN = 0 a stray access would trap at EL2).
+constexpr u64 kCptrVhe = u64{3} << 20;
+
+bool vhe = false;
+
 }  // namespace
 
 void build_identity_map() {
@@ -53,6 +69,41 @@ void enable_mmu() {
       "isb"
       :
       : "r"(kMair), "r"(kTcr), "r"(reinterpret_cast<u64>(level1)), "r"(kSctlr)
+      : "memory");
+}
+
+bool vhe_host() {
+  return __atomic_load_n(&vhe, __ATOMIC_ACQUIRE);
+}
+void set_vhe_host() {
+  __atomic_store_n(&vhe, true, __ATOMIC_RELEASE);
+}
+
+bool cpu_has_vhe() {
+  u64 mmfr1;
+  asm volatile("mrs %0, id_aa64mmfr1_el1" : "=r"(mmfr1));
+  return ((mmfr1 >> 8) & 0xF) != 0;
+}
+
+void enter_vhe_host() {
+  // E2H changes how TCR_EL2 and SCTLR_EL2 are read, so the switch runs with the MMU off, in one
+  // asm block that touches no memory (with the MMU off, data accesses would bypass the caches
+  // that hold everything written so far); the instruction fetches are identity-mapped anyway.
+  asm volatile(
+      "msr sctlr_el2, %0\n\t"
+      "isb\n\t"
+      "msr hcr_el2, %1\n\t"
+      "isb\n\t"
+      "msr cptr_el2, %2\n\t"
+      "msr tcr_el2, %3\n\t"
+      "isb\n\t"
+      "tlbi alle2\n\t"
+      "dsb ish\n\t"
+      "isb\n\t"
+      "msr sctlr_el2, %4\n\t"
+      "isb"
+      :
+      : "r"(kSctlrRes1), "r"(kHcrE2h | kHcrTge | kHcrRw), "r"(kCptrVhe), "r"(kTcrVhe), "r"(kSctlr)
       : "memory");
 }
 

@@ -1,5 +1,6 @@
 #include "vcpu.hpp"
 
+#include "mmu.hpp"
 #include "runtime.hpp"
 #include "s2pt/arch/aarch64.hpp"
 
@@ -12,6 +13,8 @@ PerCpu cpus[kMaxCpus];
 
 constexpr u64 kHcrVm = u64{1} << 0;
 constexpr u64 kHcrRw = u64{1} << 31;  // EL1 is AArch64
+constexpr u64 kHcrTge = u64{1} << 27;
+constexpr u64 kHcrE2h = u64{1} << 34;
 // SCTLR_EL1 RES1 bits, MMU and caches off: guest addresses are IPAs.
 constexpr u64 kSctlrEl1MmuOff = 0x30D00800;
 // EL1h with D, A, I and F masked: the guest never takes interrupts.
@@ -104,6 +107,30 @@ const char* name(FaultKind kind) {
   return "?";
 }
 
+namespace {
+
+// EL1 system registers from EL2: with HCR_EL2.E2H = 1 the _EL1 names reach the EL2 registers, and
+// the guest's are reached as _EL12 (Arm ARM D13.2, "Register redirection when E2H is 1").
+#define EL2_WRITE_GUEST_SYSREG(name, value)                             \
+  do {                                                                  \
+    if (vhe_host()) {                                                   \
+      asm volatile("msr " #name "_el12, %0" : : "r"(value) : "memory"); \
+    } else {                                                            \
+      asm volatile("msr " #name "_el1, %0" : : "r"(value) : "memory");  \
+    }                                                                   \
+  } while (false)
+
+void write_hcr(u64 value) {
+  asm volatile("msr hcr_el2, %0\n\tisb" : : "r"(value) : "memory");
+}
+u64 read_hcr() {
+  u64 value;
+  asm volatile("mrs %0, hcr_el2" : "=r"(value));
+  return value;
+}
+
+}  // namespace
+
 PerCpu& this_cpu() {
   PerCpu* cpu;
   asm volatile("mrs %0, tpidr_el2" : "=r"(cpu));
@@ -113,26 +140,29 @@ PerCpu& this_cpu() {
 void init_vcpu(unsigned cpu) {
   PerCpu* self = &cpus[cpu];
   asm volatile("msr tpidr_el2, %0" : : "r"(self));
-  asm volatile("msr sctlr_el1, %0" : : "r"(kSctlrEl1MmuOff));
-  asm volatile("msr vbar_el1, %0" : : "r"(reinterpret_cast<u64>(&guest_vectors)));
+  EL2_WRITE_GUEST_SYSREG(sctlr, kSctlrEl1MmuOff);
+  EL2_WRITE_GUEST_SYSREG(vbar, reinterpret_cast<u64>(&guest_vectors));
   asm volatile("isb" : : : "memory");
 }
 
 void load_stage2(u64 vtcr, u64 vttbr, bool fwb) {
+  // A VHE host keeps E2H and TGE while it runs; call_guest clears TGE for the guest.
+  const u64 hcr = kHcrVm | kHcrRw | (vhe_host() ? kHcrE2h | kHcrTge : 0);
   asm volatile(
       "msr vtcr_el2, %0\n\t"
       "msr vttbr_el2, %1\n\t"
       "msr hcr_el2, %2\n\t"
       "isb"
       :
-      : "r"(vtcr), "r"(vttbr), "r"(kHcrVm | kHcrRw)
+      : "r"(vtcr), "r"(vttbr), "r"(hcr)
       : "memory");
   s2pt::aarch64::set_hcr_fwb(fwb);
 }
 
 void set_guest_stage1(bool enabled, u64 ttbr0) {
   if (!enabled) {
-    asm volatile("msr sctlr_el1, %0\n\tisb" : : "r"(kSctlrEl1MmuOff) : "memory");
+    EL2_WRITE_GUEST_SYSREG(sctlr, kSctlrEl1MmuOff);
+    asm volatile("isb" : : : "memory");
     return;
   }
   constexpr u64 kMair = 0xFF;             // index 0: Normal, inner/outer write-back
@@ -143,16 +173,12 @@ void set_guest_stage1(bool enabled, u64 ttbr0) {
                        | (u64{1} << 23)   // EPD1: no TTBR1 walks
                        | (u64{5} << 32);  // IPS: 48 bits
   constexpr u64 kSctlrOn = kSctlrEl1MmuOff | (u64{1} << 0) | (u64{1} << 2) | (u64{1} << 12);
-  asm volatile(
-      "msr mair_el1, %0\n\t"
-      "msr tcr_el1, %1\n\t"
-      "msr ttbr0_el1, %2\n\t"
-      "isb\n\t"
-      "msr sctlr_el1, %3\n\t"
-      "isb"
-      :
-      : "r"(kMair), "r"(kTcr), "r"(ttbr0), "r"(kSctlrOn)
-      : "memory");
+  EL2_WRITE_GUEST_SYSREG(mair, kMair);
+  EL2_WRITE_GUEST_SYSREG(tcr, kTcr);
+  EL2_WRITE_GUEST_SYSREG(ttbr0, ttbr0);
+  asm volatile("isb" : : : "memory");
+  EL2_WRITE_GUEST_SYSREG(sctlr, kSctlrOn);
+  asm volatile("isb" : : : "memory");
 }
 
 void set_fault_handler(FaultHandler handler, void* context) {
@@ -173,7 +199,13 @@ GuestResult call_guest(void (*entry)(), u64 a0, u64 a1, u64 a2, u64 a3, u64 a4, 
   frame.x[5] = a5;
   frame.pc = reinterpret_cast<u64>(entry);
   frame.spsr = kSpsrEl1h;
+  // On a VHE host the guest runs with TGE clear (with TGE set there is no EL1 to return to), and
+  // its exits are handled that way too, as KVM does until it switches back to the host.
+  const u64 host_hcr = read_hcr();
+  const bool vhe = (host_hcr & kHcrTge) != 0;
+  if (vhe) write_hcr(host_hcr & ~kHcrTge);
   const u64 exit = run_guest(&frame);
+  if (vhe) write_hcr(host_hcr);
   return GuestResult{.exit = GuestExit(exit),
                      .x = {frame.x[0], frame.x[1], frame.x[2], frame.x[3]},
                      .skipped = frame.x[9] != 0};

@@ -18,12 +18,12 @@ void reclaim_detached_pages(T& table) {
 
 }  // namespace
 
-Status TestVm::create(const Geometry& geometry, FeatureMask mask) {
+Status TestVm::create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control) {
   destroy();
   arch_ = s2pt::aarch64::Aarch64Arch(system_cpu_info(), mask);
   units_before_ = arena().units_in_use();
   const s2pt::TableConfig config{.geometry = geometry, .vmid = s2pt::Vmid{next_vmid++}};
-  s2pt::Result<Table> table = Table::create(config, arena(), arch_);
+  s2pt::Result<Table> table = Table::create(config, arena(), control != nullptr ? *control : arch_);
   if (!table.ok()) return table.status();
   new (storage_) Table(static_cast<s2pt::Result<Table>&&>(table).value());
   live_ = true;

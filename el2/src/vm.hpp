@@ -27,8 +27,9 @@ class TestVm {
   TestVm& operator=(const TestVm&) = delete;
 
   // Creates the table (with a VMID not used before), maps the guest payload and installs the
-  // table on every CPU with HCR_EL2.FWB as the table's features say.
-  Status create(const Geometry& geometry, FeatureMask mask);
+  // table on every CPU with HCR_EL2.FWB as the table's features say. `control`: a backend to use
+  // instead of the aarch64 one (a negative control: a backend with a known fault).
+  Status create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control = nullptr);
   Table& table() { return *reinterpret_cast<Table*>(storage_); }
   SpinLock& lock() { return lock_; }
   s2pt::aarch64::Aarch64Arch& arch() { return arch_; }

@@ -3,38 +3,23 @@
 // arch/counting (records the sequence), sim (drives the hardware model).
 #pragma once
 
-#include "s2pt/tlbi.hpp"
+#include "s2pt/features.hpp"
+#include "s2pt/invalidation_plan.hpp"
 #include "s2pt/types.hpp"
 
 namespace s2pt {
 
-struct Features {
-  bool fwb = false;         // FEAT_S2FWB, and the hypervisor runs with HCR_EL2.FWB = 1
-  bool tlbi_range = false;  // FEAT_TLBIRANGE: RIPAS2E1IS
-  bool ttl = false;         // FEAT_TTL: level hints in TLBI operands
-  bool dic = false;         // CTR_EL0.DIC: instruction cache coherent, no IC IVAU needed
-  // CTR_EL0.L1Ip = VIPT: the I-cache is indexed by VA, and IC IVAU by the hypervisor's address
-  // need not reach lines the guest filled through its own VAs: only IC IALLUIS does.
-  bool aliasing_icache = false;
-  u8 bbm_level = 0;  // FEAT_BBM level; recorded, never relied on
-
-  constexpr bool operator==(const Features&) const = default;
-};
-
-// Every method acts on the calling CPU, as the instruction would. TLBIs are broadcast (inner
-// shareable) and, like on hardware, only guaranteed complete at the caller's next dsb_ish(); the
-// non-shareable ones (is_local) reach this CPU only and complete at its next dsb_nsh() (or
-// dsb_ish()). The backend makes `vmid` the current VMID for the TLBI (VTTBR_EL2.VMID).
+// Every method acts on the calling CPU, as the instruction would.
 class Arch {
  public:
   virtual Features features() const = 0;
-  virtual void tlbi(Vmid vmid, TlbiOp op, u64 operand) = 0;
-  virtual void dsb_ishst() = 0;
+  // Runs every step of `plan` in order, in the plan's stage-2 context (its VTTBR_EL2, with any
+  // host state that would send the TLBIs elsewhere, such as HCR_EL2.TGE on a VHE host, set aside),
+  // and returns with the calling CPU's context as it was. Broadcast TLBIs are complete on every
+  // CPU when it returns: the plan ends with DSB ISH.
+  virtual void invalidate(const InvalidationPlan& plan) = 0;
+  // Completes cache maintenance (and orders it after the invalidation that preceded it).
   virtual void dsb_ish() = 0;
-  // Non-shareable barriers, for local invalidation. A backend without them may use the inner
-  // shareable ones, which are stronger.
-  virtual void dsb_nshst() { dsb_ishst(); }
-  virtual void dsb_nsh() { dsb_ish(); }
   virtual void isb() = 0;
   // Clean and invalidate data cache lines to the point of coherency, for guest memory at `pa`.
   virtual void dc_civac(Pa pa, u64 bytes) = 0;
@@ -48,6 +33,54 @@ class Arch {
   Arch(const Arch&) = default;
   Arch& operator=(const Arch&) = default;
   ~Arch() = default;
+};
+
+// A backend that takes each invalidation plan one instruction at a time: the recording, modelling
+// and C backends, and test backends in front of them. Broadcast TLBIs are, like on hardware, only
+// guaranteed complete at the caller's next dsb_ish(); the non-shareable ones (is_local) reach this
+// CPU only and complete at its next dsb_nsh() (or dsb_ish()).
+class SteppingArch : public Arch {
+ public:
+  void invalidate(const InvalidationPlan& plan) override {
+    plan.for_each_step([&](const PlanStep& step) { run(plan.context(), step); });
+  }
+  // TLBI <op>, <operand> in `context` (the VMID it acts on is context.vmid()).
+  virtual void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) = 0;
+  virtual void dsb_ishst() = 0;
+  // Non-shareable barriers, for local invalidation. A backend without them may use the inner
+  // shareable ones, which are stronger.
+  virtual void dsb_nshst() { dsb_ishst(); }
+  virtual void dsb_nsh() { dsb_ish(); }
+
+ protected:
+  SteppingArch() = default;
+  SteppingArch(const SteppingArch&) = default;
+  SteppingArch& operator=(const SteppingArch&) = default;
+  ~SteppingArch() = default;
+
+ private:
+  void run(const Stage2Context& context, const PlanStep& step) {
+    switch (step.kind) {
+      case StepKind::tlbi:
+        tlbi(context, step.tlbi.op, step.tlbi.operand);
+        return;
+      case StepKind::dsb_ishst:
+        dsb_ishst();
+        return;
+      case StepKind::dsb_ish:
+        dsb_ish();
+        return;
+      case StepKind::dsb_nshst:
+        dsb_nshst();
+        return;
+      case StepKind::dsb_nsh:
+        dsb_nsh();
+        return;
+      case StepKind::isb:
+        isb();
+        return;
+    }
+  }
 };
 
 }  // namespace s2pt

@@ -176,6 +176,13 @@ typedef struct s2pt_arch_ops {
   void (*dsb_nsh)(void* ctx);
   /* IC IALLUIS: all instruction caches of the inner shareable domain, to PoU. Required. */
   void (*ic_ialluis)(void* ctx);
+  /* Optional, both or neither: called before the first and after the last instruction of each
+   * invalidation sequence (a few TLBIs and their barriers). enter_context receives the table's
+   * VTTBR_EL2 value (root and VMID): load it, and on a VHE host (HCR_EL2.E2H = 1) clear
+   * HCR_EL2.TGE, or VMALLE1IS acts on the host's EL2&0 regime instead of the guest's; then ISB.
+   * leave_context restores what was there. Without them, `tlbi` must make `vmid` current itself. */
+  void (*enter_context)(void* ctx, uint64_t vttbr);
+  void (*leave_context)(void* ctx);
 } s2pt_arch_ops;
 
 /* The table's shape and identity. Zero means "the default" where noted. */

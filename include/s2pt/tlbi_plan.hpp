@@ -2,7 +2,7 @@
 // translation (and, where tables went away, every walk-cache entry) of an IPA range.
 #pragma once
 
-#include "s2pt/arch.hpp"
+#include "s2pt/features.hpp"
 #include "s2pt/geometry.hpp"
 #include "s2pt/tlbi.hpp"
 

@@ -397,8 +397,17 @@ void Machine::apply(const TlbiScope& scope, unsigned issuer) {
   }
 }
 
-void Machine::tlbi(unsigned c, Vmid vmid, TlbiOp op, u64 operand) {
+void Machine::tlbi(unsigned c, const Stage2Context& context, TlbiOp op, u64 operand) {
+  const Vmid vmid = context.vmid();
   const AttachedTable* t = table_of(vmid);
+  if (t != nullptr && context.root() != t->root) {
+    report(
+        Violation{.kind = ViolationKind::wrong_context,
+                  .cpu = static_cast<int>(c),
+                  .pa = context.root(),
+                  .time = now(),
+                  .detail = std::string("TLBI ") + name(op) + " with the root of another table"});
+  }
   const TlbiScope scope =
       TlbiScope::decode(vmid, op, operand, t != nullptr ? t->geometry.granule() : Granule::k4);
   Cpu& cpu = *cpus_.at(c);

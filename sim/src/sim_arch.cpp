@@ -16,8 +16,8 @@ SimArch::Binding::~Binding() {
   current = previous_;
 }
 
-void SimArch::tlbi(Vmid vmid, TlbiOp op, u64 operand) {
-  machine_.tlbi(current, vmid, op, operand);
+void SimArch::tlbi(const Stage2Context& context, TlbiOp op, u64 operand) {
+  machine_.tlbi(current, context, op, operand);
 }
 void SimArch::dsb_ishst() {
   machine_.dsb_ishst(current);

@@ -32,6 +32,8 @@ const char* name(ViolationKind kind) {
       return "mapped memory not cleaned to PoC";
     case ViolationKind::stale_icache:
       return "executable memory without I-cache invalidation";
+    case ViolationKind::wrong_context:
+      return "TLBI under another table's root";
     case ViolationKind::refcount:
       return "table page reference count wrong";
     case ViolationKind::leak:

@@ -38,12 +38,12 @@ class HookedMm final : public Mm {
 };
 
 // The counting backend, with a one-shot hook on the first operation of a kind.
-class HookedArch final : public Arch {
+class HookedArch final : public SteppingArch {
  public:
   explicit HookedArch(Features f) : inner(f, true) {}
   Features features() const override { return inner.features(); }
-  void tlbi(Vmid v, TlbiOp op, u64 operand) override {
-    inner.tlbi(v, op, operand);
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
+    inner.tlbi(context, op, operand);
     fire(counting::OpKind::tlbi);
   }
   void dsb_ishst() override { inner.dsb_ishst(); }

@@ -29,12 +29,12 @@ constexpr Pa kNew{u64{8} << 30};
 
 // Records every operation, marked " (reachable)" when, at that moment, the table translates the
 // watched IPA to the watched PA with at least the watched permissions.
-class ReachWatchingArch final : public Arch {
+class ReachWatchingArch final : public SteppingArch {
  public:
   explicit ReachWatchingArch(Features f) : features_(f) {}
   Features features() const override { return features_; }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    note({.kind = counting::OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
+    note({.kind = counting::OpKind::tlbi, .tlbi = op, .vmid = context.vmid(), .operand = operand});
   }
   void dsb_ishst() override { note({.kind = counting::OpKind::dsb_ishst}); }
   void dsb_ish() override { note({.kind = counting::OpKind::dsb_ish}); }

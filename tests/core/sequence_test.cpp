@@ -40,11 +40,11 @@ TEST(Sequence, LiveBlockToTableSplitIsBreakBeforeMake) {
 
 // Records the value of one descriptor at every maintenance operation, to see the order of the
 // table writes relative to the barriers and TLBIs.
-class EntryWatchingArch final : public Arch {
+class EntryWatchingArch final : public SteppingArch {
  public:
   EntryWatchingArch(const u64* slot, Features f) : slot_(slot), features_(f) {}
   Features features() const override { return features_; }
-  void tlbi(Vmid, TlbiOp op, u64) override { note(name(op)); }
+  void tlbi(const Stage2Context&, TlbiOp op, u64) override { note(name(op)); }
   void dsb_ishst() override { note("DSB ISHST"); }
   void dsb_ish() override { note("DSB ISH"); }
   void isb() override { note("ISB"); }

@@ -197,9 +197,9 @@ TEST(Planner, AboveTheRangeOpThresholdWholeVmid) {
 }
 
 TEST(Planner, InvalidateSequenceSkipsStageOneAfterWholeVmid) {
-  struct Recorder final : Arch {
+  struct Recorder final : SteppingArch {
     Features features() const override { return {}; }
-    void tlbi(Vmid, TlbiOp op, u64) override { log.push_back(name(op)); }
+    void tlbi(const Stage2Context&, TlbiOp op, u64) override { log.push_back(name(op)); }
     void dsb_ishst() override { log.push_back("DSB ISHST"); }
     void dsb_ish() override { log.push_back("DSB ISH"); }
     void isb() override { log.push_back("ISB"); }

@@ -125,7 +125,7 @@ TEST(SimCleanRun, RangesAcrossConcatenatedRootPagesAreClean) {
 TEST(SimDirtyRun, ThreadedRunWithoutDsbIsCaught) {
   std::optional<test::DroppingArch> dropping;
   WorkloadConfig w{.ops = 80, .seed = 5, .threaded = true};
-  w.arch = [&](Arch& inner) -> Arch& {
+  w.arch = [&](SteppingArch& inner) -> Arch& {
     dropping.emplace(inner);
     dropping->drop_dsb_ish = true;
     return *dropping;

@@ -6,9 +6,9 @@
 
 namespace s2pt::sim::test {
 
-class DroppingArch final : public Arch {
+class DroppingArch final : public SteppingArch {
  public:
-  explicit DroppingArch(Arch& inner) : inner_(inner) {}
+  explicit DroppingArch(SteppingArch& inner) : inner_(inner) {}
   bool drop_tlbi_ipa = false;  // IPAS2(L)E1IS and RIPAS2(L)E1IS
   bool drop_vmalle1is = false;
   bool drop_vmalls12e1is = false;
@@ -17,9 +17,11 @@ class DroppingArch final : public Arch {
   bool drop_ic_ivau = false;
   // By-IPA TLBIs carry a TTL that names the 4K granule, whatever the table's.
   bool ttl_names_4k = false;
+  // TLBIs run with the table's VMID over another root (a backend that borrows only the VMID).
+  bool borrow_vmid_only = false;
 
   Features features() const override { return inner_.features(); }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
     const bool by_ipa = op != TlbiOp::vmalle1is && op != TlbiOp::vmalls12e1is;
     if ((drop_tlbi_ipa && by_ipa) || (drop_vmalle1is && op == TlbiOp::vmalle1is) ||
         (drop_vmalls12e1is && op == TlbiOp::vmalls12e1is)) {
@@ -30,7 +32,12 @@ class DroppingArch final : public Arch {
       if (operand & kTtlGranule)
         operand = (operand & ~kTtlGranule) | (u64{1} << (tlbi::kTtlShift + 2));
     }
-    inner_.tlbi(vmid, op, operand);
+    if (borrow_vmid_only) {
+      constexpr Pa kOtherRoot{0x7FFF'F000};
+      inner_.tlbi(Stage2Context::of(kOtherRoot, context.vmid()), op, operand);
+      return;
+    }
+    inner_.tlbi(context, op, operand);
   }
   void dsb_ishst() override { inner_.dsb_ishst(); }
   void dsb_ish() override {
@@ -48,7 +55,7 @@ class DroppingArch final : public Arch {
   }
 
  private:
-  Arch& inner_;
+  SteppingArch& inner_;
 };
 
 }  // namespace s2pt::sim::test

@@ -42,7 +42,7 @@ TEST(SimModel, BroadcastTlbiCompletesOnlyAtTheIssuersDsb) {
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, rig.page());
   const u64 op = tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel));
-  m.tlbi(0, kVmid, TlbiOp::ipas2e1is, op);
+  m.tlbi(0, rig.context(), TlbiOp::ipas2e1is, op);
   EXPECT_TRUE(cached(m, 1, kIpa, false)) << "completed before the DSB";
   EXPECT_TRUE(cached(m, 0, kIpa, false)) << "the issuer's own TLB too waits for its DSB";
   m.dsb_ish(1);  // another CPU's DSB completes nothing of CPU 0's
@@ -50,7 +50,7 @@ TEST(SimModel, BroadcastTlbiCompletesOnlyAtTheIssuersDsb) {
   m.dsb_ish(0);
   EXPECT_FALSE(cached(m, 1, kIpa, false));
   EXPECT_TRUE(cached(m, 1, kIpa, true)) << "IPA-based TLBI must not remove combined entries";
-  m.tlbi(0, kVmid, TlbiOp::vmalle1is, 0);
+  m.tlbi(0, rig.context(), TlbiOp::vmalle1is, 0);
   m.dsb_ish(0);
   EXPECT_FALSE(cached(m, 1, kIpa, true));
 }
@@ -61,8 +61,8 @@ TEST(SimModel, LocalTlbiReachesOnlyTheIssuer) {
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, rig.page());
   const u64 op = tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel));
-  m.tlbi(0, kVmid, TlbiOp::ipas2e1, op);
-  m.tlbi(0, kVmid, TlbiOp::vmalle1, 0);
+  m.tlbi(0, rig.context(), TlbiOp::ipas2e1, op);
+  m.tlbi(0, rig.context(), TlbiOp::vmalle1, 0);
   EXPECT_TRUE(cached(m, 0, kIpa, false)) << "completed before the DSB";
   m.dsb_nsh(0);
   EXPECT_FALSE(cached(m, 0, kIpa, false));
@@ -70,7 +70,7 @@ TEST(SimModel, LocalTlbiReachesOnlyTheIssuer) {
   EXPECT_TRUE(cached(m, 1, kIpa, false)) << "a local TLBI reached another CPU";
   EXPECT_TRUE(cached(m, 1, kIpa, true));
   // A DSB NSH completes only the local ones: a broadcast TLBI still waits for a DSB ISH.
-  m.tlbi(0, kVmid, TlbiOp::ipas2e1is, op);
+  m.tlbi(0, rig.context(), TlbiOp::ipas2e1is, op);
   m.dsb_nsh(0);
   EXPECT_TRUE(cached(m, 1, kIpa, false));
   m.dsb_ish(0);
@@ -81,11 +81,11 @@ TEST(SimModel, LevelHintIsHonouredExactly) {
   Rig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, u64{2} << 20);  // one 2 MiB block at level 2
-  m.tlbi(0, kVmid, TlbiOp::ipas2le1is,
+  m.tlbi(0, rig.context(), TlbiOp::ipas2le1is,
          tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel)));
   m.dsb_ish(0);
   EXPECT_TRUE(cached(m, 1, kIpa, false)) << "a level-3 hint must not remove a level-2 block";
-  m.tlbi(0, kVmid, TlbiOp::ipas2le1is,
+  m.tlbi(0, rig.context(), TlbiOp::ipas2le1is,
          tlbi::ipa_operand(kIpa + 4096, Granule::k4, LevelHint::at(Level{2})));
   m.dsb_ish(0);
   EXPECT_FALSE(cached(m, 1, kIpa, false));
@@ -98,12 +98,12 @@ TEST(SimModel, RangeOperandIsDecodedExactly) {
   // SCALE 0, NUM 1: (1 + 1) * 2 = 4 pages from the base.
   const tlbi::RangeOperand r{
       .granule = Granule::k4, .scale = 0, .num = 1, .base_page = kIpa.raw >> 12};
-  m.tlbi(0, kVmid, TlbiOp::ripas2e1is, tlbi::range_operand(r));
+  m.tlbi(0, rig.context(), TlbiOp::ripas2e1is, tlbi::range_operand(r));
   // The same range with the 64K TG names another granule: it removes nothing here.
   tlbi::RangeOperand other = r;
   other.granule = Granule::k64;
   other.base_page = (kIpa.raw + 4 * rig.page()) >> 16;
-  m.tlbi(0, kVmid, TlbiOp::ripas2e1is, tlbi::range_operand(other));
+  m.tlbi(0, rig.context(), TlbiOp::ripas2e1is, tlbi::range_operand(other));
   m.dsb_ish(0);
   for (u64 i = 0; i < 8; ++i) {
     EXPECT_EQ(cached(m, 1, kIpa + i * rig.page(), false), i >= 4) << "page " << i;

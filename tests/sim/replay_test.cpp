@@ -41,7 +41,7 @@ TEST(SimReplay, OtherSeedOtherRun) {
 TEST(SimReplay, ViolationsReplay) {
   std::optional<test::DroppingArch> dropping;
   WorkloadConfig c = stepped(99);
-  c.arch = [&](Arch& inner) -> Arch& {
+  c.arch = [&](SteppingArch& inner) -> Arch& {
     dropping.emplace(inner);
     dropping->drop_vmalle1is = true;
     return *dropping;

@@ -48,6 +48,20 @@ class Rig {
   DroppingArch& arch() { return arch_; }
   Table& table() { return created_.value(); }
   TableCore& core() { return CoreAccess::core(table()); }
+  // VTTBR_EL2 of the table: what its TLBIs run under.
+  Stage2Context context() { return core().maintenance().context(); }
+  // For the broken variants written out by hand: instructions straight to the backend, in the
+  // table's context, one at a time.
+  struct ByHand {
+    SteppingArch& arch;
+    Stage2Context context;
+    void tlbi(TlbiOp op, u64 operand) { arch.tlbi(context, op, operand); }
+    void dsb_ishst() { arch.dsb_ishst(); }
+    void dsb_ish() { arch.dsb_ish(); }
+    void isb() { arch.isb(); }
+    void dc_civac(Pa pa, u64 bytes) { arch.dc_civac(pa, bytes); }
+  };
+  ByHand by_hand() { return ByHand{arch_, context()}; }
   u64 page() { return table().geometry().page_bytes(); }
 
   // Maps [ipa, +bytes) to guest memory at kGuest + ipa, and lets every CPU cache all of it.

@@ -47,7 +47,7 @@ ModelRun run_on_model(std::string_view text, const ModelOptions& options = {}) {
 
 ModelRun run_dropping(std::string_view text, Drops drops) {
   std::unique_ptr<DroppingArch> dropping;
-  return run_on_model(text, ModelOptions{.interpose = [&](Arch& machine) -> Arch& {
+  return run_on_model(text, ModelOptions{.interpose = [&](SteppingArch& machine) -> SteppingArch& {
                         dropping = std::make_unique<DroppingArch>(machine);
                         dropping->drop_tlbi_ipa = drops.tlbi_ipa;
                         dropping->drop_vmalle1is = drops.vmalle1is;

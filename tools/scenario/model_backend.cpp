@@ -72,15 +72,15 @@ std::optional<std::string> disagreement(const Result<Translation>& table, const 
 }  // namespace
 
 // What the table issues goes to the machine, and is recorded for --trace on the way.
-class ModelBackend::TracingArch final : public Arch {
+class ModelBackend::TracingArch final : public SteppingArch {
  public:
-  TracingArch(Arch& machine, const Features& features, bool trace)
+  TracingArch(SteppingArch& machine, const Features& features, bool trace)
       : machine_(machine), recorder_(features, trace) {}
 
   Features features() const override { return machine_.features(); }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    recorder_.tlbi(vmid, op, operand);
-    machine_.tlbi(vmid, op, operand);
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
+    recorder_.tlbi(context, op, operand);
+    machine_.tlbi(context, op, operand);
   }
   void dsb_ishst() override {
     recorder_.dsb_ishst();
@@ -122,7 +122,7 @@ class ModelBackend::TracingArch final : public Arch {
   }
 
  private:
-  Arch& machine_;
+  SteppingArch& machine_;
   counting::CountingArch recorder_;
 };
 
@@ -158,7 +158,7 @@ Arch& ModelBackend::arch_for(const Features& features) {
   config.features = features;
   machine_ = std::make_unique<sim::Machine>(config, mm_);
   sim_arch_ = std::make_unique<sim::SimArch>(*machine_);
-  Arch& below = options_.interpose ? options_.interpose(*sim_arch_) : *sim_arch_;
+  SteppingArch& below = options_.interpose ? options_.interpose(*sim_arch_) : *sim_arch_;
   arch_ = std::make_unique<TracingArch>(below, features, options_.trace);
   window_ = IpaRange{};
   return *arch_;

@@ -29,7 +29,7 @@ struct ModelOptions {
   bool trace = false;
   u64 arena_bytes = u64{1} << 30;  // table memory (a multiple of 1 MiB)
   // For tests: puts an Arch between the table and the machine (to break it on purpose).
-  std::function<Arch&(Arch& machine_arch)> interpose = {};
+  std::function<SteppingArch&(SteppingArch& machine_arch)> interpose = {};
 };
 
 class ModelBackend final : public Backend {

@@ -28,8 +28,8 @@ constexpr unsigned kCtrIdc = 28;
 constexpr unsigned kCtrDic = 29;
 
 constexpr u64 kHcrFwb = u64{1} << 46;
-constexpr unsigned kVttbrVmidShift = 48;
-constexpr u64 kVttbrVmidMask = u64{0xFFFF} << kVttbrVmidShift;
+constexpr u64 kHcrE2h = u64{1} << 34;
+constexpr u64 kHcrTge = u64{1} << 27;
 
 }  // namespace
 
@@ -61,57 +61,99 @@ Aarch64Arch::Aarch64Arch(const CpuInfo& system, FeatureMask mask)
   features_.dic = features_.dic && mask.dic;
 }
 
-void Aarch64Arch::tlbi(Vmid vmid, TlbiOp op, u64 operand) {
-  // Stage-2 TLBIs act on the VMID in VTTBR_EL2: borrow it for the instruction if the caller
-  // maintains a table other than the one this CPU runs.
-  const u64 vttbr = S2PT_READ_SYSREG(vttbr_el2);
-  const u64 wanted = (vttbr & ~kVttbrVmidMask) | (u64{vmid.raw} << kVttbrVmidShift);
-  const bool borrow = wanted != vttbr;
-  if (borrow) {
-    asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(wanted) : "memory");
+namespace {
+
+void write_hcr(u64 value) {
+  asm volatile("msr hcr_el2, %0" : : "r"(value) : "memory");
+}
+void write_vttbr(u64 value) {
+  asm volatile("msr vttbr_el2, %0" : : "r"(value) : "memory");
+}
+
+}  // namespace
+
+// The guest's context for a TLBI sequence:
+// - VTTBR_EL2 as the guest runs it: stage-2 TLBIs act on its VMID, and a walk started
+//   speculatively meanwhile must find this table's root under that VMID, not another's.
+// - On a VHE host (HCR_EL2.E2H = 1, TGE = 1) the EL1 TLBIs (VMALLE1IS, VMALLE1) act on the
+//   EL2&0 regime, the host's own (Arm ARM, "TLBI VMALLE1IS": with HCR_EL2.{E2H, TGE} = {1, 1},
+//   the entries that would be used with the EL2&0 translation regime), so TGE is cleared.
+// - IRQ and FIQ stay masked meanwhile: a handler must not run with the host's TGE cleared.
+GuestTlbContext::GuestTlbContext(const Stage2Context& context)
+    : daif_(S2PT_READ_SYSREG(daif)),
+      hcr_(S2PT_READ_SYSREG(hcr_el2)),
+      vttbr_(S2PT_READ_SYSREG(vttbr_el2)),
+      vhe_host_((hcr_ & (kHcrE2h | kHcrTge)) == (kHcrE2h | kHcrTge)),
+      other_table_(vttbr_ != context.vttbr) {
+  asm volatile("msr daifset, #3" : : : "memory");
+  if (vhe_host_) write_hcr(hcr_ & ~kHcrTge);
+  if (other_table_) write_vttbr(context.vttbr);
+  if (vhe_host_ || other_table_) asm volatile("isb" : : : "memory");
+}
+
+GuestTlbContext::~GuestTlbContext() {
+  if (other_table_) write_vttbr(vttbr_);
+  if (vhe_host_) write_hcr(hcr_);
+  if (vhe_host_ || other_table_) asm volatile("isb" : : : "memory");
+  asm volatile("msr daif, %0" : : "r"(daif_) : "memory");
+}
+
+void issue(const PlanStep& step) {
+  const u64 operand = step.tlbi.operand;
+  switch (step.kind) {
+    case StepKind::dsb_ishst:
+      asm volatile("dsb ishst" : : : "memory");
+      return;
+    case StepKind::dsb_ish:
+      asm volatile("dsb ish" : : : "memory");
+      return;
+    case StepKind::dsb_nshst:
+      asm volatile("dsb nshst" : : : "memory");
+      return;
+    case StepKind::dsb_nsh:
+      asm volatile("dsb nsh" : : : "memory");
+      return;
+    case StepKind::isb:
+      asm volatile("isb" : : : "memory");
+      return;
+    case StepKind::tlbi:
+      break;
   }
-  switch (op) {
+  switch (step.tlbi.op) {
     case TlbiOp::ipas2e1is:
       asm volatile("tlbi ipas2e1is, %0" : : "r"(operand) : "memory");
-      break;
+      return;
     case TlbiOp::ipas2le1is:
       asm volatile("tlbi ipas2le1is, %0" : : "r"(operand) : "memory");
-      break;
+      return;
     case TlbiOp::ripas2e1is:
       asm volatile("tlbi ripas2e1is, %0" : : "r"(operand) : "memory");
-      break;
+      return;
     case TlbiOp::ripas2le1is:
       asm volatile("tlbi ripas2le1is, %0" : : "r"(operand) : "memory");
-      break;
+      return;
     case TlbiOp::vmalle1is:
       asm volatile("tlbi vmalle1is" : : : "memory");
-      break;
+      return;
     case TlbiOp::vmalls12e1is:
       asm volatile("tlbi vmalls12e1is" : : : "memory");
-      break;
+      return;
     case TlbiOp::ipas2e1:
       asm volatile("tlbi ipas2e1, %0" : : "r"(operand) : "memory");
-      break;
+      return;
     case TlbiOp::vmalle1:
       asm volatile("tlbi vmalle1" : : : "memory");
-      break;
-  }
-  if (borrow) {
-    asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(vttbr) : "memory");
+      return;
   }
 }
 
-void Aarch64Arch::dsb_ishst() {
-  asm volatile("dsb ishst" : : : "memory");
+void Aarch64Arch::invalidate(const InvalidationPlan& plan) {
+  const GuestTlbContext guest(plan.context());
+  plan.for_each_step(issue);
 }
+
 void Aarch64Arch::dsb_ish() {
   asm volatile("dsb ish" : : : "memory");
-}
-void Aarch64Arch::dsb_nshst() {
-  asm volatile("dsb nshst" : : : "memory");
-}
-void Aarch64Arch::dsb_nsh() {
-  asm volatile("dsb nsh" : : : "memory");
 }
 void Aarch64Arch::isb() {
   asm volatile("isb" : : : "memory");

@@ -36,14 +36,16 @@ class DroppingArch final : public s2pt::Arch {
       : real_(system, mask), control_(control) {}
 
   s2pt::Features features() const override { return real_.features(); }
-  void tlbi(s2pt::Vmid vmid, s2pt::TlbiOp op, s2pt::u64 operand) override {
-    if (drops(op)) {
-      __atomic_fetch_add(&dropped_, 1, __ATOMIC_RELAXED);
-      return;
-    }
-    real_.tlbi(vmid, op, operand);
+  void invalidate(const s2pt::InvalidationPlan& plan) override {
+    const s2pt::aarch64::GuestTlbContext guest(plan.context());
+    plan.for_each_step([&](const s2pt::PlanStep& step) {
+      if (step.kind == s2pt::StepKind::tlbi && drops(step.tlbi.op)) {
+        __atomic_fetch_add(&dropped_, 1, __ATOMIC_RELAXED);
+        return;
+      }
+      s2pt::aarch64::issue(step);
+    });
   }
-  void dsb_ishst() override { real_.dsb_ishst(); }
   void dsb_ish() override { real_.dsb_ish(); }
   void isb() override { real_.isb(); }
   void dc_civac(s2pt::Pa pa, s2pt::u64 bytes) override { real_.dc_civac(pa, bytes); }

@@ -103,10 +103,12 @@ FaultAction handle_on_fault(const StageTwoFault& f, void* context) {
     }
   }
   const Ipa base = f.ipa.align_down(d->page);
-  const s2pt::Result<s2pt::FaultOutcome> r = table.handle_fault(
-      {.ipa = f.ipa, .pa = d->backing + (base - d->range.start), .leaf_bytes = d->page,
-       .attrs = Attrs::normal(s2pt::Perm::rw)},
-      cache);
+  const s2pt::Result<s2pt::FaultOutcome> r =
+      table.handle_fault({.ipa = f.ipa,
+                          .pa = d->backing + (base - d->range.start),
+                          .leaf_bytes = d->page,
+                          .attrs = Attrs::normal(s2pt::Perm::rw)},
+                         cache);
   if (!r.ok()) {
     if (r.status() == Status::again) return FaultAction::retry;
     __atomic_fetch_add(&d->map_errors, 1, __ATOMIC_RELAXED);
@@ -199,9 +201,8 @@ bool run(Granule granule, bool shared) {
   }
   c.expect(vm.destroy(), "leak");
   say() << (c.ok() ? "PASS" : "FAIL") << " demand " << (shared ? "shared fault path " : "")
-        << (1u << (granule_shift(granule) - 10))
-        << "K, " << cpus << " CPUs, " << kRounds << " rounds: " << demand.maps
-        << " pages mapped on fault, " << demand.already_mapped
+        << (1u << (granule_shift(granule) - 10)) << "K, " << cpus << " CPUs, " << kRounds
+        << " rounds: " << demand.maps << " pages mapped on fault, " << demand.already_mapped
         << " faults found the page already mapped\n";
   return c.ok();
 }

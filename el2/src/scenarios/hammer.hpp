@@ -58,4 +58,17 @@ void for_each_strategy(Fn&& fn) {
   }
 }
 
+// One run of the "unmap" scenario: a range of pages and a block under hammering, unmapped with
+// `strategy`; with `control` set, through that (broken) backend, and the run passes only if the
+// hammers saw an access succeed after unmap returned.
+struct UnmapCase {
+  s2pt::Granule granule;
+  unsigned ipa_bits;
+  s2pt::UnmapStrategy strategy;
+  bool fwb;
+  bool range_tlbi;
+  s2pt::Arch* control = nullptr;
+};
+bool run_unmap_case(const UnmapCase& c);
+
 }  // namespace el2

@@ -10,6 +10,7 @@ bool scenario_access_flag();
 bool scenario_demand();
 bool scenario_split();
 bool scenario_s1walk();
+bool scenario_vhe_host();
 
 namespace {
 const Scenario kScenarios[] = {
@@ -26,6 +27,8 @@ const Scenario kScenarios[] = {
     {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
     {"s1walk", "unmapping the guest's stage-1 tables: IPA/range TLBIs reach the walk cache",
      scenario_s1walk},
+    {"vhe-host", "(with `vhe`) E2H+TGE host; an unmap that leaves TGE set is caught",
+     scenario_vhe_host},
 };
 }  // namespace
 

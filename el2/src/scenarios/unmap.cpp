@@ -20,19 +20,14 @@ using s2pt::UnmapStrategy;
 constexpr u64 kHalfPages = 16;  // pages unmapped on each side of the page/block boundary
 constexpr u64 kTimeoutUs = 20'000'000;
 
-struct Setup {
-  Granule granule;
-  unsigned ipa_bits;
-  UnmapStrategy strategy;
-  bool fwb;
-  bool range_tlbi;
-};
+}  // namespace
 
-bool run(const Setup& setup) {
+bool run_unmap_case(const UnmapCase& setup) {
   Checker c("unmap");
   const Geometry g = Geometry::make(setup.granule, setup.ipa_bits, 48).value();
   TestVm vm;
-  if (Status s = vm.create(g, FeatureMask{.fwb = setup.fwb, .tlbi_range = setup.range_tlbi});
+  if (Status s = vm.create(g, FeatureMask{.fwb = setup.fwb, .tlbi_range = setup.range_tlbi},
+                           setup.control);
       s != Status::ok) {
     return c.expect(false, "create", static_cast<u64>(s));
   }
@@ -81,10 +76,15 @@ bool run(const Setup& setup) {
   reports[0] = mine;
   join_hammers(reports);
   u64 early = 0;
+  u64 late = 0;
   for (unsigned cpu = 0; cpu < cpu_count(); ++cpu) {
     const HammerReport& r = reports[cpu];
     c.expect(r.exit == GuestExit::done, "hammer exit", cpu, static_cast<u64>(r.exit));
-    c.expect(r.late_successes == 0, "access succeeded after unmap returned", cpu, r.late_successes);
+    late += r.late_successes;
+    if (setup.control == nullptr) {
+      c.expect(r.late_successes == 0, "access succeeded after unmap returned", cpu,
+               r.late_successes);
+    }
     c.expect(r.wrong_values == 0, "read returned wrong data", cpu, r.wrong_values);
     if (cpu != 0) c.expect(r.early_successes > 0, "hammer never read the range", cpu);
     early += r.early_successes;
@@ -106,6 +106,8 @@ bool run(const Setup& setup) {
   };
   on_every_cpu(survivors);
   c.expect(survivors_bad == 0, "neighbours of the range lost", survivors_bad);
+  // The control's backend is broken: the run passes when the hammers caught it.
+  if (setup.control != nullptr) c.expect(late > 0, "the control's stale translations went unseen");
   c.expect(expected.unexpected == 0, "unexpected fault", expected.first_unexpected.ipa.raw,
            expected.first_unexpected.esr);
 
@@ -115,15 +117,16 @@ bool run(const Setup& setup) {
   m.tlbi_vmid -= before.tlbi_vmid;
   m.dc_civac_bytes -= before.dc_civac_bytes;
   c.expect(vm.destroy(), "leak");
-  say() << (c.ok() ? "PASS" : "FAIL") << " unmap " << name(setup.strategy) << " "
-        << (1u << (granule_shift(setup.granule) - 10)) << "K/" << setup.ipa_bits
-        << " fwb=" << setup.fwb << " range=" << setup.range_tlbi << ": " << early
+  say() << (c.ok() ? "PASS" : "FAIL") << (setup.control != nullptr ? " control" : "") << " unmap "
+        << name(setup.strategy) << " " << (1u << (granule_shift(setup.granule) - 10)) << "K/"
+        << setup.ipa_bits << " fwb=" << setup.fwb << " range=" << setup.range_tlbi << ": " << early
         << " reads before; unmap issued TLBI ipa " << m.tlbi_ipa << " range " << m.tlbi_range
-        << " vmid " << m.tlbi_vmid << ", DC CIVAC lines " << m.dc_civac_lines() << "\n";
+        << " vmid " << m.tlbi_vmid << ", DC CIVAC lines " << m.dc_civac_lines()
+        << (setup.control != nullptr ? "; accesses after unmap returned " : "");
+  if (setup.control != nullptr) say() << late;
+  say() << "\n";
   return c.ok();
 }
-
-}  // namespace
 
 bool scenario_unmap() {
   if (cpu_count() < 2) say() << "  note: one CPU only, no concurrent hammering\n";
@@ -137,7 +140,7 @@ bool scenario_unmap() {
     for_each_strategy([&](UnmapStrategy strategy) {
       for (bool fwb : {true, false}) {
         for (bool range : {true, false}) {
-          ok = run(Setup{shape.granule, shape.ipa_bits, strategy, fwb, range}) && ok;
+          ok = run_unmap_case(UnmapCase{shape.granule, shape.ipa_bits, strategy, fwb, range}) && ok;
         }
       }
     });

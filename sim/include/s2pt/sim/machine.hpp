@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "s2pt/geometry.hpp"
+#include "s2pt/invalidation_plan.hpp"
 #include "s2pt/maintenance_counters.hpp"
 #include "s2pt/sim/config.hpp"
 #include "s2pt/sim/pa_ranges.hpp"
@@ -107,7 +108,9 @@ class Machine {
   u64 access_digest() const;
 
   // Maintenance instructions executed by `cpu` (the SimArch backend's entry points).
-  void tlbi(unsigned cpu, Vmid vmid, TlbiOp op, u64 operand);
+  // `context` is VTTBR_EL2 at the TLBI: its VMID is the one invalidated, and its root must be the
+  // attached table's (a wrong_context violation otherwise).
+  void tlbi(unsigned cpu, const Stage2Context& context, TlbiOp op, u64 operand);
   void dsb_ishst(unsigned cpu);
   void dsb_ish(unsigned cpu);
   void dsb_nshst(unsigned cpu);

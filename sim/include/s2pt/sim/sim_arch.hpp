@@ -8,12 +8,12 @@
 
 namespace s2pt::sim {
 
-class SimArch final : public Arch {
+class SimArch final : public SteppingArch {
  public:
   explicit SimArch(Machine& machine) : machine_(machine) {}
 
   Features features() const override { return machine_.config().features; }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override;
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override;
   void dsb_ishst() override;
   void dsb_ish() override;
   void dsb_nshst() override;

@@ -22,6 +22,7 @@ enum class ViolationKind : u8 {
   unprepared_memory,    // without FWB, a walk reached cacheable memory never cleaned to PoC
   stale_icache,         // without DIC, a walk reached executable memory whose I-cache was not
                         // invalidated
+  wrong_context,        // a TLBI ran with VTTBR_EL2 naming the VMID over another table's root
   refcount,             // a table page's count is not 1 + its non-zero entries
   leak,                 // table pages left after destroy
 };

@@ -37,7 +37,7 @@ struct WorkloadConfig {
   Adversary adversary{};
   // Test-only: the Arch the table is given, from the machine's SimArch (by default, that one).
   // Lets a test put an instruction-dropping wrapper in front to check the oracles catch it.
-  std::function<Arch&(Arch& sim_arch)> arch{};
+  std::function<Arch&(SteppingArch& sim_arch)> arch{};
 };
 
 struct WorkloadResult {

@@ -72,11 +72,9 @@ class Aarch64Arch final : public Arch {
   explicit Aarch64Arch(FeatureMask mask = {}) : Aarch64Arch(read_cpu_info(), mask) {}
 
   Features features() const override { return features_; }
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override;
-  void dsb_ishst() override;
+  // Every step in a GuestTlbContext for the plan's context.
+  void invalidate(const InvalidationPlan& plan) override;
   void dsb_ish() override;
-  void dsb_nshst() override;
-  void dsb_nsh() override;
   void isb() override;
   void dc_civac(Pa pa, u64 bytes) override;
   void ic_ivau(Pa pa, u64 bytes) override;
@@ -88,6 +86,26 @@ class Aarch64Arch final : public Arch {
   CpuInfo cpu_;
   Features features_;
 };
+
+// The calling CPU in a table's stage-2 context for a sequence of TLBIs (its VTTBR_EL2 and, on a
+// VHE host, HCR_EL2.TGE cleared, with IRQ and FIQ masked), then back as it was when destroyed.
+class GuestTlbContext {
+ public:
+  explicit GuestTlbContext(const Stage2Context& context);
+  ~GuestTlbContext();
+  GuestTlbContext(const GuestTlbContext&) = delete;
+  GuestTlbContext& operator=(const GuestTlbContext&) = delete;
+
+ private:
+  u64 daif_;
+  u64 hcr_;
+  u64 vttbr_;
+  bool vhe_host_;
+  bool other_table_;
+};
+
+// One step of an invalidation plan as its instruction, on the calling CPU (in a GuestTlbContext).
+void issue(const PlanStep& step);
 
 // HCR_EL2.FWB on the calling CPU: set it when a table uses the FWB MemAttr format, clear it
 // otherwise (the two formats give different meanings to the same descriptor bits).

@@ -36,7 +36,7 @@ struct Op {
 // Readable form: "TLBI IPAS2E1IS ipa=0x40000000 ttl=L2", "DSB ISH", "DC CIVAC 0x... +0x1000".
 std::string describe(const Op& op, Granule granule);
 
-class CountingArch final : public Arch {
+class CountingArch final : public SteppingArch {
  public:
   explicit CountingArch(Features features = {}, bool record = true)
       : features_(features), record_(record) {}
@@ -44,8 +44,8 @@ class CountingArch final : public Arch {
   Features features() const override { return features_; }
   void set_features(const Features& f) { features_ = f; }
 
-  void tlbi(Vmid vmid, TlbiOp op, u64 operand) override {
-    push(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = vmid, .operand = operand});
+  void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
+    push(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = context.vmid(), .operand = operand});
   }
   void dsb_ishst() override { push(Op{.kind = OpKind::dsb_ishst}); }
   void dsb_ish() override { push(Op{.kind = OpKind::dsb_ish}); }

@@ -1,0 +1,21 @@
+// What the CPU offers that changes how stage-2 tables are written and maintained.
+#pragma once
+
+#include "s2pt/types.hpp"
+
+namespace s2pt {
+
+struct Features {
+  bool fwb = false;         // FEAT_S2FWB, and the hypervisor runs with HCR_EL2.FWB = 1
+  bool tlbi_range = false;  // FEAT_TLBIRANGE: RIPAS2E1IS
+  bool ttl = false;         // FEAT_TTL: level hints in TLBI operands
+  bool dic = false;         // CTR_EL0.DIC: instruction cache coherent, no IC IVAU needed
+  // CTR_EL0.L1Ip = VIPT: the I-cache is indexed by VA, and IC IVAU by the hypervisor's address
+  // need not reach lines the guest filled through its own VAs: only IC IALLUIS does.
+  bool aliasing_icache = false;
+  u8 bbm_level = 0;  // FEAT_BBM level; recorded, never relied on
+
+  constexpr bool operator==(const Features&) const = default;
+};
+
+}  // namespace s2pt
