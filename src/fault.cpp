@@ -39,7 +39,7 @@ class FaultVisitor {
   Status install_leaf(WalkContext& ctx) {
     const Pa out = output_for(ctx);
     if (memory_needs_preparing(ctx.core, fault_.attrs)) {
-      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs);
+      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs, ctx.mode);
     }
     if (!ctx.set(Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level))) return lost_race(ctx);
     outcome_ = FaultOutcome::mapped;
@@ -81,17 +81,17 @@ class FaultVisitor {
     if (next == old) {
       // Another CPU resolved it. If it relaxed permissions, it invalidated only its own TLB:
       // this CPU may still hold the entry that faulted, and would fault on it again.
-      ctx.core.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
+      ctx.core.maintenance(ctx.mode).invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::already_resolved;
       return Status::ok;
     }
-    prepare_for_exec(ctx.core, old, next, ctx.level);
+    prepare_for_exec(ctx.core, old, next, ctx.level, ctx.mode);
     if (!ctx.set(next)) return Status::again;
     if (next.perm() != old.perm()) {
       // This CPU's TLB may hold the entry with its old permissions: gone before we return. Other
       // CPUs' copies grant less than the table, so at worst they fault and come here too
       // (Linux's local invalidation on this path, __kvm_tlb_flush_vmid_ipa_nsh).
-      ctx.core.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
+      ctx.core.maintenance(ctx.mode).invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::relaxed;
     } else {
       outcome_ = FaultOutcome::made_young;  // a translation with AF clear is never cached

@@ -12,7 +12,8 @@ namespace s2pt {
 
 class LeafRemoval {
  public:
-  explicit LeafRemoval(TableCore& core) : core_(core) {}
+  explicit LeafRemoval(TableCore& core, WalkMode mode = WalkMode::exclusive)
+      : core_(core), maintenance_(core.maintenance(mode)) {}
   LeafRemoval(const LeafRemoval&) = delete;
   LeafRemoval& operator=(const LeafRemoval&) = delete;
 
@@ -73,12 +74,13 @@ class LeafRemoval {
   }
   void flush_pending() {
     if (bytes_ == 0) return;
-    core_.maintenance().dc_civac(start_, bytes_);
+    maintenance_.dc_civac(start_, bytes_);
     issued_ = true;
     bytes_ = 0;
   }
 
   TableCore& core_;
+  Maintenance& maintenance_;
   Pa start_{};
   u64 bytes_ = 0;
   bool issued_ = false;

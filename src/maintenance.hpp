@@ -5,14 +5,22 @@
 #include "s2pt/arch.hpp"
 #include "s2pt/maintenance_counters.hpp"
 #include "s2pt/tlbi_plan.hpp"
+#include "walk_mode.hpp"
 
 namespace s2pt {
 
 class Maintenance {
  public:
+  // `counting`: exclusive, if only the caller holding the table exclusively issues through this
+  // object (its counters then need no locked instructions); shared, if walkers on several CPUs
+  // may issue through it at once.
   Maintenance(Arch& arch, Vmid vmid, const Geometry& geometry, Features features,
-              PlannerLimits limits)
-      : arch_(arch), vmid_(vmid), planner_(geometry, features, limits), features_(features) {}
+              PlannerLimits limits, WalkMode counting)
+      : arch_(arch),
+        vmid_(vmid),
+        planner_(geometry, features, limits),
+        features_(features),
+        counting_(counting) {}
 
   const Features& features() const { return features_; }
   const TlbiPlanner& planner() const { return planner_; }
@@ -20,10 +28,8 @@ class Maintenance {
   // each counter is read atomically.
   MaintenanceCounters counters() const {
     MaintenanceCounters copy;
-    const u64* from = &counters_.tlbi_ipa;
-    u64* to = &copy.tlbi_ipa;
-    for (unsigned i = 0; i < kCounterFields; ++i)
-      to[i] = __atomic_load_n(from + i, __ATOMIC_RELAXED);
+    for (u64 MaintenanceCounters::*field : kMaintenanceCounterFields)
+      copy.*field = __atomic_load_n(&(counters_.*field), __ATOMIC_RELAXED);
     return copy;
   }
 
@@ -75,48 +81,26 @@ class Maintenance {
  private:
   // Counts the plan's instructions, then hands it to the backend in one call.
   void run(const InvalidationPlan& plan) {
-    plan.for_each_step([&](const PlanStep& step) { count(step); });
+    plan.for_each_count(
+        [&](u64 MaintenanceCounters::*field, u64 count) { bump(counters_.*field, count); });
     arch_.invalidate(plan);
   }
-  void count(const PlanStep& step) {
-    switch (step.kind) {
-      case StepKind::tlbi: {
-        const TlbiOp op = step.tlbi.op;
-        if (is_local(op)) {
-          bump(counters_.tlbi_local);
-        } else if (is_by_ipa(op)) {
-          bump(counters_.tlbi_ipa);
-        }
-        if (is_range(op)) bump(counters_.tlbi_range);
-        if (op == TlbiOp::vmalls12e1is) bump(counters_.tlbi_vmid);
-        if (op == TlbiOp::vmalle1is) bump(counters_.tlbi_s1);
-        return;
-      }
-      case StepKind::dsb_ishst:
-        bump(counters_.dsb_ishst);
-        return;
-      case StepKind::dsb_ish:
-        bump(counters_.dsb_ish);
-        return;
-      case StepKind::dsb_nshst:
-        bump(counters_.dsb_nshst);
-        return;
-      case StepKind::dsb_nsh:
-        bump(counters_.dsb_nsh);
-        return;
-      case StepKind::isb:
-        bump(counters_.isb);
-        return;
+  void bump(u64& counter, u64 by = 1) {
+    if (counting_ == WalkMode::shared) {
+      __atomic_fetch_add(&counter, by, __ATOMIC_RELAXED);
+      return;
     }
+    // Nobody else adds meanwhile; the atomic store only keeps a concurrent stats() reader from
+    // seeing a torn value. A locked add here would cost more than the rest of a per-leaf unmap.
+    __atomic_store_n(&counter, __atomic_load_n(&counter, __ATOMIC_RELAXED) + by, __ATOMIC_RELAXED);
   }
-  static constexpr unsigned kCounterFields = sizeof(MaintenanceCounters) / sizeof(u64);
-  static void bump(u64& counter, u64 by = 1) { __atomic_fetch_add(&counter, by, __ATOMIC_RELAXED); }
 
   Arch& arch_;
   Vmid vmid_;
   Stage2Context context_{};
   TlbiPlanner planner_;
   Features features_;
+  WalkMode counting_;
   MaintenanceCounters counters_;
 };
 

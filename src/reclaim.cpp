@@ -143,7 +143,7 @@ void close_retired(TableCore& core) {
 
 u64 reclaim(TableCore& core, u64 budget) {
   RetiredPages& r = core.retired();
-  LeafRemoval leaves(core);
+  LeafRemoval leaves(core, WalkMode::shared);  // reclamation may run beside the fault path
   u64 freed = 0;
   while (freed < budget) {
     if (!r.frames.empty()) {
@@ -176,7 +176,7 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     break;
   }
-  if (leaves.finish()) core.maintenance().dsb_ish();
+  if (leaves.finish()) core.maintenance(WalkMode::shared).dsb_ish();
   return freed;
 }
 

@@ -24,12 +24,11 @@ Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
 }
 
 bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
-  return core.needs_cleaning(attrs) ||
-         (has(attrs.perm, Perm::exec) && !core.features().dic);
+  return core.needs_cleaning(attrs) || (has(attrs.perm, Perm::exec) && !core.features().dic);
 }
 
-void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
-  Maintenance& m = core.maintenance();
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, WalkMode mode) {
+  Maintenance& m = core.maintenance(mode);
   if (core.needs_cleaning(attrs)) {
     m.dc_civac(pa, bytes);
     m.dsb_ish();
@@ -41,11 +40,11 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs) {
   }
 }
 
-void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level) {
+void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level, WalkMode mode) {
   if (core.features().dic || has(old.perm(), Perm::exec) || !has(next.perm(), Perm::exec)) return;
-  Maintenance& m = core.maintenance();
+  Maintenance& m = core.maintenance(mode);
   m.invalidate_icache(next.output_address().align_down(core.geometry().level_bytes(level)),
-            core.geometry().level_bytes(level));
+                      core.geometry().level_bytes(level));
   m.dsb_ish();
   m.isb();
 }

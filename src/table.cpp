@@ -153,7 +153,7 @@ bool Table::destroyed() const {
 
 TableStats Table::stats() const {
   return TableStats{.table_pages = core_.table_pages(),
-                    .maintenance = core_.maintenance().counters()};
+                    .maintenance = core_.maintenance_counters()};
 }
 
 }  // namespace s2pt

@@ -12,11 +12,6 @@
 
 namespace s2pt {
 
-enum class WalkMode : u8 {
-  exclusive,  // the caller excludes every other software walker; entries are stored
-  shared,     // other shared walkers run concurrently; entries change only by compare-and-swap
-};
-
 class TableCore {
  public:
   TableCore(const Geometry& geometry, Vmid vmid, Mm& mm, Arch& arch, Features features,
@@ -25,7 +20,8 @@ class TableCore {
         vmid_(vmid),
         format_(features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic),
         mm_(mm),
-        maintenance_(arch, vmid, geometry, features, limits) {}
+        maintenance_(arch, vmid, geometry, features, limits, WalkMode::exclusive),
+        shared_maintenance_(arch, vmid, geometry, features, limits, WalkMode::shared) {}
 
   const Geometry& geometry() const { return geometry_; }
   Vmid vmid() const { return vmid_; }
@@ -40,8 +36,16 @@ class TableCore {
     return !fwb() && leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic);
   }
   const Features& features() const { return maintenance_.features(); }
-  Maintenance& maintenance() { return maintenance_; }
+  // Maintenance for a walk in `mode`. The shared walkers (the fault path, and reclamation, which
+  // may run beside it) count in their own block with atomic adds; exclusive operations count
+  // without locked instructions.
+  Maintenance& maintenance(WalkMode mode = WalkMode::exclusive) {
+    return mode == WalkMode::shared ? shared_maintenance_ : maintenance_;
+  }
   const Maintenance& maintenance() const { return maintenance_; }
+  MaintenanceCounters maintenance_counters() const {
+    return maintenance_.counters() + shared_maintenance_.counters();
+  }
   Mm& mm() { return mm_; }
 
   Pa root_pa() const { return root_pa_; }
@@ -50,6 +54,7 @@ class TableCore {
     root_pa_ = pa;
     root_ = table(pa);
     maintenance_.set_root(pa);
+    shared_maintenance_.set_root(pa);
   }
   void clear_root() {
     root_pa_ = Pa{};
@@ -169,6 +174,7 @@ class TableCore {
   MemAttrFormat format_;
   Mm& mm_;
   Maintenance maintenance_;
+  Maintenance shared_maintenance_;
   Pa root_pa_{};
   u64* root_ = nullptr;
   u64 table_pages_ = 0;

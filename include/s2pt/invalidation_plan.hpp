@@ -4,6 +4,7 @@
 // batches), not once per instruction, and a recording backend still sees every instruction.
 #pragma once
 
+#include "s2pt/maintenance_counters.hpp"
 #include "s2pt/tlbi_plan.hpp"
 
 namespace s2pt {
@@ -71,13 +72,11 @@ class InvalidationPlan {
     switch (kind_) {
       case Kind::broadcast: {
         step(PlanStep{StepKind::dsb_ishst});
-        bool whole_vmid = false;
-        planner_->for_each(scope_, [&](TlbiInstr instr) {
-          whole_vmid = instr.op == TlbiOp::vmalls12e1is;
+        planner_->for_each(scope_, decision_, [&](TlbiInstr instr) {
           step(PlanStep{StepKind::tlbi, instr});
         });
         step(PlanStep{StepKind::dsb_ish});
-        if (!whole_vmid) {
+        if (!decision_.whole_vmid) {
           step(PlanStep{StepKind::tlbi, TlbiInstr{TlbiOp::vmalle1is, 0}});
           step(PlanStep{StepKind::dsb_ish});
         }
@@ -102,17 +101,59 @@ class InvalidationPlan {
     }
   }
 
+  // The instructions for_each_step yields, by kind, counted without yielding them: calls
+  // add(&MaintenanceCounters::<kind>, count) for each kind it has.
+  template <class Add>
+  constexpr void for_each_count(Add&& add) const {
+    using C = MaintenanceCounters;
+    switch (kind_) {
+      case Kind::broadcast: {
+        const TlbiPlanner::OpCounts ops = planner_->count(scope_, decision_);
+        add(&C::dsb_ishst, 1);
+        if (ops.ipa != 0) add(&C::tlbi_ipa, ops.ipa);
+        if (ops.range != 0) add(&C::tlbi_range, ops.range);
+        if (ops.vmid != 0) add(&C::tlbi_vmid, ops.vmid);
+        if (!decision_.whole_vmid) add(&C::tlbi_s1, 1);
+        add(&C::dsb_ish, decision_.whole_vmid ? 1 : 2);
+        add(&C::isb, 1);
+        return;
+      }
+      case Kind::local_leaf:
+        add(&C::dsb_nshst, 1);
+        add(&C::tlbi_local, 2);
+        add(&C::dsb_nsh, 2);
+        add(&C::isb, 1);
+        return;
+      case Kind::whole_vmid:
+        add(&C::dsb_ishst, 1);
+        add(&C::tlbi_vmid, 1);
+        add(&C::dsb_ish, 1);
+        add(&C::isb, 1);
+        return;
+    }
+  }
+  constexpr MaintenanceCounters counts() const {
+    MaintenanceCounters n;
+    for_each_count([&](u64 MaintenanceCounters::*field, u64 count) { n.*field += count; });
+    return n;
+  }
+
  private:
   enum class Kind : u8 { broadcast, local_leaf, whole_vmid };
 
   constexpr InvalidationPlan(Kind kind, const TlbiPlanner& planner, Stage2Context context,
                              const InvalidationScope& scope)
-      : kind_(kind), planner_(&planner), context_(context), scope_(scope) {}
+      : kind_(kind),
+        planner_(&planner),
+        context_(context),
+        scope_(scope),
+        decision_(kind == Kind::broadcast ? planner.decide(scope) : TlbiPlanner::Decision{}) {}
 
   Kind kind_;
   const TlbiPlanner* planner_;
   Stage2Context context_;
   InvalidationScope scope_;
+  TlbiPlanner::Decision decision_;
   Ipa leaf_{};
   Level level_{Level::kLast};
 };

@@ -30,29 +30,37 @@ struct MaintenanceCounters {
   constexpr u64 dc_civac_lines() const { return dc_civac_bytes / kCacheLine; }
   constexpr bool operator==(const MaintenanceCounters&) const = default;
 };
+// Every counter, for field-by-field arithmetic.
+inline constexpr u64 MaintenanceCounters::*kMaintenanceCounterFields[] = {
+    &MaintenanceCounters::tlbi_ipa,       &MaintenanceCounters::tlbi_range,
+    &MaintenanceCounters::tlbi_vmid,      &MaintenanceCounters::tlbi_s1,
+    &MaintenanceCounters::tlbi_local,     &MaintenanceCounters::dsb_ishst,
+    &MaintenanceCounters::dsb_ish,        &MaintenanceCounters::dsb_nshst,
+    &MaintenanceCounters::dsb_nsh,        &MaintenanceCounters::isb,
+    &MaintenanceCounters::dc_civac_calls, &MaintenanceCounters::dc_civac_bytes,
+    &MaintenanceCounters::ic_ivau_calls,  &MaintenanceCounters::ic_ivau_bytes,
+    &MaintenanceCounters::ic_ialluis,
+};
+
 // What was issued between two readings of the counters (`after - before`).
 constexpr MaintenanceCounters operator-(const MaintenanceCounters& a,
                                         const MaintenanceCounters& b) {
   MaintenanceCounters d;
-  d.tlbi_ipa = a.tlbi_ipa - b.tlbi_ipa;
-  d.tlbi_range = a.tlbi_range - b.tlbi_range;
-  d.tlbi_vmid = a.tlbi_vmid - b.tlbi_vmid;
-  d.tlbi_s1 = a.tlbi_s1 - b.tlbi_s1;
-  d.tlbi_local = a.tlbi_local - b.tlbi_local;
-  d.dsb_ishst = a.dsb_ishst - b.dsb_ishst;
-  d.dsb_ish = a.dsb_ish - b.dsb_ish;
-  d.dsb_nshst = a.dsb_nshst - b.dsb_nshst;
-  d.dsb_nsh = a.dsb_nsh - b.dsb_nsh;
-  d.isb = a.isb - b.isb;
-  d.dc_civac_calls = a.dc_civac_calls - b.dc_civac_calls;
-  d.dc_civac_bytes = a.dc_civac_bytes - b.dc_civac_bytes;
-  d.ic_ivau_calls = a.ic_ivau_calls - b.ic_ivau_calls;
-  d.ic_ivau_bytes = a.ic_ivau_bytes - b.ic_ivau_bytes;
-  d.ic_ialluis = a.ic_ialluis - b.ic_ialluis;
+  for (u64 MaintenanceCounters::*field : kMaintenanceCounterFields)
+    d.*field = a.*field - b.*field;
+  return d;
+}
+// Two sets of counters together.
+constexpr MaintenanceCounters operator+(const MaintenanceCounters& a,
+                                        const MaintenanceCounters& b) {
+  MaintenanceCounters d;
+  for (u64 MaintenanceCounters::*field : kMaintenanceCounterFields)
+    d.*field = a.*field + b.*field;
   return d;
 }
 
 // Maintenance reads the counters as an array of u64.
-static_assert(sizeof(MaintenanceCounters) == 15 * sizeof(u64));
+static_assert(sizeof(MaintenanceCounters) ==
+              sizeof kMaintenanceCounterFields / sizeof kMaintenanceCounterFields[0] * sizeof(u64));
 
 }  // namespace s2pt

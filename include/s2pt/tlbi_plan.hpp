@@ -73,11 +73,41 @@ class TlbiPlanner {
                              features_.ttl ? LevelHint::at(level) : LevelHint::none());
   }
 
+  // The choices for_each makes for a scope, made once: the whole VMID, or by-IPA operations
+  // rather than range ones.
+  struct Decision {
+    bool whole_vmid = false;
+    bool by_ipa = false;
+  };
+  constexpr Decision decide(const InvalidationScope& scope) const {
+    if (whole_vmid(scope)) return Decision{.whole_vmid = true};
+    return Decision{.by_ipa = scope.empty_tables || by_ipa(scope)};
+  }
+
+  // How many operations of each kind for_each emits, counted without emitting them.
+  struct OpCounts {
+    u64 ipa = 0;    // by-IPA
+    u64 range = 0;  // range
+    u64 vmid = 0;   // VMALLS12E1IS
+  };
+  constexpr OpCounts count(const InvalidationScope& scope, Decision d) const {
+    if (d.whole_vmid) return OpCounts{.vmid = 1};
+    if (scope.empty_tables) return OpCounts{.ipa = 1};
+    if (d.by_ipa) return OpCounts{.ipa = ipa_ops(scope)};
+    const u64 n = pages(scope);
+    const u64 odd = (n % tlbi::kMaxRangePages) & 1;
+    return OpCounts{.ipa = odd, .range = range_ops_for(n) - odd};
+  }
+
   // Calls emit(TlbiInstr) for each stage-2 TLBI of the plan, in ascending IPA order. The caller
-  // brackets them with the barriers and the stage-1 invalidation (see Maintenance).
+  // brackets them with the barriers and the stage-1 invalidation (see InvalidationPlan).
   template <class Emit>
   constexpr void for_each(const InvalidationScope& scope, Emit&& emit) const {
-    if (whole_vmid(scope)) {
+    for_each(scope, decide(scope), emit);
+  }
+  template <class Emit>
+  constexpr void for_each(const InvalidationScope& scope, Decision d, Emit&& emit) const {
+    if (d.whole_vmid) {
       emit(TlbiInstr{TlbiOp::vmalls12e1is, 0});
       return;
     }
@@ -90,7 +120,7 @@ class TlbiPlanner {
     const LevelHint hint = hint_for(scope);
     const TlbiOp ipa_op = leaf_only ? TlbiOp::ipas2le1is : TlbiOp::ipas2e1is;
     const Granule g = geometry_.granule();
-    if (by_ipa(scope)) {
+    if (d.by_ipa) {
       const u64 stride = stride_bytes(scope);
       for (Ipa ipa = scope.range.start.align_down(stride); ipa < scope.range.end();
            ipa = ipa + stride) {
@@ -143,9 +173,10 @@ class TlbiPlanner {
     return !features_.tlbi_range || ipa_ops(scope) <= range_ops_for(pages(scope));
   }
   constexpr u64 ipa_ops(const InvalidationScope& scope) const {
-    const u64 stride = stride_bytes(scope);
+    const u64 stride = stride_bytes(scope);  // a power of two: shift, not divide (per-leaf path)
     const Ipa first = scope.range.start.align_down(stride);
-    return (scope.range.end().raw - first.raw + stride - 1) / stride;
+    return (scope.range.end().raw - first.raw + stride - 1) >>
+           static_cast<unsigned>(__builtin_ctzll(stride));
   }
 
   Geometry geometry_;

@@ -208,7 +208,8 @@ TEST(Planner, InvalidateSequenceSkipsStageOneAfterWholeVmid) {
     void ic_ialluis() override {}
     std::vector<std::string> log;
   } arch;
-  Maintenance m(arch, Vmid{1}, geometry(Granule::k4), Features{}, PlannerLimits{.max_ipa_ops = 1});
+  Maintenance m(arch, Vmid{1}, geometry(Granule::k4), Features{}, PlannerLimits{.max_ipa_ops = 1},
+                WalkMode::exclusive);
   m.invalidate({.range = {Ipa{0}, 4096}, .tables_removed = true});
   EXPECT_EQ(arch.log, (std::vector<std::string>{"DSB ISHST", "IPAS2E1IS", "DSB ISH", "VMALLE1IS",
                                                 "DSB ISH", "ISB"}));
@@ -218,4 +219,82 @@ TEST(Planner, InvalidateSequenceSkipsStageOneAfterWholeVmid) {
 }
 
 }  // namespace
+// Maintenance counts a plan's instructions without running through them (InvalidationPlan::
+// counts): the tally must be exactly what for_each_step yields, for every shape of scope.
+MaintenanceCounters tally(const InvalidationPlan& plan) {
+  MaintenanceCounters n;
+  plan.for_each_step([&](const PlanStep& step) {
+    switch (step.kind) {
+      case StepKind::tlbi:
+        if (is_local(step.tlbi.op)) {
+          ++n.tlbi_local;
+        } else if (is_by_ipa(step.tlbi.op)) {
+          ++n.tlbi_ipa;
+        } else if (is_range(step.tlbi.op)) {
+          ++n.tlbi_range;
+        } else if (step.tlbi.op == TlbiOp::vmalls12e1is) {
+          ++n.tlbi_vmid;
+        } else {
+          ++n.tlbi_s1;
+        }
+        return;
+      case StepKind::dsb_ishst:
+        ++n.dsb_ishst;
+        return;
+      case StepKind::dsb_ish:
+        ++n.dsb_ish;
+        return;
+      case StepKind::dsb_nshst:
+        ++n.dsb_nshst;
+        return;
+      case StepKind::dsb_nsh:
+        ++n.dsb_nsh;
+        return;
+      case StepKind::isb:
+        ++n.isb;
+        return;
+    }
+  });
+  return n;
+}
+
+TEST(Planner, PlanCountsAreWhatItsStepsIssue) {
+  const Stage2Context context = Stage2Context::of(Pa{0x8000'0000}, Vmid{3});
+  std::vector<u64> page_counts;
+  for (u64 n = 1; n <= 1100; ++n)
+    page_counts.push_back(n);
+  for (u64 n : {tlbi::kMaxRangePages - 1, tlbi::kMaxRangePages, tlbi::kMaxRangePages + 1,
+                2 * tlbi::kMaxRangePages + 3, u64{5} << 20})
+    page_counts.push_back(n);
+  const IpaRange none{};
+  const InvalidationScope shapes[] = {
+      {.range = none},
+      {.range = none, .tables_removed = true},
+      {.range = none, .leaf_level = LevelHint::at(Level{3}), .leaf_only = true},
+      {.range = none, .leaf_level = LevelHint::at(Level{2})},
+      {.range = none, .tables_removed = true, .empty_tables = true},
+  };
+
+  for (const bool range : {false, true}) {
+    for (const PlannerLimits limits :
+         {PlannerLimits{}, PlannerLimits{.max_ipa_ops = 7, .max_range_ops = 2}}) {
+      const TlbiPlanner planner(geometry(Granule::k4), Features{.tlbi_range = range, .ttl = true},
+                                limits);
+      for (const InvalidationScope& shape : shapes) {
+        for (const u64 pages : page_counts) {
+          InvalidationScope scope = shape;
+          scope.range = IpaRange{Ipa{u64{1} << 30}, pages << 12};
+          const InvalidationPlan plan = InvalidationPlan::broadcast(planner, context, scope);
+          ASSERT_EQ(plan.counts(), tally(plan)) << pages << " pages, range " << range;
+        }
+      }
+      const InvalidationPlan local =
+          InvalidationPlan::local_leaf(planner, context, Ipa{0}, Level{3});
+      EXPECT_EQ(local.counts(), tally(local));
+      const InvalidationPlan vmid = InvalidationPlan::whole_vmid(planner, context);
+      EXPECT_EQ(vmid.counts(), tally(vmid));
+    }
+  }
+}
+
 }  // namespace s2pt
