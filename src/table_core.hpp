@@ -122,6 +122,7 @@ class TableCore {
   u64 table_pages() const { return __atomic_load_n(&table_pages_, __ATOMIC_RELAXED); }
 
   // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
+  u32* refcount(Pa page) { return mm_.refcount(page); }
   u32 refs(Pa page) { return __atomic_load_n(mm_.refcount(page), __ATOMIC_ACQUIRE); }
   // Shared walkers count with atomic read-modify-writes. An exclusive walker is the only one
   // counting (the lock keeps shared walkers out, and the reclaimer only frees pages whose count
@@ -130,8 +131,8 @@ class TableCore {
   void put(Pa page, WalkMode mode) { adjust(page, ~0u, mode); }
   // Takes a reference unless the count already reached zero (the page was retired): a shared
   // walker holding a stale pointer must never revive a page that is on its way to being freed.
-  bool try_get(Pa page) {
-    u32* count = mm_.refcount(page);
+  bool try_get(Pa page) { return try_get(mm_.refcount(page)); }
+  static bool try_get(u32* count) {
     u32 seen = __atomic_load_n(count, __ATOMIC_ACQUIRE);
     while (seen != 0) {
       if (__atomic_compare_exchange_n(count, &seen, seen + 1, true, __ATOMIC_ACQ_REL,
@@ -141,8 +142,8 @@ class TableCore {
     }
     return false;
   }
-  void adjust(Pa page, u32 delta, WalkMode mode) {
-    u32* count = mm_.refcount(page);
+  void adjust(Pa page, u32 delta, WalkMode mode) { adjust(mm_.refcount(page), delta, mode); }
+  static void adjust(u32* count, u32 delta, WalkMode mode) {
     if (mode == WalkMode::shared) {
       __atomic_add_fetch(count, delta, __ATOMIC_ACQ_REL);
     } else {

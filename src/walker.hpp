@@ -60,8 +60,11 @@ struct ReadContext : EntryView {
 // A writing walk's context: the entry's slot and how to change it.
 struct WalkContext : EntryView {
   TableCore& core;
-  u64* slot = nullptr;   // the entry being visited
-  Pa table_pa;           // the table page holding the entry
+  u64* slot = nullptr;  // the entry being visited
+  Pa table_pa;          // the table page holding the entry
+  // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
+  // call per table page and walk, not one per entry changed.
+  u32** refcount;
   bool in_root = false;  // the entry is in the root table (which has no reference count)
   WalkMode mode = WalkMode::exclusive;
 
@@ -78,21 +81,27 @@ struct WalkContext : EntryView {
     const bool adds = !in_root && old.is_zero() && !next.is_zero();
     const bool removes = !in_root && !old.is_zero() && next.is_zero();
     if (mode == WalkMode::shared) {
-      if (adds && !core.try_get(table_pa)) return false;
+      if (adds && !TableCore::try_get(count())) return false;
       Pte expected = old;
       if (!entry::compare_exchange(slot, expected, next)) {
-        if (adds) core.put(table_pa, mode);
+        if (adds) TableCore::adjust(count(), ~0u, mode);
         old = expected;
         return false;
       }
     } else {
       entry::store(slot, next);
-      if (adds) core.get(table_pa, mode);
+      if (adds) TableCore::adjust(count(), 1, mode);
     }
     if (next.is_annotated()) core.note_annotation();
-    if (removes) core.put(table_pa, mode);
+    if (removes) TableCore::adjust(count(), ~0u, mode);
     old = next;
     return true;
+  }
+
+ private:
+  u32* count() {
+    if (*refcount == nullptr) *refcount = core.refcount(table_pa);
+    return *refcount;
   }
 };
 
@@ -138,6 +147,7 @@ class Walker {
   Status walk_table(u64* table, Pa table_pa, Level level, bool is_root, Ipa& cursor, Ipa end) {
     const u64 entries = is_root ? g_.root_entries() : g_.entries_per_table();
     const unsigned shift = g_.level_shift(level);
+    u32* refcount = nullptr;
     for (u64 index = (cursor.raw >> shift) & (entries - 1); index < entries && cursor < end;
          ++index) {
       if constexpr (skips_empty()) {
@@ -147,7 +157,8 @@ class Walker {
           continue;
         }
       }
-      const Status status = walk_entry(table + index, table_pa, level, is_root, cursor, end);
+      const Status status =
+          walk_entry(table + index, table_pa, &refcount, level, is_root, cursor, end);
       if (status != Status::ok) return status;
     }
     return Status::ok;
@@ -169,7 +180,8 @@ class Walker {
     }
   }
 
-  Context context(u64* slot, Pa table_pa, Level level, bool in_root, Ipa cursor, Ipa end) {
+  Context context(u64* slot, Pa table_pa, u32** refcount, Level level, bool in_root, Ipa cursor,
+                  Ipa end) {
     const EntryView view{.old = read(slot),
                          .addr = cursor,
                          .end = end,
@@ -178,12 +190,13 @@ class Walker {
     if constexpr (kRead) {
       return ReadContext{view, core_};
     } else {
-      return WalkContext{view, core_, slot, table_pa, in_root, mode_};
+      return WalkContext{view, core_, slot, table_pa, refcount, in_root, mode_};
     }
   }
 
-  Status walk_entry(u64* slot, Pa table_pa, Level level, bool in_root, Ipa& cursor, Ipa end) {
-    Context ctx = context(slot, table_pa, level, in_root, cursor, end);
+  Status walk_entry(u64* slot, Pa table_pa, u32** refcount, Level level, bool in_root, Ipa& cursor,
+                    Ipa end) {
+    Context ctx = context(slot, table_pa, refcount, level, in_root, cursor, end);
     const Ipa entry_end = ctx.entry_end();
     const Ipa stop = end < entry_end ? end : entry_end;
 
