@@ -32,6 +32,8 @@ static_assert(S2PT_ERR_MISSING_FEATURE == static_cast<int>(Status::missing_featu
 static_assert(S2PT_ERR_BITMAP_TOO_SMALL == static_cast<int>(Status::bitmap_too_small));
 static_assert(S2PT_ERR_NOT_LOGGING == static_cast<int>(Status::not_logging));
 static_assert(S2PT_ERR_ALREADY_LOGGING == static_cast<int>(Status::already_logging));
+static_assert(S2PT_ERR_TOO_MANY_LOGGED_RANGES ==
+              static_cast<int>(Status::too_many_logged_ranges));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
 static_assert(S2PT_GRANULE_16K == static_cast<int>(Granule::k16));
 static_assert(S2PT_GRANULE_64K == static_cast<int>(Granule::k64));

@@ -9,8 +9,15 @@ namespace {
 
 class FaultVisitor {
  public:
-  FaultVisitor(const FaultRequest& fault, PageCache& cache, u64 page_bytes)
-      : fault_(fault), cache_(cache), target_bytes_(fault.leaf_bytes), page_bytes_(page_bytes) {}
+  // `logged`: the logged range holding the faulting IPA, if any. There the fault maps pages
+  // only, and a write (a request for write permission) is logged.
+  FaultVisitor(const FaultRequest& fault, PageCache& cache, u64 page_bytes,
+               const LoggedRange* logged)
+      : fault_(fault),
+        cache_(cache),
+        target_bytes_(logged != nullptr ? page_bytes : fault.leaf_bytes),
+        page_bytes_(page_bytes),
+        log_(logged != nullptr && has(fault.attrs.perm, Perm::write) ? logged : nullptr) {}
 
   Status table_pre(WalkContext& ctx) {
     // A table already sits where the requested block would go (part of the block's range is
@@ -43,7 +50,41 @@ class FaultVisitor {
     }
     if (!ctx.set(Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level))) return lost_race(ctx);
     outcome_ = FaultOutcome::mapped;
+    mark_dirty(ctx);
     return Status::ok;
+  }
+
+  // A logged write is recorded once the page is writable in the table (the harvest, exclusive,
+  // cannot run in between): a harvest that takes the bit also write-protects the page again.
+  void mark_dirty(const WalkContext& ctx) {
+    if (log_ == nullptr) return;
+    const u64 page = (ctx.entry_base() - log_->range.start) / page_bytes_;
+    log_->bitmap.set(page);
+  }
+
+  // A logged write to a block: the block becomes a table of read-only pages (break-before-make,
+  // the table page from the cache), and the walk goes on into it to the page written. Linux
+  // instead maps the one page and lets the others fault again.
+  Status split_logged_block(WalkContext& ctx) {
+    Result<Pa> page = cache_.take();
+    if (!page.ok()) return Status::no_memory;
+    ctx.core.adopt_table(page.value());
+    fill_split_table(ctx.core, page.value(), ctx.old, ctx.level);
+    if (!ctx.set(Pte::locked())) {
+      // Never linked: cleared and back to the cache.
+      u64* entries = ctx.core.table(page.value());
+      for (u64 i = 0; i < ctx.core.geometry().entries_per_table(); ++i)
+        entries[i] = 0;
+      ctx.core.disown_table(page.value());
+      cache_.put_back(page.value());
+      return lost_race(ctx);
+    }
+    ctx.core.maintenance(ctx.mode).invalidate(InvalidationScope{
+        .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
+        .leaf_level = LevelHint::at(ctx.level),
+    });
+    ctx.set(Pte::table(page.value()));  // nobody else writes a locked entry
+    return Status::ok;                  // the walker descends into it
   }
 
   Status install_table(WalkContext& ctx) {
@@ -76,6 +117,7 @@ class FaultVisitor {
     if (have != want || !ctx.old.has_memtype(fault_.attrs.mem, ctx.core.format())) {
       return Status::exists;
     }
+    if (log_ != nullptr && ctx.entry_bytes() > page_bytes_) return split_logged_block(ctx);
     const Pte old = ctx.old;
     const Pte next = old.with_perm(old.perm() | fault_.attrs.perm).with_af(true);
     if (next == old) {
@@ -83,6 +125,7 @@ class FaultVisitor {
       // this CPU may still hold the entry that faulted, and would fault on it again.
       ctx.core.maintenance(ctx.mode).invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::already_resolved;
+      mark_dirty(ctx);
       return Status::ok;
     }
     prepare_for_exec(ctx.core, old, next, ctx.level, ctx.mode);
@@ -96,6 +139,7 @@ class FaultVisitor {
     } else {
       outcome_ = FaultOutcome::made_young;  // a translation with AF clear is never cached
     }
+    mark_dirty(ctx);
     return Status::ok;
   }
 
@@ -103,6 +147,7 @@ class FaultVisitor {
   PageCache& cache_;
   u64 target_bytes_;
   u64 page_bytes_;
+  const LoggedRange* log_;
   FaultOutcome outcome_ = FaultOutcome::already_resolved;
 };
 
@@ -123,7 +168,7 @@ Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& c
   // links a table it then cannot fill: no empty table is ever left behind.
   if (cache.size() < g.levels() - 1) return Status::no_memory;
 
-  FaultVisitor visitor(fault, cache, g.page_bytes());
+  FaultVisitor visitor(fault, cache, g.page_bytes(), core_.logged().find(fault.ipa));
   // Table pages that an exclusive operation unlinked stay allocated while this walk may hold them.
   Reclaimer::Guard inside(core_.reclaimer(), cache.walker_slot());
   const Progress p = walk(core_, IpaRange{fault.ipa.align_down(g.page_bytes()), g.page_bytes()},

@@ -4,13 +4,11 @@
 
 namespace s2pt {
 
-Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
-  Result<Pa> page = core.alloc_table();
-  if (!page.ok()) return page.status();
+void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level) {
   const Geometry& g = core.geometry();
   const Level child = level.deeper();
   const u64 entries = g.entries_per_table();
-  u64* table = core.table(page.value());
+  u64* table = core.table(page);
   u32 non_zero = 0;
   for (u64 i = 0; i < entries; ++i) {
     const Pte entry = leaf.is_valid()
@@ -19,7 +17,13 @@ Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
     table[i] = entry.raw();
     non_zero += entry.is_zero() ? 0 : 1;
   }
-  __atomic_add_fetch(core.mm().refcount(page.value()), non_zero, __ATOMIC_RELEASE);
+  __atomic_add_fetch(core.mm().refcount(page), non_zero, __ATOMIC_RELEASE);
+}
+
+Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
+  Result<Pa> page = core.alloc_table();
+  if (!page.ok()) return page.status();
+  fill_split_table(core, page.value(), leaf, level);
   return page.value();
 }
 

@@ -9,6 +9,8 @@ namespace s2pt {
 // A new table page whose entries reproduce `leaf` (a block, or an annotated invalid entry) one
 // level deeper, so that installing it changes no translation. no_memory if none is left.
 Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level);
+// The same in a zeroed table page the caller already holds (adopted: referenced once).
+void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level);
 
 // What happens to the memory an old leaf mapped when break-before-make replaces it.
 enum class OldMemory : u8 {

@@ -2,6 +2,7 @@
 // the bookkeeping of table pages (allocation, reference counts, retirement).
 #pragma once
 
+#include "logged_ranges.hpp"
 #include "maintenance.hpp"
 #include "retired_pages.hpp"
 #include "s2pt/geometry.hpp"
@@ -167,6 +168,8 @@ class TableCore {
   // Set once an owner annotation was ever written: from then on an unmap may not drop a whole
   // subtree without looking for annotations in it (unmap keeps annotations).
   bool annotations_possible() const { return annotations_possible_; }
+  LoggedRanges& logged() { return logged_; }
+  const LoggedRanges& logged() const { return logged_; }
   void note_annotation() { annotations_possible_ = true; }
 
  private:
@@ -183,6 +186,7 @@ class TableCore {
   RetiredPages retired_;
   LeafObserver observer_;
   bool annotations_possible_ = false;
+  LoggedRanges logged_;
 };
 
 }  // namespace s2pt

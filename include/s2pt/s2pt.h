@@ -54,6 +54,7 @@ typedef enum s2pt_status {
   S2PT_ERR_BITMAP_TOO_SMALL = 19,   /* dirty bitmap smaller than the range */
   S2PT_ERR_NOT_LOGGING = 20,        /* dirty logging not enabled there */
   S2PT_ERR_ALREADY_LOGGING = 21,    /* dirty logging already enabled there */
+  S2PT_ERR_TOO_MANY_LOGGED_RANGES = 22, /* S2PT_MAX_LOGGED_RANGES ranges are logged already */
   S2PT_ERR_INVALID_ARGUMENT = 100,  /* C interface only: misuse, see below */
   S2PT_ERR_FOREIGN_CACHE = 101,     /* C interface only: the page cache is another table's */
   S2PT_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: keeps the enum 32 bits wide */

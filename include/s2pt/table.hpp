@@ -13,6 +13,7 @@
 #pragma once
 
 #include "s2pt/arch.hpp"
+#include "s2pt/dirty_log.hpp"
 #include "s2pt/geometry.hpp"
 #include "s2pt/maintenance_counters.hpp"
 #include "s2pt/mm.hpp"
@@ -169,6 +170,29 @@ class Table {
 
   // Removes write permission from every leaf in [range) (splitting blocks at the ends).
   Progress write_protect(IpaRange range);
+
+  // Dirty logging by write protection (live migration; docs/dirty-logging.md).
+  // enable_dirty_log write-protects every leaf of [range) (eager: after splitting its blocks to
+  // pages, budgeted as split() is) and starts logging it into `bitmap` (bit i: the page at
+  // range.start + i * granule; the caller owns it and its initial bits). From then on a
+  // handle_fault that asks for write permission on a logged page makes that page writable and
+  // sets its bit; a block is first split into read-only pages (lazy splitting), so only the page
+  // written becomes writable. In a logged range the fault path maps pages, never blocks; ask for
+  // write permission only on a write fault. Logging starts only when the call returns ok
+  // (bitmap_too_small, already_logging, too_many_logged_ranges, bad_flags refuse it, changing
+  // nothing; budget_exhausted: call again).
+  Progress enable_dirty_log(IpaRange range, DirtyBitmap bitmap,
+                            const DirtyLogOptions& options = {});
+  // Stops logging a range given to enable_dirty_log (exactly that range: not_logging otherwise).
+  // The pages stay as they are; with `collapse_blocks`, tables whose pages are alike again (e.g.
+  // never written) become blocks (see collapse()).
+  Progress disable_dirty_log(IpaRange range, bool collapse_blocks = false);
+  // KVM_CLEAR_DIRTY_LOG: for every page i of [range) (inside one logged range: not_logging
+  // otherwise) whose bit is set in `mask` and that is dirty, clears its dirty bit, write-protects
+  // it again and sets bit i of `cleared` (whose first ceil(pages / 64) words are written). The
+  // whole call issues one invalidation sequence however many pages it protects: a write that
+  // lands after it returns faults and is logged again. Exclusive.
+  Progress clear_dirty(IpaRange range, DirtyBitmap mask, DirtyBitmap cleared);
   // Adds `perm` to every leaf in [range) (splitting blocks at the ends).
   Progress relax(IpaRange range, Perm perm);
 

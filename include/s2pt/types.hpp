@@ -42,6 +42,10 @@ struct IpaRange {
 
   constexpr Ipa end() const { return start + size; }
   constexpr bool contains(Ipa ipa) const { return ipa >= start && ipa - start < size; }
+  constexpr bool overlaps(const IpaRange& other) const {
+    return start < other.end() && other.start < end();
+  }
+  constexpr bool operator==(const IpaRange&) const = default;
 };
 
 // A translation table lookup level. Level 3 holds pages; LPA2 adds level -1, hence signed.
@@ -100,12 +104,13 @@ enum class Status : u8 {
   mismatched_cache,  // the page cache holds pages of another granule, or its walker slot is invalid
   bad_flags,         // unknown operation flags
   exec_on_device,    // execute permission asked for Device memory
-  // Reserved, with their numbers and names, for 52-bit addresses and dirty logging, which are
-  // not implemented yet: no operation returns them today.
-  missing_feature,   // the geometry or operation needs a CPU feature the table was not given
-  bitmap_too_small,  // the caller's dirty bitmap does not cover the range
-  not_logging,       // dirty logging is not enabled on the range
-  already_logging,   // dirty logging is already enabled on part of the range
+  // Reserved, with its number and name, for 52-bit addresses, not implemented yet: no operation
+  // returns it today.
+  missing_feature,         // the geometry or operation needs a CPU feature the table was not given
+  bitmap_too_small,        // the caller's dirty bitmap does not cover the range
+  not_logging,             // dirty logging is not enabled on (all of) the range
+  already_logging,         // dirty logging is already enabled on part of the range
+  too_many_logged_ranges,  // kMaxLoggedRanges ranges are logged already
 };
 
 constexpr const char* describe(Status s) {
@@ -154,6 +159,8 @@ constexpr const char* describe(Status s) {
       return "dirty logging is not enabled there";
     case Status::already_logging:
       return "dirty logging is already enabled there";
+    case Status::too_many_logged_ranges:
+      return "too many ranges under dirty logging";
   }
   return "unknown status";
 }

@@ -17,9 +17,9 @@ run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
 
 # The installed core headers are the API and nothing more (the walker and the table's state stay
 # in src/), and each compiles on its own against the install alone.
-set(api arch.hpp features.hpp geometry.hpp invalidation_plan.hpp maintenance_counters.hpp mm.hpp
-    observer.hpp page_cache.hpp pte.hpp reclaim.hpp s2pt.h table.hpp table_lock.hpp tlbi.hpp
-    tlbi_plan.hpp types.hpp)
+set(api arch.hpp dirty_log.hpp features.hpp geometry.hpp invalidation_plan.hpp
+    maintenance_counters.hpp mm.hpp observer.hpp page_cache.hpp pte.hpp reclaim.hpp s2pt.h table.hpp
+    table_lock.hpp tlbi.hpp tlbi_plan.hpp types.hpp)
 file(GLOB installed RELATIVE ${prefix}/include/s2pt ${prefix}/include/s2pt/*.h*)
 list(SORT installed)
 if(NOT installed STREQUAL api)

@@ -33,6 +33,7 @@ constexpr StatusName kStatusNames[] = {
     {Status::bitmap_too_small, "bitmap_too_small"},
     {Status::not_logging, "not_logging"},
     {Status::already_logging, "already_logging"},
+    {Status::too_many_logged_ranges, "too_many_logged_ranges"},
 };
 
 constexpr auto kStatuses = [] {
