@@ -32,6 +32,9 @@ static_assert(S2PT_ERR_MISSING_FEATURE == static_cast<int>(Status::missing_featu
 static_assert(S2PT_ERR_BITMAP_TOO_SMALL == static_cast<int>(Status::bitmap_too_small));
 static_assert(S2PT_ERR_NOT_LOGGING == static_cast<int>(Status::not_logging));
 static_assert(S2PT_ERR_ALREADY_LOGGING == static_cast<int>(Status::already_logging));
+static_assert(S2PT_MAX_LOGGED_RANGES == kMaxLoggedRanges);
+static_assert(S2PT_SPLIT_LAZY == static_cast<int>(BlockSplitting::lazy));
+static_assert(S2PT_SPLIT_EAGER == static_cast<int>(BlockSplitting::eager));
 static_assert(S2PT_ERR_TOO_MANY_LOGGED_RANGES ==
               static_cast<int>(Status::too_many_logged_ranges));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
@@ -458,6 +461,35 @@ s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64
   Handle* h = handle(table);
   if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
   return finish(h->table().collapse(IpaRange{Ipa{ipa}, size}), bytes_done);
+}
+
+s2pt_status s2pt_enable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size,
+                                  const s2pt_dirty_bitmap* bitmap, s2pt_block_splitting blocks,
+                                  uint64_t split_page_budget) {
+  Handle* h = handle(table);
+  if (h == nullptr || bitmap == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  const DirtyLogOptions options{.blocks = static_cast<BlockSplitting>(blocks),
+                                .split_page_budget = split_page_budget};
+  return to_c(h->table()
+                  .enable_dirty_log(IpaRange{Ipa{ipa}, size},
+                                    DirtyBitmap{bitmap->words, bitmap->bits}, options)
+                  .status);
+}
+
+s2pt_status s2pt_disable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size, bool collapse) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return to_c(h->table().disable_dirty_log(IpaRange{Ipa{ipa}, size}, collapse).status);
+}
+
+s2pt_status s2pt_clear_dirty(s2pt_table* table, uint64_t ipa, uint64_t size,
+                             const s2pt_dirty_bitmap* mask, const s2pt_dirty_bitmap* cleared) {
+  Handle* h = handle(table);
+  if (h == nullptr || mask == nullptr || cleared == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return to_c(h->table()
+                  .clear_dirty(IpaRange{Ipa{ipa}, size}, DirtyBitmap{mask->words, mask->bits},
+                               DirtyBitmap{cleared->words, cleared->bits})
+                  .status);
 }
 
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,

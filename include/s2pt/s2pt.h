@@ -296,6 +296,42 @@ s2pt_status s2pt_split(s2pt_table* table, uint64_t ipa, uint64_t size, int level
  * attributes by one block. */
 s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64_t* bytes_done);
 
+/* ---- Dirty logging (live migration) ----
+ * A bitmap the caller owns: bit i of words[i / 64] is page i of the range it describes (granule
+ * pages); `bits` is how many bits the words hold. */
+typedef struct s2pt_dirty_bitmap {
+  uint64_t* words;
+  uint64_t bits;
+} s2pt_dirty_bitmap;
+
+#define S2PT_MAX_LOGGED_RANGES 16
+
+typedef enum s2pt_block_splitting {
+  S2PT_SPLIT_LAZY = 0,  /* a block is split into read-only pages by its first write fault */
+  S2PT_SPLIT_EAGER = 1, /* every block of the range is split to pages when logging starts */
+  S2PT_SPLIT_MAX_ENUM = 0x7FFFFFFF /* not a mode: keeps the enum 32 bits wide */
+} s2pt_block_splitting;
+
+/* Write-protects every mapping of the range (eagerly: after splitting its blocks to pages, at most
+ * `split_page_budget` table pages per call) and logs writes into *bitmap (bit i: page ipa + i *
+ * granule), which must stay valid until logging is disabled. From then on s2pt_handle_fault with
+ * write permission on a logged page makes the page writable and sets its bit (a block is split
+ * into read-only pages first); ask for write permission only on a write fault. Logging starts
+ * only on S2PT_OK: S2PT_ERR_BITMAP_TOO_SMALL, S2PT_ERR_ALREADY_LOGGING (overlap),
+ * S2PT_ERR_TOO_MANY_LOGGED_RANGES, S2PT_ERR_BAD_FLAGS (unknown mode) change nothing;
+ * S2PT_ERR_BUDGET_EXHAUSTED: call again. */
+s2pt_status s2pt_enable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size,
+                                  const s2pt_dirty_bitmap* bitmap, s2pt_block_splitting blocks,
+                                  uint64_t split_page_budget);
+/* Stops logging exactly a range given to s2pt_enable_dirty_log (S2PT_ERR_NOT_LOGGING otherwise);
+ * with `collapse`, tables whose pages are alike again become blocks. */
+s2pt_status s2pt_disable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size, bool collapse);
+/* KVM_CLEAR_DIRTY_LOG: for every page i of the range (inside one logged range) set in *mask and
+ * dirty, clears its dirty bit, write-protects it again and sets bit i of *cleared (its first
+ * ceil(pages / 64) words are written); one invalidation for the whole call. */
+s2pt_status s2pt_clear_dirty(s2pt_table* table, uint64_t ipa, uint64_t size,
+                             const s2pt_dirty_bitmap* mask, const s2pt_dirty_bitmap* cleared);
+
 /* Removes write permission from every mapping in the range. */
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,
                                uint64_t* bytes_done);

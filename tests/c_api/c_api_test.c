@@ -222,6 +222,66 @@ static void test_guest_context(const s2pt_mm_ops* mm, s2pt_arch_ops arch) {
   s2pt_table_destroy(&table);
 }
 
+/* Dirty logging from C: a logged write fault sets its bit, s2pt_clear_dirty takes it and
+ * write-protects the page under one invalidation sequence, bad input is refused. */
+static void test_dirty_log(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
+  s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 10};
+  s2pt_table table;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_OK);
+  const s2pt_attrs rw = {.perm = S2PT_PERM_R | S2PT_PERM_W, .mem = S2PT_MEM_NORMAL_WB};
+  CHECK_STATUS(s2pt_map(&table, 0x40000000, 64 * PAGE, 0x100000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  uint64_t dirty_words[1] = {0};
+  const s2pt_dirty_bitmap dirty = {dirty_words, 64};
+  const s2pt_dirty_bitmap small = {dirty_words, 63};
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, NULL, S2PT_SPLIT_LAZY, 0),
+               S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &small, S2PT_SPLIT_LAZY, 0),
+               S2PT_ERR_BITMAP_TOO_SMALL);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty,
+                                     (s2pt_block_splitting)5, 0),
+               S2PT_ERR_BAD_FLAGS);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, S2PT_SPLIT_LAZY, 0),
+               S2PT_OK);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, PAGE, &dirty, S2PT_SPLIT_LAZY, 0),
+               S2PT_ERR_ALREADY_LOGGING);
+
+  s2pt_page_cache cache;
+  CHECK_STATUS(s2pt_page_cache_init(&cache, &table, 0), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_topup(&cache, &table, s2pt_fault_pages_needed(&table)), S2PT_OK);
+  s2pt_fault_request fault = {.ipa = 0x40000000 + 9 * PAGE,
+                              .pa = 0x100000000 + 9 * PAGE,
+                              .leaf_bytes = PAGE,
+                              .attrs = rw};
+  s2pt_fault_outcome outcome = S2PT_FAULT_MAX_ENUM;
+  CHECK_STATUS(s2pt_handle_fault(&table, &fault, &cache, &outcome), S2PT_OK);
+  CHECK(outcome == S2PT_FAULT_RELAXED);
+  CHECK(dirty_words[0] == (UINT64_C(1) << 9));
+
+  uint64_t mask_words[1] = {~UINT64_C(0)};
+  uint64_t cleared_words[1] = {0};
+  const s2pt_dirty_bitmap mask = {mask_words, 64};
+  const s2pt_dirty_bitmap cleared = {cleared_words, 64};
+  CHECK_STATUS(s2pt_clear_dirty(&table, 0x40000000, 64 * PAGE, NULL, &cleared),
+               S2PT_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(s2pt_clear_dirty(&table, 0x80000000, PAGE, &mask, &cleared), S2PT_ERR_NOT_LOGGING);
+  s2pt_stats before;
+  CHECK_STATUS(s2pt_get_stats(&table, &before), S2PT_OK);
+  CHECK_STATUS(s2pt_clear_dirty(&table, 0x40000000, 64 * PAGE, &mask, &cleared), S2PT_OK);
+  s2pt_stats after;
+  CHECK_STATUS(s2pt_get_stats(&table, &after), S2PT_OK);
+  CHECK(cleared_words[0] == (UINT64_C(1) << 9) && dirty_words[0] == 0);
+  CHECK(after.dsb_ishst - before.dsb_ishst == 1);
+  s2pt_translation t;
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000 + 9 * PAGE, &t), S2PT_OK);
+  CHECK(t.attrs.perm == S2PT_PERM_R);
+
+  CHECK_STATUS(s2pt_disable_dirty_log(&table, 0x40000000, PAGE, false), S2PT_ERR_NOT_LOGGING);
+  CHECK_STATUS(s2pt_disable_dirty_log(&table, 0x40000000, 64 * PAGE, false), S2PT_OK);
+  CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  s2pt_table_destroy(&table);
+}
+
 static void test_fault_path(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 6};
   s2pt_table table;
@@ -807,6 +867,7 @@ int main(void) {
   test_fault_path(&mm, &arch);
   test_local_invalidation(&mm, arch);
   test_guest_context(&mm, arch);
+  test_dirty_log(&mm, &arch);
   test_retire_and_reclaim(&mm, &arch);
   /* Nothing leaked, nothing freed twice. */
   CHECK(arena_in_use() == 0);
