@@ -26,6 +26,10 @@ set(cases
   "stress|--seconds -1|--seconds: -1 is negative"
   "stress|--granule 16K|--granule: 16K not in {4K,64K,both}"
   "stress|--ttl both|--ttl: both not in {on,off}"
+  "dirty-log|--backing 3M|--backing: 3145728 not in {4096,2097152}"
+  "dirty-log|--split sometimes|--split: sometimes not in {lazy,eager,both}"
+  "dirty-log|--vcpus 0|--vcpus: Value 0 not in range 1 to 32"
+  "dirty-log|--vm-size 1M --backing 2M|--vm-size is smaller than --backing"
   "demo|--fast|The following argument was not expected: --fast"
   "frobnicate||unknown command 'frobnicate'")
 foreach(case ${cases})

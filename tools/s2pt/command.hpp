@@ -19,5 +19,6 @@ Command add_bench(CLI::App& tool);
 Command add_run(CLI::App& tool);
 Command add_dump(CLI::App& tool);
 Command add_stress(CLI::App& tool);
+Command add_dirty_log(CLI::App& tool);
 
 }  // namespace s2pt::tool

@@ -14,8 +14,8 @@ int main(int argc, char** argv) {
   CLI::App app{"s2pt: stage-2 page tables for Arm64 hypervisors, their benchmarks and checks",
                "s2pt"};
   app.require_subcommand(1);
-  const std::vector<Command> commands{add_demo(app), add_bench(app), add_run(app), add_dump(app),
-                                      add_stress(app)};
+  const std::vector<Command> commands{add_demo(app), add_bench(app),  add_run(app),
+                                      add_dump(app), add_stress(app), add_dirty_log(app)};
   if (argc == 2 && std::string_view(argv[1]) == "help") {
     std::fputs(app.help().c_str(), stdout);
     return 0;

@@ -1,0 +1,280 @@
+// s2pt dirty-log: dirty logging as a migration drives it, modelled on Linux's
+// dirty_log_perf_test. A VM of --vm-size, mapped with --backing leaves, is logged (blocks split
+// lazily by the first write to them, or eagerly at enable); then, for --iterations rounds,
+// --vcpus threads each write every page of their slice once (a write fault each under the read
+// side of the lock: the write-protection mechanism), and the migration thread harvests with one
+// clear_dirty over the whole VM. Each row reports the host time of enable, of the write faults
+// and of the harvest, the faults taken, and the harvest's maintenance; the counting backend
+// executes no instruction, so host time is the table code's own cost, and the model's cost
+// model prices what was issued.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli.hpp"
+#include "command.hpp"
+#include "s2pt/arch/counting.hpp"
+#include "s2pt/hosted/page_pool.hpp"
+#include "s2pt/sim/cost_model.hpp"
+#include "s2pt/table.hpp"
+#include "s2pt/table_lock.hpp"
+
+namespace s2pt::tool {
+namespace {
+
+constexpr u64 kMiB = u64{1} << 20;
+constexpr Ipa kVmBase{u64{1} << 32};
+constexpr Pa kMemory{u64{1} << 40};
+
+struct Options {
+  u64 vm_bytes = u64{1} << 30;
+  u64 backing = 4096;
+  std::vector<BlockSplitting> splitting{BlockSplitting::lazy, BlockSplitting::eager};
+  unsigned vcpus = 2;
+  unsigned iterations = 3;
+  std::vector<bool> fwb{true};
+  std::string json_path;
+};
+
+struct Round {
+  u64 faults = 0;
+  u64 fault_ns = 0;
+  u64 clear_ns = 0;
+  u64 pages_harvested = 0;
+  MaintenanceCounters clear_counters;
+};
+
+struct LogRun {
+  BlockSplitting splitting = BlockSplitting::lazy;
+  bool fwb = true;
+  u64 enable_ns = 0;
+  MaintenanceCounters enable_counters;
+  std::vector<Round> rounds;
+  bool verified = true;
+};
+
+const char* name(BlockSplitting s) {
+  return s == BlockSplitting::eager ? "eager" : "lazy";
+}
+
+u64 ns_since(std::chrono::steady_clock::time_point t0) {
+  return static_cast<u64>(std::chrono::nanoseconds(std::chrono::steady_clock::now() - t0).count());
+}
+
+LogRun run_one(const Options& o, BlockSplitting splitting, bool fwb) {
+  LogRun result;
+  result.splitting = splitting;
+  result.fwb = fwb;
+  const Geometry geometry = Geometry::make(Granule::k4, 40, 44).value();
+  const u64 page = geometry.page_bytes();
+  const u64 pages = o.vm_bytes / page;
+  // Table pages: every page mapped alone needs one last-level table per 512 pages.
+  const u64 arena = (pages / 512 * 2 + 256) * page + 16 * kMiB;
+  hosted::PagePool pool(
+      hosted::PagePoolConfig{.arena_bytes = (arena + kMiB - 1) / kMiB * kMiB, .huge_pages = true});
+  counting::CountingArch arch(Features{.fwb = fwb, .tlbi_range = true, .ttl = true}, false);
+  s2pt::Result<Table> created =
+      Table::create(TableConfig{.geometry = geometry, .vmid = Vmid{1}}, pool, arch);
+  if (!created.ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: cannot create the table: %s\n",
+                 describe(created.status()));
+    std::exit(1);
+  }
+  Table& table = created.value();
+  const IpaRange vm{kVmBase, o.vm_bytes};
+  const MapFlags flags = o.backing == page ? MapFlags::no_blocks : MapFlags::none;
+  if (!table.map(vm, kMemory, Attrs::normal(Perm::rw), flags).ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: cannot map the VM\n");
+    std::exit(1);
+  }
+  std::vector<u64> dirty((pages + 63) / 64, 0);
+  std::vector<u64> mask((pages + 63) / 64, ~u64{0});
+  std::vector<u64> cleared((pages + 63) / 64, 0);
+
+  MaintenanceCounters before = table.stats().maintenance;
+  auto t0 = std::chrono::steady_clock::now();
+  const Progress enabled = table.enable_dirty_log(vm, DirtyBitmap{dirty.data(), pages},
+                                                  DirtyLogOptions{.blocks = splitting});
+  result.enable_ns = ns_since(t0);
+  result.enable_counters = table.stats().maintenance - before;
+  if (!enabled.ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: enable failed: %s\n", describe(enabled.status));
+    std::exit(1);
+  }
+
+  TableLock lock;
+  const u64 slice = (pages + o.vcpus - 1) / o.vcpus;
+  for (unsigned it = 0; it < o.iterations; ++it) {
+    Round round;
+    std::atomic<u64> faults{0};
+    std::atomic<bool> ok{true};
+    t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> vcpus;
+    for (unsigned v = 0; v < o.vcpus; ++v) {
+      vcpus.emplace_back([&, v] {
+        PageCache cache(page, v);
+        const u64 first = v * slice;
+        const u64 last = std::min(pages, first + slice);
+        u64 mine = 0;
+        for (u64 i = first; i < last; ++i) {
+          if (cache.size() < geometry.levels() - 1 && cache.topup(pool) != Status::ok) ok = false;
+          const FaultRequest write{.ipa = kVmBase + i * page,
+                                   .pa = kMemory + i * page,
+                                   .leaf_bytes = page,
+                                   .attrs = Attrs::normal(Perm::rw)};
+          s2pt::Result<FaultOutcome> r = Status::again;
+          while (!r.ok() && r.status() == Status::again) {
+            SharedTableLock reader(lock, v);
+            r = table.handle_fault(write, cache);
+          }
+          if (!r.ok()) ok = false;
+          ++mine;
+        }
+        faults += mine;
+        cache.drain(pool);
+      });
+    }
+    for (std::thread& t : vcpus)
+      t.join();
+    round.fault_ns = ns_since(t0);
+    round.faults = faults;
+
+    before = table.stats().maintenance;
+    t0 = std::chrono::steady_clock::now();
+    Progress harvested{};
+    {
+      ExclusiveTableLock writer(lock);
+      harvested = table.clear_dirty(vm, DirtyBitmap{mask.data(), pages},
+                                    DirtyBitmap{cleared.data(), pages});
+    }
+    round.clear_ns = ns_since(t0);
+    round.clear_counters = table.stats().maintenance - before;
+    for (u64 w : cleared)
+      round.pages_harvested += static_cast<u64>(__builtin_popcountll(w));
+    // Every page was written this round: every page must be harvested, and none left dirty.
+    result.verified = result.verified && ok && harvested.ok() && round.pages_harvested == pages;
+    for (u64 w : dirty)
+      result.verified = result.verified && w == 0;
+    result.rounds.push_back(round);
+  }
+  table.destroy();
+  table.reclaim_all();
+  result.verified = result.verified && pool.bytes_in_use() == 0;
+  return result;
+}
+
+u64 modeled(const MaintenanceCounters& c) {
+  return static_cast<u64>(sim::modeled_ns(c, sim::CostModel{}, sim::PageCounts{}));
+}
+
+int run(const Options& o) {
+  std::printf(
+      "s2pt dirty-log: %s VM, %s backing, %u vCPU threads, %u rounds; write protection "
+      "(counting backend, FWB+range)\n",
+      cli::size_name(o.vm_bytes).c_str(), cli::size_name(o.backing).c_str(), o.vcpus, o.iterations);
+  std::printf("%-6s %-4s %5s %12s %10s %10s %12s %12s %8s %8s %10s %s\n", "split", "fwb", "round",
+              "enable", "faults", "ns/fault", "clear", "ns/page", "TLBIs", "DSBs", "model-clear",
+              "ok");
+  nlohmann::json rows = nlohmann::json::array();
+  bool all_ok = true;
+  for (const BlockSplitting s : o.splitting) {
+    for (const bool fwb : o.fwb) {
+      const LogRun r = run_one(o, s, fwb);
+      all_ok = all_ok && r.verified;
+      for (unsigned i = 0; i < r.rounds.size(); ++i) {
+        const Round& round = r.rounds[i];
+        const u64 tlbis = round.clear_counters.tlbi_total();
+        const u64 dsbs = round.clear_counters.dsb_total();
+        std::printf(
+            "%-6s %-4s %5u %9.3f ms %10llu %10.1f %9.3f ms %12.2f %8llu %8llu %7.1f us %s\n",
+            name(s), fwb ? "on" : "off", i, static_cast<double>(r.enable_ns) / 1e6,
+            static_cast<unsigned long long>(round.faults),
+            round.faults
+                ? static_cast<double>(round.fault_ns) * o.vcpus / static_cast<double>(round.faults)
+                : 0.0,
+            static_cast<double>(round.clear_ns) / 1e6,
+            round.pages_harvested
+                ? static_cast<double>(round.clear_ns) / static_cast<double>(round.pages_harvested)
+                : 0.0,
+            static_cast<unsigned long long>(tlbis), static_cast<unsigned long long>(dsbs),
+            static_cast<double>(modeled(round.clear_counters)) / 1e3, r.verified ? "yes" : "NO");
+        rows.push_back({{"splitting", name(s)},
+                        {"fwb", fwb},
+                        {"round", i},
+                        {"vm_bytes", o.vm_bytes},
+                        {"backing", o.backing},
+                        {"vcpus", o.vcpus},
+                        {"enable_ns", r.enable_ns},
+                        {"faults", round.faults},
+                        {"fault_wall_ns", round.fault_ns},
+                        {"clear_ns", round.clear_ns},
+                        {"pages_harvested", round.pages_harvested},
+                        {"clear_tlbis", tlbis},
+                        {"clear_dsbs", dsbs},
+                        {"clear_modeled_ns", modeled(round.clear_counters)},
+                        {"verified", r.verified}});
+      }
+    }
+  }
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << rows.dump(2) << "\n";
+    if (!out) {
+      std::fprintf(stderr, "s2pt dirty-log: cannot write %s\n", o.json_path.c_str());
+      return 1;
+    }
+  }
+  return all_ok ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_dirty_log(CLI::App& tool) {
+  auto options = std::make_shared<Options>();
+  auto split_word = std::make_shared<std::string>("both");
+  auto fwb_word = std::make_shared<std::string>("on");
+  CLI::App* app = tool.add_subcommand(
+      "dirty-log", "dirty logging as a migration drives it (after Linux's dirty_log_perf_test)");
+  app->add_option("--vm-size", options->vm_bytes, "VM size, e.g. 1G (suffix K, M, G or T)")
+      ->transform(cli::byte_size())
+      ->check(cli::power_of_two())
+      ->capture_default_str();
+  app->add_option("--backing", options->backing, "leaves mapping the VM before logging: 4K or 2M")
+      ->transform(cli::byte_size())
+      ->check(CLI::IsMember({u64{4096}, u64{2} * kMiB}))
+      ->capture_default_str();
+  app->add_option("--split", *split_word, "block splitting: lazy, eager or both")
+      ->check(CLI::IsMember({"lazy", "eager", "both"}))
+      ->capture_default_str();
+  app->add_option("--vcpus", options->vcpus, "threads writing their slices of the VM")
+      ->check(CLI::Range(1u, 32u))
+      ->capture_default_str();
+  app->add_option("--iterations", options->iterations, "write-then-harvest rounds")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app->add_option("--fwb", *fwb_word, "use FEAT_S2FWB: on, off or both")
+      ->check(CLI::IsMember(cli::kSwitchWords))
+      ->capture_default_str();
+  app->add_option("--json", options->json_path, "also write the rows to FILE as a JSON array");
+  return Command{app, [options, split_word, fwb_word] {
+                   if (options->vm_bytes < options->backing) {
+                     std::fprintf(stderr, "s2pt dirty-log: --vm-size is smaller than --backing\n");
+                     return cli::kUsage;
+                   }
+                   options->splitting.clear();
+                   if (*split_word != "eager") options->splitting.push_back(BlockSplitting::lazy);
+                   if (*split_word != "lazy") options->splitting.push_back(BlockSplitting::eager);
+                   options->fwb = cli::switch_values(*fwb_word);
+                   return run(*options);
+                 }};
+}
+
+}  // namespace s2pt::tool
