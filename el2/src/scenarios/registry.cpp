@@ -11,6 +11,7 @@ bool scenario_demand();
 bool scenario_split();
 bool scenario_s1walk();
 bool scenario_vhe_host();
+bool scenario_dirty();
 
 namespace {
 const Scenario kScenarios[] = {
@@ -27,6 +28,8 @@ const Scenario kScenarios[] = {
     {"split", "block split and collapse (break-before-make) under guest reads", scenario_split},
     {"s1walk", "unmapping the guest's stage-1 tables: IPA/range TLBIs reach the walk cache",
      scenario_s1walk},
+    {"dirty", "dirty logging: every store after a harvest is in a later one; control loses some",
+     scenario_dirty},
     {"vhe-host", "(with `vhe`) E2H+TGE host; an unmap that leaves TGE set is caught",
      scenario_vhe_host},
 };
