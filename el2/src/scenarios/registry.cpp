@@ -12,6 +12,7 @@ bool scenario_split();
 bool scenario_s1walk();
 bool scenario_vhe_host();
 bool scenario_dirty();
+bool scenario_hafdbs();
 
 namespace {
 const Scenario kScenarios[] = {
@@ -30,6 +31,8 @@ const Scenario kScenarios[] = {
      scenario_s1walk},
     {"dirty", "dirty logging: every store after a harvest is in a later one; control loses some",
      scenario_dirty},
+    {"hafdbs", "what stage-2 hardware AF and dirty-state management (FEAT_HAFDBS) does here",
+     scenario_hafdbs},
     {"vhe-host", "(with `vhe`) E2H+TGE host; an unmap that leaves TGE set is caught",
      scenario_vhe_host},
 };
