@@ -95,6 +95,7 @@ class CArch final : public SteppingArch {
                     .ttl = ops_.features.ttl,
                     .dic = ops_.features.dic,
                     .aliasing_icache = ops_.features.aliasing_icache,
+                    .hw_dirty = ops_.features.hw_dirty,
                     .bbm_level = ops_.features.bbm_level};
   }
   void invalidate(const InvalidationPlan& plan) override {

@@ -17,7 +17,10 @@ class FaultVisitor {
         cache_(cache),
         target_bytes_(logged != nullptr ? page_bytes : fault.leaf_bytes),
         page_bytes_(page_bytes),
-        log_(logged != nullptr && has(fault.attrs.perm, Perm::write) ? logged : nullptr) {}
+        hardware_(logged != nullptr && logged->tracking == DirtyTracking::hardware &&
+                  has(fault.attrs.perm, Perm::write)),
+        log_(logged != nullptr && has(fault.attrs.perm, Perm::write) && !hardware_ ? logged
+                                                                                    : nullptr) {}
 
   Status table_pre(WalkContext& ctx) {
     // A table already sits where the requested block would go (part of the block's range is
@@ -48,7 +51,9 @@ class FaultVisitor {
     if (memory_needs_preparing(ctx.core, fault_.attrs)) {
       prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs, ctx.mode);
     }
-    if (!ctx.set(Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level))) return lost_race(ctx);
+    // Logged by the hardware: writable-clean, the guest's retried write makes it dirty.
+    const Pte leaf = Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level);
+    if (!ctx.set(hardware_ ? leaf.writable_clean() : leaf)) return lost_race(ctx);
     outcome_ = FaultOutcome::mapped;
     mark_dirty(ctx);
     return Status::ok;
@@ -119,7 +124,14 @@ class FaultVisitor {
     }
     if (log_ != nullptr && ctx.entry_bytes() > page_bytes_) return split_logged_block(ctx);
     const Pte old = ctx.old;
-    const Pte next = old.with_perm(old.perm() | fault_.attrs.perm).with_af(true);
+    Pte next = old.with_perm(old.perm() | fault_.attrs.perm).with_af(true);
+    if (hardware_ && !old.dbm()) {
+      next = next.writable_clean();  // logged by the hardware from now on
+    } else if (hardware_ && !has(old.perm(), Perm::write)) {
+      // A write fault on a writable-clean page: the hypervisor runs without VTCR_EL2.HD (see
+      // Table::vtcr()). Record the write as the hardware would have: the page becomes dirty.
+      next = old.with_perm(old.perm() | Perm::write).with_af(true);
+    }
     if (next == old) {
       // Another CPU resolved it. If it relaxed permissions, it invalidated only its own TLB:
       // this CPU may still hold the entry that faulted, and would fault on it again.
@@ -130,7 +142,7 @@ class FaultVisitor {
     }
     prepare_for_exec(ctx.core, old, next, ctx.level, ctx.mode);
     if (!ctx.set(next)) return Status::again;
-    if (next.perm() != old.perm()) {
+    if (next.perm() != old.perm() || next.dbm() != old.dbm()) {
       // This CPU's TLB may hold the entry with its old permissions: gone before we return. Other
       // CPUs' copies grant less than the table, so at worst they fault and come here too
       // (Linux's local invalidation on this path, __kvm_tlb_flush_vmid_ipa_nsh).
@@ -147,7 +159,8 @@ class FaultVisitor {
   PageCache& cache_;
   u64 target_bytes_;
   u64 page_bytes_;
-  const LoggedRange* log_;
+  bool hardware_;  // a write in a range logged by the hardware's dirty state
+  const LoggedRange* log_;  // a write in a range logged by write protection
   FaultOutcome outcome_ = FaultOutcome::already_resolved;
 };
 

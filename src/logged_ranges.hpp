@@ -10,6 +10,10 @@ namespace s2pt {
 struct LoggedRange {
   IpaRange range;
   DirtyBitmap bitmap;
+  DirtyTracking tracking = DirtyTracking::write_protect;
+
+  // Marks the page holding `ipa` dirty.
+  void mark(Ipa ipa, u64 page_bytes) const { bitmap.set((ipa - range.start) / page_bytes); }
 };
 
 class LoggedRanges {

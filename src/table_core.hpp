@@ -169,6 +169,11 @@ class TableCore {
   // subtree without looking for annotations in it (unmap keeps annotations).
   bool annotations_possible() const { return annotations_possible_; }
   LoggedRanges& logged() { return logged_; }
+  // The hardware made the page at `ipa` dirty while software replaced its leaf: logged, if the
+  // page is.
+  void log_hardware_write(Ipa ipa) const {
+    if (const LoggedRange* r = logged_.find(ipa)) r->mark(ipa, geometry_.page_bytes());
+  }
   const LoggedRanges& logged() const { return logged_; }
   void note_annotation() { annotations_possible_ = true; }
 

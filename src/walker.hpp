@@ -88,6 +88,15 @@ struct WalkContext : EntryView {
         old = expected;
         return false;
       }
+    } else if (old.dbm()) {
+      // The hardware may set S2AP[1] (or AF) in a DBM leaf at any moment: replace it by
+      // compare-and-swap, and log a write it let through meanwhile (Arm ARM D8.4.7: the update
+      // is atomic with respect to other accesses to the descriptor).
+      Pte seen = old;
+      while (!entry::compare_exchange(slot, seen, next)) {
+        if (seen.hw_dirty() && !old.hw_dirty()) core.log_hardware_write(entry_base());
+      }
+      if (adds) TableCore::adjust(count(), 1, mode);
     } else {
       entry::store(slot, next);
       if (adds) TableCore::adjust(count(), 1, mode);

@@ -32,7 +32,17 @@ enum class BlockSplitting : u8 {
   eager,
 };
 
+enum class DirtyTracking : u8 {
+  // Write-protected pages; the first write to each takes a fault that logs it.
+  write_protect,
+  // FEAT_HAFDBS: writable pages become writable-clean (read-only with DBM), and the hardware
+  // turns them writable on their first write, with no fault; clear_dirty collects them. Needs
+  // the feature (missing_feature) and eager splitting (bad_flags): a block has one dirty state.
+  hardware,
+};
+
 struct DirtyLogOptions {
+  DirtyTracking tracking = DirtyTracking::write_protect;
   BlockSplitting blocks = BlockSplitting::lazy;
   // Eager splitting: at most this many table pages per call (budget_exhausted: call again).
   u64 split_page_budget = ~u64{0};

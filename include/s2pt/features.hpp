@@ -13,6 +13,9 @@ struct Features {
   // CTR_EL0.L1Ip = VIPT: the I-cache is indexed by VA, and IC IVAU by the hypervisor's address
   // need not reach lines the guest filled through its own VAs: only IC IALLUIS does.
   bool aliasing_icache = false;
+  // FEAT_HAFDBS with dirty state (ID_AA64MMFR1_EL1.HAFDBS >= 2): the stage-2 walker can turn a
+  // writable-clean page (read-only, DBM set) writable on a write, with VTCR_EL2.HD set.
+  bool hw_dirty = false;
   u8 bbm_level = 0;  // FEAT_BBM level; recorded, never relied on
 
   constexpr bool operator==(const Features&) const = default;

@@ -142,6 +142,7 @@ typedef struct s2pt_features {
   bool dic;          /* CTR_EL0.DIC: no IC IVAU needed */
   uint8_t bbm_level; /* FEAT_BBM level: recorded, never relied on */
   bool aliasing_icache; /* CTR_EL0.L1Ip = VIPT: the library uses IC IALLUIS, never IC IVAU */
+  bool hw_dirty;        /* FEAT_HAFDBS dirty state: hardware dirty logging (VTCR_EL2.HD) */
 } s2pt_features;
 
 /* The stage-2 TLBI operations the library issues: inner shareable, and the two non-shareable ones

@@ -35,6 +35,7 @@ struct TableConfig {
   bool use_fwb = true;
   bool use_tlbi_range = true;
   bool use_ttl = true;
+  bool use_hw_dirty = true;  // hardware dirty logging where the CPU has FEAT_HAFDBS
   PlannerLimits limits = {};
 };
 
@@ -171,7 +172,9 @@ class Table {
   // Removes write permission from every leaf in [range) (splitting blocks at the ends).
   Progress write_protect(IpaRange range);
 
-  // Dirty logging by write protection (live migration; docs/dirty-logging.md).
+  // Dirty logging (live migration; docs/dirty-logging.md), by write protection or, with
+  // DirtyTracking::hardware (FEAT_HAFDBS; VTCR_EL2 from vtcr() must then be in use), by the
+  // hardware's dirty state: writable pages become writable-clean and writes take no fault.
   // enable_dirty_log write-protects every leaf of [range) (eager: after splitting its blocks to
   // pages, budgeted as split() is) and starts logging it into `bitmap` (bit i: the page at
   // range.start + i * granule; the caller owns it and its initial bits). From then on a
@@ -193,6 +196,10 @@ class Table {
   // whole call issues one invalidation sequence however many pages it protects: a write that
   // lands after it returns faults and is logged again. Exclusive.
   Progress clear_dirty(IpaRange range, DirtyBitmap mask, DirtyBitmap cleared);
+  // With hardware dirty tracking: sets the bitmap's bit of every page of [range) (inside one
+  // logged range) that the hardware made dirty, without arming it again (KVM_GET_DIRTY_LOG
+  // without clearing). Nothing to do by write protection, whose bits are always current.
+  Progress sync_dirty(IpaRange range);
   // Adds `perm` to every leaf in [range) (splitting blocks at the ends).
   Progress relax(IpaRange range, Perm perm);
 
@@ -237,6 +244,8 @@ class Table {
   MemAttrFormat format() const;
   const Features& features() const;
   Pa root() const;
+  // VTCR_EL2 for this table: the geometry's, with HD when hardware dirty logging is available.
+  u64 vtcr() const { return geometry().vtcr() | (features().hw_dirty ? vtcr::kHd : 0); }
   // VTTBR_EL2: root base address and VMID (bits [63:48]).
   u64 vttbr() const { return root().raw | (u64{vmid().raw} << 48); }
   bool destroyed() const;
@@ -258,6 +267,7 @@ constexpr Features effective_features(const Features& cpu, const TableConfig& co
   f.fwb = cpu.fwb && config.use_fwb;
   f.tlbi_range = cpu.tlbi_range && config.use_tlbi_range;
   f.ttl = cpu.ttl && config.use_ttl;
+  f.hw_dirty = cpu.hw_dirty && config.use_hw_dirty;
   return f;
 }
 

@@ -5,8 +5,10 @@
 
 #include <vector>
 
+#include "core_access.hpp"
 #include "support/audit.hpp"
 #include "support/fixture.hpp"
+#include "support/leaves.hpp"
 
 namespace s2pt {
 namespace {
@@ -292,6 +294,145 @@ TEST(DirtyLog, AtMostSoManyLoggedRanges) {
             Status::too_many_logged_ranges);
   ASSERT_TRUE(rig.table().disable_dirty_log({kBase + 3 * k4K, k4K}).ok());
   EXPECT_TRUE(rig.table().enable_dirty_log({kBase + k2M, k4K}, dirty.bitmap()).ok());
+}
+
+// ---- By the hardware's dirty state (FEAT_HAFDBS). The counting backend has no walker: the
+// tests play the hardware by setting S2AP[1] in a writable-clean descriptor, as the walker would
+// on a write.
+
+constexpr Features kHafdbs{.fwb = true, .tlbi_range = true, .ttl = true, .hw_dirty = true};
+const DirtyLogOptions kHardware{.tracking = DirtyTracking::hardware,
+                                .blocks = BlockSplitting::eager};
+
+// The last-level descriptor of `ipa`, found by hand.
+u64* slot_of(Table& table, Ipa ipa) {
+  TableCore& core = CoreAccess::core(table);
+  const Geometry& g = core.geometry();
+  u64* slots = core.root();
+  for (Level level = g.start_level();; level = level.deeper()) {
+    const u64 index = (ipa.raw >> g.level_shift(level)) &
+                      ((level == g.start_level() ? g.root_entries() : g.entries_per_table()) - 1);
+    const Pte e = Pte::from_raw(slots[index]);
+    if (level.is_last() || !e.is_table(level)) return &slots[index];
+    slots = core.table(e.table_address());
+  }
+}
+void hardware_write(Table& table, Ipa ipa) {
+  u64* slot = slot_of(table, ipa);
+  ASSERT_TRUE(Pte::from_raw(*slot).dbm()) << "no DBM: the hardware would fault";
+  __atomic_fetch_or(slot, u64{1} << 7, __ATOMIC_RELAXED);  // S2AP[1]
+}
+
+TEST(HardwareDirtyLog, NeedsTheFeatureAndEagerSplitting) {
+  LogRig rig;  // no FEAT_HAFDBS
+  Bits dirty(64);
+  EXPECT_EQ(rig.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), kHardware).status,
+            Status::missing_feature);
+  EXPECT_EQ(rig.table().vtcr() & vtcr::kHd, 0u);
+  LogRig hw(kHafdbs);
+  EXPECT_EQ(hw.table().vtcr(), hw.table().geometry().vtcr() | vtcr::kHd);
+  const DirtyLogOptions lazy{.tracking = DirtyTracking::hardware};
+  EXPECT_EQ(hw.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), lazy).status,
+            Status::bad_flags);
+  const DirtyLogOptions unknown{.tracking = static_cast<DirtyTracking>(9)};
+  EXPECT_EQ(hw.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), unknown).status,
+            Status::bad_flags);
+}
+
+TEST(HardwareDirtyLog, EnableMakesWritablePagesWritableCleanWithOneInvalidation) {
+  LogRig rig(kHafdbs);
+  ASSERT_TRUE(rig.table().map({kBase, k2M}, kMemory, kRw).ok());
+  ASSERT_TRUE(rig.table().map({kBase + k2M, 8 * k4K}, kMemory + k2M, kR, MapFlags::no_blocks).ok());
+  Bits dirty(520);
+  const MaintenanceCounters before = rig.table().stats().maintenance;
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, k2M + 8 * k4K}, dirty.bitmap(), kHardware).ok());
+  const MaintenanceCounters issued = rig.table().stats().maintenance - before;
+  EXPECT_EQ(issued.dsb_ishst, 2u) << "the split's break-before-make, then one for the arming";
+  for (const test::LeafEntry& e : test::leaf_entries(rig.table())) {
+    if (!IpaRange{kBase, k2M + 8 * k4K}.contains(e.base)) continue;
+    EXPECT_EQ(e.size, k4K);
+    const bool was_writable = e.base < kBase + k2M;
+    EXPECT_EQ(e.pte.dbm(), was_writable) << "read-only pages stay as they are";
+    EXPECT_FALSE(has(e.pte.perm(), Perm::write));
+  }
+}
+
+TEST(HardwareDirtyLog, ClearDirtyCollectsWhatTheHardwareMarkedWithOneInvalidation) {
+  LogRig rig(kHafdbs);
+  constexpr u64 kPages = 512;
+  ASSERT_TRUE(rig.table().map({kBase, kPages * k4K}, kMemory, kRw, MapFlags::no_blocks).ok());
+  Bits dirty(kPages);
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, kPages * k4K}, dirty.bitmap(), kHardware).ok());
+  for (u64 i : {u64{3}, u64{64}, u64{65}, u64{400}, u64{511}})
+    hardware_write(rig.table(), kBase + i * k4K);
+  EXPECT_TRUE(rig.writable(kBase + 64 * k4K)) << "dirty: writable";
+
+  // sync_dirty copies the hardware's state into the bitmap, changing no leaf.
+  const MaintenanceCounters quiet = rig.table().stats().maintenance;
+  ASSERT_TRUE(rig.table().sync_dirty({kBase, kPages * k4K}).ok());
+  EXPECT_EQ(dirty.count(), 5u);
+  EXPECT_TRUE(dirty.test(400));
+  EXPECT_EQ(rig.table().stats().maintenance, quiet);
+  EXPECT_TRUE(rig.writable(kBase + 64 * k4K));
+
+  Bits mask(kPages);
+  for (u64 i = 0; i < 400; ++i)
+    mask.set(i);
+  Bits cleared(kPages);
+  const MaintenanceCounters before = rig.table().stats().maintenance;
+  ASSERT_TRUE(rig.table().clear_dirty({kBase, kPages * k4K}, mask.bitmap(), cleared.bitmap()).ok());
+  EXPECT_EQ(rig.sequences_since(before), 1u);
+  for (u64 i = 0; i < kPages; ++i) {
+    const bool marked = i == 3 || i == 64 || i == 65 || i == 400 || i == 511;
+    EXPECT_EQ(cleared.test(i), marked && i < 400) << i;
+    EXPECT_EQ(rig.writable(kBase + i * k4K), marked && i >= 400) << i;
+    EXPECT_TRUE(Pte::from_raw(*slot_of(rig.table(), kBase + i * k4K)).dbm()) << i;
+  }
+  EXPECT_EQ(dirty.count(), 2u) << "pages 400 and 511, outside the mask";
+  // Cleaned pages are marked again by their next write.
+  hardware_write(rig.table(), kBase + 3 * k4K);
+  ASSERT_TRUE(rig.table().clear_dirty({kBase, kPages * k4K}, mask.bitmap(), cleared.bitmap()).ok());
+  EXPECT_TRUE(cleared.test(3));
+}
+
+TEST(HardwareDirtyLog, FaultsMapWritableCleanPagesAndFallBackWithoutHd) {
+  LogRig rig(kHafdbs);
+  Bits dirty(64);
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), kHardware).ok());
+  // Nothing mapped: a write fault installs a writable-clean page; the retried write dirties it.
+  EXPECT_EQ(rig.fault(kBase + 2 * k4K, kRw).value(), FaultOutcome::mapped);
+  Pte leaf = Pte::from_raw(*slot_of(rig.table(), kBase + 2 * k4K));
+  EXPECT_TRUE(leaf.dbm());
+  EXPECT_FALSE(has(leaf.perm(), Perm::write));
+  EXPECT_EQ(dirty.count(), 0u) << "the hardware records the write, not the fault path";
+  // A write fault on that writable-clean page means VTCR_EL2.HD is off: the fault path does
+  // what the hardware would have done.
+  EXPECT_EQ(rig.fault(kBase + 2 * k4K, kRw).value(), FaultOutcome::relaxed);
+  leaf = Pte::from_raw(*slot_of(rig.table(), kBase + 2 * k4K));
+  EXPECT_TRUE(leaf.hw_dirty());
+  Bits all(64);
+  for (u64 i = 0; i < 64; ++i)
+    all.set(i);
+  Bits cleared(64);
+  ASSERT_TRUE(rig.table().clear_dirty({kBase, 64 * k4K}, all.bitmap(), cleared.bitmap()).ok());
+  EXPECT_TRUE(cleared.test(2));
+  EXPECT_EQ(cleared.count(), 1u);
+}
+
+TEST(HardwareDirtyLog, DisableMakesThePagesWritableAgain) {
+  LogRig rig(kHafdbs);
+  ASSERT_TRUE(rig.table().map({kBase, 16 * k4K}, kMemory, kRw, MapFlags::no_blocks).ok());
+  Bits dirty(16);
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, 16 * k4K}, dirty.bitmap(), kHardware).ok());
+  hardware_write(rig.table(), kBase);
+  ASSERT_TRUE(rig.table().disable_dirty_log({kBase, 16 * k4K}).ok());
+  for (u64 i = 0; i < 16; ++i) {
+    const Pte leaf = Pte::from_raw(*slot_of(rig.table(), kBase + i * k4K));
+    EXPECT_FALSE(leaf.dbm()) << i;
+    EXPECT_TRUE(has(leaf.perm(), Perm::write)) << i;
+  }
+  Bits none(16);
+  EXPECT_EQ(rig.table().sync_dirty({kBase, 16 * k4K}).status, Status::not_logging);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@ constexpr u64 field(u64 reg, unsigned shift, unsigned width = 4) {
 
 // ID register fields (Arm ARM D19.2).
 constexpr unsigned kIsar0Tlb = 56;      // 2: TLBI outer-shareable and range instructions
+constexpr unsigned kMmfr1Hafdbs = 0;    // 2: hardware access flag and dirty state
 constexpr unsigned kMmfr1VmidBits = 4;  // 2: 16-bit VMID
 constexpr unsigned kMmfr2Fwb = 40;
 constexpr unsigned kMmfr2Ttl = 48;
@@ -45,6 +46,7 @@ CpuInfo read_cpu_info() {
   info.features.bbm_level = static_cast<u8>(field(mmfr2, kMmfr2Bbm));
   info.features.dic = field(ctr, kCtrDic, 1) != 0;
   info.features.aliasing_icache = field(ctr, kCtrL1Ip, 2) == kL1IpVipt;
+  info.features.hw_dirty = field(mmfr1, kMmfr1Hafdbs) >= 2;
   info.idc = field(ctr, kCtrIdc, 1) != 0;
   // Line sizes are log2 of the number of 4-byte words.
   info.dcache_line = u64{4} << field(ctr, kCtrDminLine);
@@ -59,6 +61,7 @@ Aarch64Arch::Aarch64Arch(const CpuInfo& system, FeatureMask mask)
   features_.tlbi_range = features_.tlbi_range && mask.tlbi_range;
   features_.ttl = features_.ttl && mask.ttl;
   features_.dic = features_.dic && mask.dic;
+  features_.hw_dirty = features_.hw_dirty && mask.hw_dirty;
 }
 
 namespace {

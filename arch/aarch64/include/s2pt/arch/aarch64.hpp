@@ -33,6 +33,7 @@ constexpr CpuInfo common(const CpuInfo& a, const CpuInfo& b) {
                            .ttl = x.ttl && y.ttl,
                            .dic = x.dic && y.dic,
                            .aliasing_icache = x.aliasing_icache || y.aliasing_icache,
+                           .hw_dirty = x.hw_dirty && y.hw_dirty,
                            .bbm_level = x.bbm_level < y.bbm_level ? x.bbm_level : y.bbm_level},
       .dcache_line = a.dcache_line < b.dcache_line ? a.dcache_line : b.dcache_line,
       .icache_line = a.icache_line < b.icache_line ? a.icache_line : b.icache_line,
@@ -61,6 +62,7 @@ struct FeatureMask {
   bool tlbi_range = true;
   bool ttl = true;
   bool dic = true;
+  bool hw_dirty = true;
 };
 
 class Aarch64Arch final : public Arch {
