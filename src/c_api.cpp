@@ -35,8 +35,7 @@ static_assert(S2PT_ERR_ALREADY_LOGGING == static_cast<int>(Status::already_loggi
 static_assert(S2PT_MAX_LOGGED_RANGES == kMaxLoggedRanges);
 static_assert(S2PT_SPLIT_LAZY == static_cast<int>(BlockSplitting::lazy));
 static_assert(S2PT_SPLIT_EAGER == static_cast<int>(BlockSplitting::eager));
-static_assert(S2PT_ERR_TOO_MANY_LOGGED_RANGES ==
-              static_cast<int>(Status::too_many_logged_ranges));
+static_assert(S2PT_ERR_TOO_MANY_LOGGED_RANGES == static_cast<int>(Status::too_many_logged_ranges));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
 static_assert(S2PT_GRANULE_16K == static_cast<int>(Granule::k16));
 static_assert(S2PT_GRANULE_64K == static_cast<int>(Granule::k64));

@@ -117,9 +117,9 @@ Progress Table::enable_dirty_log(IpaRange range, DirtyBitmap bitmap,
                                  const DirtyLogOptions& options) {
   const LoggedRanges& logged = core_.logged();
   const bool hardware = options.tracking == DirtyTracking::hardware;
-  const bool known = (options.tracking == DirtyTracking::write_protect || hardware) &&
-                     (options.blocks == BlockSplitting::lazy ||
-                      options.blocks == BlockSplitting::eager);
+  const bool known =
+      (options.tracking == DirtyTracking::write_protect || hardware) &&
+      (options.blocks == BlockSplitting::lazy || options.blocks == BlockSplitting::eager);
   const Status input = first_failure(
       {known ? Status::ok : Status::bad_flags,
        hardware && !core_.features().hw_dirty ? Status::missing_feature : Status::ok,

@@ -20,7 +20,7 @@ class FaultVisitor {
         hardware_(logged != nullptr && logged->tracking == DirtyTracking::hardware &&
                   has(fault.attrs.perm, Perm::write)),
         log_(logged != nullptr && has(fault.attrs.perm, Perm::write) && !hardware_ ? logged
-                                                                                    : nullptr) {}
+                                                                                   : nullptr) {}
 
   Status table_pre(WalkContext& ctx) {
     // A table already sits where the requested block would go (part of the block's range is
@@ -159,7 +159,7 @@ class FaultVisitor {
   PageCache& cache_;
   u64 target_bytes_;
   u64 page_bytes_;
-  bool hardware_;  // a write in a range logged by the hardware's dirty state
+  bool hardware_;           // a write in a range logged by the hardware's dirty state
   const LoggedRange* log_;  // a write in a range logged by write protection
   FaultOutcome outcome_ = FaultOutcome::already_resolved;
 };

@@ -18,11 +18,13 @@ void reclaim_detached_pages(T& table) {
 
 }  // namespace
 
-Status TestVm::create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control) {
+Status TestVm::create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control,
+                      bool hw_dirty) {
   destroy();
   arch_ = s2pt::aarch64::Aarch64Arch(system_cpu_info(), mask);
   units_before_ = arena().units_in_use();
-  const s2pt::TableConfig config{.geometry = geometry, .vmid = s2pt::Vmid{next_vmid++}};
+  const s2pt::TableConfig config{
+      .geometry = geometry, .vmid = s2pt::Vmid{next_vmid++}, .use_hw_dirty = hw_dirty};
   s2pt::Result<Table> table = Table::create(config, arena(), control != nullptr ? *control : arch_);
   if (!table.ok()) return table.status();
   new (storage_) Table(static_cast<s2pt::Result<Table>&&>(table).value());
@@ -34,7 +36,7 @@ Status TestVm::create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* co
       this->table().map(IpaRange{Ipa{start}, bytes}, Pa{start}, Attrs::normal(s2pt::Perm::rwx));
   if (!p.ok()) return p.status;
 
-  const u64 vtcr = geometry.vtcr();
+  const u64 vtcr = this->table().vtcr();  // with VTCR_EL2.HD where the CPU has it
   const u64 vttbr = this->table().vttbr();
   const bool fwb = this->table().features().fwb;
   auto install = [&](unsigned) {

@@ -29,7 +29,9 @@ class TestVm {
   // Creates the table (with a VMID not used before), maps the guest payload and installs the
   // table on every CPU with HCR_EL2.FWB as the table's features say. `control`: a backend to use
   // instead of the aarch64 one (a negative control: a backend with a known fault).
-  Status create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control = nullptr);
+  // `hw_dirty`: TableConfig::use_hw_dirty (VTCR_EL2.HA and HD where the CPU has FEAT_HAFDBS).
+  Status create(const Geometry& geometry, FeatureMask mask, s2pt::Arch* control = nullptr,
+                bool hw_dirty = false);
   Table& table() { return *reinterpret_cast<Table*>(storage_); }
   SpinLock& lock() { return lock_; }
   s2pt::aarch64::Aarch64Arch& arch() { return arch_; }

@@ -95,7 +95,9 @@ inline constexpr unsigned kSh0Shift = 12;
 inline constexpr unsigned kTg0Shift = 14;
 inline constexpr unsigned kPsShift = 16;
 inline constexpr u64 kVs16BitVmid = u64{1} << 19;
-// HD: hardware management of the dirty state for leaves with DBM set (FEAT_HAFDBS).
+// HA, HD: hardware management of the access flag, and of the dirty state of leaves with DBM set
+// (FEAT_HAFDBS). HD takes effect only with HA (QEMU's behaviour, el2 scenario "hafdbs").
+inline constexpr u64 kHa = u64{1} << 21;
 inline constexpr u64 kHd = u64{1} << 22;
 inline constexpr u64 kRes1 = u64{1} << 31;
 inline constexpr u64 kWriteBackCacheable = 1;  // IRGN0/ORGN0 = Normal WB RA WA

@@ -200,11 +200,11 @@ class Pte {
   // instead of faulting. Read-only with DBM is "writable-clean"; writable with DBM, "dirty".
   constexpr bool dbm() const { return (raw_ & bits::kDbm) != 0; }
   constexpr bool hw_dirty() const { return dbm() && (raw_ & bits::kS2apWrite) != 0; }
-  constexpr Pte with_dbm(bool dbm) const { return Pte{dbm ? raw_ | bits::kDbm : raw_ & ~bits::kDbm}; }
-  // A writable leaf made writable-clean: the next write is recorded by the hardware.
-  constexpr Pte writable_clean() const {
-    return Pte{(raw_ & ~bits::kS2apWrite) | bits::kDbm};
+  constexpr Pte with_dbm(bool dbm) const {
+    return Pte{dbm ? raw_ | bits::kDbm : raw_ & ~bits::kDbm};
   }
+  // A writable leaf made writable-clean: the next write is recorded by the hardware.
+  constexpr Pte writable_clean() const { return Pte{(raw_ & ~bits::kS2apWrite) | bits::kDbm}; }
   constexpr bool contiguous() const { return (raw_ & bits::kContiguous) != 0; }
   constexpr u64 memattr() const { return (raw_ & bits::kMemAttr) >> bits::kMemAttrShift; }
   constexpr bool has_memtype(MemType mem, MemAttrFormat format) const {

@@ -35,7 +35,9 @@ struct TableConfig {
   bool use_fwb = true;
   bool use_tlbi_range = true;
   bool use_ttl = true;
-  bool use_hw_dirty = true;  // hardware dirty logging where the CPU has FEAT_HAFDBS
+  // Hardware dirty logging where the CPU has FEAT_HAFDBS: vtcr() then sets HA and HD, so the
+  // walker also sets access flags itself (access-flag faults stop). Off unless asked for.
+  bool use_hw_dirty = false;
   PlannerLimits limits = {};
 };
 
@@ -244,8 +246,8 @@ class Table {
   MemAttrFormat format() const;
   const Features& features() const;
   Pa root() const;
-  // VTCR_EL2 for this table: the geometry's, with HD when hardware dirty logging is available.
-  u64 vtcr() const { return geometry().vtcr() | (features().hw_dirty ? vtcr::kHd : 0); }
+  // VTCR_EL2 for this table: the geometry's, with HA and HD when hardware dirty logging is in use.
+  u64 vtcr() const { return geometry().vtcr() | (features().hw_dirty ? vtcr::kHa | vtcr::kHd : 0); }
   // VTTBR_EL2: root base address and VMID (bits [63:48]).
   u64 vttbr() const { return root().raw | (u64{vmid().raw} << 48); }
   bool destroyed() const;

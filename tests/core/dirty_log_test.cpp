@@ -40,7 +40,8 @@ struct Bits {
 };
 
 struct LogRig : Rig {
-  explicit LogRig(const Features& f = test::kAllFeatures) : Rig(k4, f), cache(k4K, 0) {
+  explicit LogRig(const Features& f = test::kAllFeatures)
+      : Rig(TableConfig{.geometry = k4, .vmid = Vmid{1}, .use_hw_dirty = true}, f), cache(k4K, 0) {
     EXPECT_EQ(cache.topup(pool), Status::ok);
   }
   ~LogRig() { cache.drain(pool); }
@@ -330,7 +331,12 @@ TEST(HardwareDirtyLog, NeedsTheFeatureAndEagerSplitting) {
             Status::missing_feature);
   EXPECT_EQ(rig.table().vtcr() & vtcr::kHd, 0u);
   LogRig hw(kHafdbs);
-  EXPECT_EQ(hw.table().vtcr(), hw.table().geometry().vtcr() | vtcr::kHd);
+  EXPECT_EQ(hw.table().vtcr(), hw.table().geometry().vtcr() | vtcr::kHa | vtcr::kHd);
+  // Without the configuration's consent, no hardware tracking either.
+  Rig plain(k4, kHafdbs);
+  EXPECT_EQ(plain.table().vtcr(), plain.table().geometry().vtcr());
+  EXPECT_EQ(plain.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), kHardware).status,
+            Status::missing_feature);
   const DirtyLogOptions lazy{.tracking = DirtyTracking::hardware};
   EXPECT_EQ(hw.table().enable_dirty_log({kBase, 64 * k4K}, dirty.bitmap(), lazy).status,
             Status::bad_flags);

@@ -38,6 +38,7 @@ struct Migration {
   u32 stored_after[kMaxCpus][kPages] = {};
   u32 last_report[kPages] = {};
   u64 stores = 0;
+  u64 write_faults = 0;
   u64 fault_errors = 0;
   u64 unexpected = 0;
 };
@@ -53,6 +54,7 @@ FaultAction log_write(const StageTwoFault& f, void* context) {
     __atomic_fetch_add(&m->unexpected, 1, __ATOMIC_RELAXED);
     return FaultAction::skip;
   }
+  if (f.kind == FaultKind::permission) __atomic_fetch_add(&m->write_faults, 1, __ATOMIC_RELAXED);
   s2pt::PageCache& cache = *m->caches[cpu_index()];
   Table& table = m->vm->table();
   if (cache.size() < table.geometry().levels() - 1) {
@@ -87,11 +89,12 @@ u64 next(u64& state) {
   return state;
 }
 
-bool run(const char* label, s2pt::Arch* control) {
+bool run(const char* label, s2pt::DirtyTracking tracking, s2pt::Arch* control) {
   Checker c("dirty");
   const Geometry g = Geometry::make(s2pt::Granule::k4, 40, 48).value();
   TestVm vm;
-  if (Status s = vm.create(g, FeatureMask{}, control); s != Status::ok) {
+  const bool hardware = tracking == s2pt::DirtyTracking::hardware;
+  if (Status s = vm.create(g, FeatureMask{}, control, hardware); s != Status::ok) {
     return c.expect(false, "create", static_cast<u64>(s));
   }
   static Migration migration;  // too big for an EL2 stack
@@ -107,7 +110,11 @@ bool run(const char* label, s2pt::Arch* control) {
                .ok(),
            "map the pages");
   c.expect(vm.table().lookup(kStart)->size == kBlock, "mapped as a block");
-  c.expect(vm.table().enable_dirty_log(range, DirtyBitmap{m.dirty, kPages}).ok(), "enable");
+  const s2pt::DirtyLogOptions options{
+      .tracking = tracking,
+      .blocks = hardware ? s2pt::BlockSplitting::eager : s2pt::BlockSplitting::lazy};
+  c.expect(vm.table().enable_dirty_log(range, DirtyBitmap{m.dirty, kPages}, options).ok(),
+           "enable");
 
   auto work = [&](unsigned cpu) {
     s2pt::PageCache cache(kPage, cpu);
@@ -217,6 +224,9 @@ bool run(const char* label, s2pt::Arch* control) {
            m.unexpected, m.fault_errors);
   c.expect(cpu_count() == 1 || written > kPages / 4, "too few pages written", written);
   c.expect(phantom == 0, "pages reported that were never written", phantom);
+  // By the hardware's dirty state a store never faults: the walker records it.
+  if (hardware)
+    c.expect(m.write_faults == 0, "write faults with hardware dirty state", m.write_faults);
   if (is_control) {
     c.expect(lost > 0, "the control lost no store: the scenario cannot see a missing invalidation");
   } else {
@@ -226,7 +236,8 @@ bool run(const char* label, s2pt::Arch* control) {
   c.expect(vm.destroy(), "leak");
   say() << (c.ok() ? "PASS" : "FAIL") << " dirty " << label << ": " << m.stores << " stores by "
         << (cpu_count() - 1) << " CPUs to " << written << " of " << kPages << " pages, " << harvest
-        << " harvests; stores missed by every later harvest: " << lost << "\n";
+        << " harvests, " << m.write_faults
+        << " write faults; stores missed by every later harvest: " << lost << "\n";
   return c.ok();
 }
 
@@ -234,11 +245,24 @@ bool run(const char* label, s2pt::Arch* control) {
 
 bool scenario_dirty() {
   if (cpu_count() < 2) say() << "  note: one CPU only, nobody stores while harvests run\n";
-  bool ok = run("write protection", nullptr);
+  bool ok = run("write protection", s2pt::DirtyTracking::write_protect, nullptr);
+  const bool hafdbs = system_cpu_info().features.hw_dirty;
+  if (hafdbs) {
+    ok = run("hardware dirty state", s2pt::DirtyTracking::hardware, nullptr) && ok;
+  } else {
+    say() << "  note: no FEAT_HAFDBS dirty state here: hardware tracking not run\n";
+  }
   if (cpu_count() >= 2) {
     linux_guest::DroppingArch dropping(system_cpu_info(), FeatureMask{},
                                        linux_guest::Control::drop_all);
-    ok = run("control (every TLBI dropped)", &dropping) && ok;
+    ok = run("control, write protection, every TLBI dropped", s2pt::DirtyTracking::write_protect,
+             &dropping) &&
+         ok;
+    if (hafdbs) {
+      ok = run("control, hardware dirty state, every TLBI dropped", s2pt::DirtyTracking::hardware,
+               &dropping) &&
+           ok;
+    }
   }
   return ok;
 }
