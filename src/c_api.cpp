@@ -34,6 +34,8 @@ static_assert(S2PT_ERR_NOT_LOGGING == static_cast<int>(Status::not_logging));
 static_assert(S2PT_ERR_ALREADY_LOGGING == static_cast<int>(Status::already_logging));
 static_assert(S2PT_MAX_LOGGED_RANGES == kMaxLoggedRanges);
 static_assert(S2PT_SPLIT_LAZY == static_cast<int>(BlockSplitting::lazy));
+static_assert(S2PT_TRACK_WRITE_PROTECT == static_cast<int>(DirtyTracking::write_protect));
+static_assert(S2PT_TRACK_HARDWARE == static_cast<int>(DirtyTracking::hardware));
 static_assert(S2PT_SPLIT_EAGER == static_cast<int>(BlockSplitting::eager));
 static_assert(S2PT_ERR_TOO_MANY_LOGGED_RANGES == static_cast<int>(Status::too_many_logged_ranges));
 static_assert(S2PT_GRANULE_4K == static_cast<int>(Granule::k4));
@@ -306,6 +308,7 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
                                  .use_fwb = !config->no_fwb,
                                  .use_tlbi_range = !config->no_tlbi_range,
                                  .use_ttl = !config->no_ttl,
+                                 .use_hw_dirty = config->hw_dirty,
                                  .limits = limits};
 
   Handle* h = new (reinterpret_cast<unsigned char*>(table) + kHandleOffset) Handle(*mm, *arch);
@@ -464,16 +467,26 @@ s2pt_status s2pt_collapse(s2pt_table* table, uint64_t ipa, uint64_t size, uint64
 }
 
 s2pt_status s2pt_enable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size,
-                                  const s2pt_dirty_bitmap* bitmap, s2pt_block_splitting blocks,
-                                  uint64_t split_page_budget) {
+                                  const s2pt_dirty_bitmap* bitmap,
+                                  const s2pt_dirty_log_options* c_options) {
   Handle* h = handle(table);
   if (h == nullptr || bitmap == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
-  const DirtyLogOptions options{.blocks = static_cast<BlockSplitting>(blocks),
-                                .split_page_budget = split_page_budget};
+  DirtyLogOptions options;
+  if (c_options != nullptr) {
+    options.tracking = static_cast<DirtyTracking>(c_options->tracking);
+    options.blocks = static_cast<BlockSplitting>(c_options->blocks);
+    if (c_options->split_page_budget != 0) options.split_page_budget = c_options->split_page_budget;
+  }
   return to_c(h->table()
                   .enable_dirty_log(IpaRange{Ipa{ipa}, size},
                                     DirtyBitmap{bitmap->words, bitmap->bits}, options)
                   .status);
+}
+
+s2pt_status s2pt_sync_dirty(s2pt_table* table, uint64_t ipa, uint64_t size) {
+  Handle* h = handle(table);
+  if (h == nullptr) return S2PT_ERR_INVALID_ARGUMENT;
+  return to_c(h->table().sync_dirty(IpaRange{Ipa{ipa}, size}).status);
 }
 
 s2pt_status s2pt_disable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size, bool collapse) {
@@ -575,7 +588,7 @@ uint64_t s2pt_vttbr(const s2pt_table* table) {
 
 uint64_t s2pt_vtcr(const s2pt_table* table) {
   const Handle* h = handle(table);
-  return h == nullptr ? 0 : h->table().geometry().vtcr();
+  return h == nullptr ? 0 : h->table().vtcr();
 }
 
 s2pt_status s2pt_get_stats(const s2pt_table* table, s2pt_stats* out) {

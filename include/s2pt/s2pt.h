@@ -202,6 +202,9 @@ typedef struct s2pt_config {
   /* TLBI planner: above this many operations, invalidate the whole VMID. 0 = the default. */
   uint32_t max_ipa_ops;
   uint32_t max_range_ops;
+  /* Hardware dirty logging where the arch reports hw_dirty: s2pt_vtcr() then sets VTCR_EL2.HA
+   * and HD (the walker also sets access flags itself: access-flag faults stop). */
+  bool hw_dirty;
 } s2pt_config;
 
 /* Storage for one table. Opaque: use only through the functions below. Any placement works;
@@ -307,6 +310,12 @@ typedef struct s2pt_dirty_bitmap {
 
 #define S2PT_MAX_LOGGED_RANGES 16
 
+typedef enum s2pt_dirty_tracking {
+  S2PT_TRACK_WRITE_PROTECT = 0, /* first writes fault, s2pt_handle_fault logs them */
+  S2PT_TRACK_HARDWARE = 1,      /* FEAT_HAFDBS: writable-clean pages, no faults (needs EAGER) */
+  S2PT_TRACK_MAX_ENUM = 0x7FFFFFFF /* not a mechanism: keeps the enum 32 bits wide */
+} s2pt_dirty_tracking;
+
 typedef enum s2pt_block_splitting {
   S2PT_SPLIT_LAZY = 0,  /* a block is split into read-only pages by its first write fault */
   S2PT_SPLIT_EAGER = 1, /* every block of the range is split to pages when logging starts */
@@ -317,13 +326,20 @@ typedef enum s2pt_block_splitting {
  * `split_page_budget` table pages per call) and logs writes into *bitmap (bit i: page ipa + i *
  * granule), which must stay valid until logging is disabled. From then on s2pt_handle_fault with
  * write permission on a logged page makes the page writable and sets its bit (a block is split
- * into read-only pages first); ask for write permission only on a write fault. Logging starts
+ * into read-only pages first); ask for write permission only on a write fault. With
+ * S2PT_TRACK_HARDWARE (and s2pt_config.hw_dirty) the pages become writable-clean instead and the
+ * hardware records writes without faults (S2PT_ERR_MISSING_FEATURE without it). Logging starts
  * only on S2PT_OK: S2PT_ERR_BITMAP_TOO_SMALL, S2PT_ERR_ALREADY_LOGGING (overlap),
  * S2PT_ERR_TOO_MANY_LOGGED_RANGES, S2PT_ERR_BAD_FLAGS (unknown mode) change nothing;
  * S2PT_ERR_BUDGET_EXHAUSTED: call again. */
+typedef struct s2pt_dirty_log_options {
+  s2pt_dirty_tracking tracking;
+  s2pt_block_splitting blocks;
+  uint64_t split_page_budget; /* eager splitting: table pages per call; 0 = no limit */
+} s2pt_dirty_log_options;
 s2pt_status s2pt_enable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size,
-                                  const s2pt_dirty_bitmap* bitmap, s2pt_block_splitting blocks,
-                                  uint64_t split_page_budget);
+                                  const s2pt_dirty_bitmap* bitmap,
+                                  const s2pt_dirty_log_options* options /* NULL: defaults */);
 /* Stops logging exactly a range given to s2pt_enable_dirty_log (S2PT_ERR_NOT_LOGGING otherwise);
  * with `collapse`, tables whose pages are alike again become blocks. */
 s2pt_status s2pt_disable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t size, bool collapse);
@@ -332,6 +348,9 @@ s2pt_status s2pt_disable_dirty_log(s2pt_table* table, uint64_t ipa, uint64_t siz
  * ceil(pages / 64) words are written); one invalidation for the whole call. */
 s2pt_status s2pt_clear_dirty(s2pt_table* table, uint64_t ipa, uint64_t size,
                              const s2pt_dirty_bitmap* mask, const s2pt_dirty_bitmap* cleared);
+/* S2PT_TRACK_HARDWARE: sets the bitmap's bit of every page the hardware made dirty, without
+ * arming it again (KVM_GET_DIRTY_LOG without clearing). */
+s2pt_status s2pt_sync_dirty(s2pt_table* table, uint64_t ipa, uint64_t size);
 
 /* Removes write permission from every mapping in the range. */
 s2pt_status s2pt_write_protect(s2pt_table* table, uint64_t ipa, uint64_t size,

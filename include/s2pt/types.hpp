@@ -104,8 +104,6 @@ enum class Status : u8 {
   mismatched_cache,  // the page cache holds pages of another granule, or its walker slot is invalid
   bad_flags,         // unknown operation flags
   exec_on_device,    // execute permission asked for Device memory
-  // Reserved, with its number and name, for 52-bit addresses, not implemented yet: no operation
-  // returns it today.
   missing_feature,         // the geometry or operation needs a CPU feature the table was not given
   bitmap_too_small,        // the caller's dirty bitmap does not cover the range
   not_logging,             // dirty logging is not enabled on (all of) the range

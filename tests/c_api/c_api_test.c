@@ -234,17 +234,23 @@ static void test_dirty_log(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   uint64_t dirty_words[1] = {0};
   const s2pt_dirty_bitmap dirty = {dirty_words, 64};
   const s2pt_dirty_bitmap small = {dirty_words, 63};
-  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, NULL, S2PT_SPLIT_LAZY, 0),
+  const s2pt_dirty_log_options bad_mode = {.blocks = (s2pt_block_splitting)5};
+  const s2pt_dirty_log_options hardware = {.tracking = S2PT_TRACK_HARDWARE,
+                                           .blocks = S2PT_SPLIT_EAGER};
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, NULL, NULL),
                S2PT_ERR_INVALID_ARGUMENT);
-  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &small, S2PT_SPLIT_LAZY, 0),
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &small, NULL),
                S2PT_ERR_BITMAP_TOO_SMALL);
-  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty,
-                                     (s2pt_block_splitting)5, 0),
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, &bad_mode),
                S2PT_ERR_BAD_FLAGS);
-  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, S2PT_SPLIT_LAZY, 0),
-               S2PT_OK);
-  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, PAGE, &dirty, S2PT_SPLIT_LAZY, 0),
+  /* No hw_dirty in the arch's features (nor in the config): no hardware tracking. */
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, &hardware),
+               S2PT_ERR_MISSING_FEATURE);
+  CHECK(s2pt_vtcr(&table) == (s2pt_vtcr(&table) & ~(UINT64_C(3) << 21)));
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, NULL), S2PT_OK);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, PAGE, &dirty, NULL),
                S2PT_ERR_ALREADY_LOGGING);
+  CHECK_STATUS(s2pt_sync_dirty(&table, 0x80000000, PAGE), S2PT_ERR_NOT_LOGGING);
 
   s2pt_page_cache cache;
   CHECK_STATUS(s2pt_page_cache_init(&cache, &table, 0), S2PT_OK);
@@ -279,6 +285,26 @@ static void test_dirty_log(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   CHECK_STATUS(s2pt_disable_dirty_log(&table, 0x40000000, PAGE, false), S2PT_ERR_NOT_LOGGING);
   CHECK_STATUS(s2pt_disable_dirty_log(&table, 0x40000000, 64 * PAGE, false), S2PT_OK);
   CHECK_STATUS(s2pt_page_cache_drain(&cache, &table), S2PT_OK);
+  s2pt_table_destroy(&table);
+
+  /* With FEAT_HAFDBS and the configuration's consent: VTCR_EL2.HA and HD, hardware tracking. */
+  s2pt_arch_ops hw_arch = *arch;
+  hw_arch.features.hw_dirty = true;
+  config.hw_dirty = true;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, &hw_arch), S2PT_OK);
+  CHECK(((s2pt_vtcr(&table) >> 21) & 3) == 3);
+  CHECK_STATUS(s2pt_map(&table, 0x40000000, 64 * PAGE, 0x100000000, &rw, S2PT_MAP_NO_BLOCKS, NULL),
+               S2PT_OK);
+  const s2pt_dirty_log_options lazy_hardware = {.tracking = S2PT_TRACK_HARDWARE};
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, &lazy_hardware),
+               S2PT_ERR_BAD_FLAGS);
+  CHECK_STATUS(s2pt_enable_dirty_log(&table, 0x40000000, 64 * PAGE, &dirty, &hardware), S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.attrs.perm == S2PT_PERM_R); /* writable-clean: read-only until the hardware dirties it */
+  CHECK_STATUS(s2pt_sync_dirty(&table, 0x40000000, 64 * PAGE), S2PT_OK);
+  CHECK_STATUS(s2pt_disable_dirty_log(&table, 0x40000000, 64 * PAGE, false), S2PT_OK);
+  CHECK_STATUS(s2pt_lookup(&table, 0x40000000, &t), S2PT_OK);
+  CHECK(t.attrs.perm == (S2PT_PERM_R | S2PT_PERM_W));
   s2pt_table_destroy(&table);
 }
 
