@@ -48,7 +48,8 @@ void Machine::attach(const Table& table) {
   attach(AttachedTable{.vmid = table.vmid(),
                        .geometry = table.geometry(),
                        .format = table.format(),
-                       .root = table.root()});
+                       .root = table.root(),
+                       .hardware_dirty = (table.vtcr() & vtcr::kHd) != 0});
 }
 
 void Machine::attach(const AttachedTable& table) {
@@ -259,6 +260,10 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
     }
     used = tr.entry;
   }
+  if (write && !has(used->perm, Perm::write) && t->hardware_dirty &&
+      Pte::from_raw(used->descriptor).dbm()) {
+    dirty_update(cpu, *t, ipa, *used);
+  }
   if (!has(used->perm, write ? Perm::write : Perm::read)) {
     a.result = AccessResult::permission_fault;
     record(cpu, a);
@@ -280,8 +285,77 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
   if (write && t->format == MemAttrFormat::classic && used->mem == MemType::normal_wb) {
     mark_dirty(a.pa);
   }
+  if (write) note_write(vmid, ipa, a.time);
   record(cpu, a);
   return a;
+}
+
+bool Machine::dirty_update(Cpu& cpu, const AttachedTable& t, Ipa ipa, TlbEntry& used) {
+  // Find the live leaf (a walk that caches nothing) and update it as the hardware does: one
+  // atomic read-modify-write of the descriptor, only while it is still a valid DBM leaf.
+  const Geometry& g = t.geometry;
+  Pa table = t.root;
+  for (Level level = g.start_level();; level = level.deeper()) {
+    if (!mm_.contains(table) || mm_.is_freed(table)) return false;
+    u64* slot = static_cast<u64*>(mm_.raw(table)) + g.index(ipa, level);
+    Pte d = entry::load(slot);
+    if (d.is_table(level)) {
+      table = d.table_address();
+      continue;
+    }
+    if (!d.is_leaf(level) || !d.af()) return false;
+    while (d.dbm() && !has(d.perm(), Perm::write)) {
+      const Pte dirty = d.with_perm(d.perm() | Perm::write);
+      if (entry::compare_exchange(slot, d, dirty)) {
+        d = dirty;
+        break;
+      }
+    }
+    if (!d.dbm() || !has(d.perm(), Perm::write)) return false;
+    used.perm = d.perm();
+    used.descriptor = d.raw();
+    used.fill_time = now();
+    used.stale = false;
+    fill(cpu, used);
+    return true;
+  }
+}
+
+void Machine::watch_writes(Vmid vmid, IpaRange range) {
+  std::lock_guard lock(watch_mutex_);
+  const AttachedTable* t = table_of(vmid);
+  watch_.vmid = vmid;
+  watch_.range = range;
+  watch_.page_bytes = t != nullptr ? t->geometry.page_bytes() : 4096;
+  watch_.written.assign(range.size / watch_.page_bytes, 0);
+  watch_.reported.assign(range.size / watch_.page_bytes, 0);
+}
+
+void Machine::note_write(Vmid vmid, Ipa ipa, u64 time) {
+  std::lock_guard lock(watch_mutex_);
+  if (watch_.written.empty() || vmid != watch_.vmid || !watch_.range.contains(ipa)) return;
+  u64& last = watch_.written[(ipa - watch_.range.start) / watch_.page_bytes];
+  last = last > time ? last : time;
+}
+
+void Machine::harvested(const std::vector<Ipa>& pages) {
+  const u64 at = tick();
+  std::lock_guard lock(watch_mutex_);
+  for (Ipa page : pages) {
+    if (watch_.range.contains(page))
+      watch_.reported[(page - watch_.range.start) / watch_.page_bytes] = at;
+  }
+}
+
+std::vector<Ipa> Machine::lost_writes() const {
+  std::lock_guard lock(watch_mutex_);
+  std::vector<Ipa> lost;
+  for (u64 i = 0; i < watch_.written.size(); ++i) {
+    if (watch_.written[i] != 0 && watch_.reported[i] < watch_.written[i]) {
+      lost.push_back(watch_.range.start + i * watch_.page_bytes);
+    }
+  }
+  return lost;
 }
 
 void Machine::prefetch(unsigned c, Vmid vmid, Ipa ipa) {

@@ -21,6 +21,7 @@ struct RigConfig {
   bool fwb = true;
   bool tlbi_range = true;
   bool ttl = true;
+  bool hw_dirty = false;  // TableConfig::use_hw_dirty (the machine's features decide the rest)
   MachineConfig machine{};
 };
 
@@ -34,7 +35,8 @@ class Rig {
                                            .vmid = kVmid,
                                            .use_fwb = c.fwb,
                                            .use_tlbi_range = c.tlbi_range,
-                                           .use_ttl = c.ttl},
+                                           .use_ttl = c.ttl,
+                                           .use_hw_dirty = c.hw_dirty},
                                mm_, arch_)) {
     EXPECT_TRUE(created_.ok());
     machine_.attach(table());

@@ -59,6 +59,8 @@ struct AttachedTable {
   Geometry geometry;
   MemAttrFormat format = MemAttrFormat::classic;
   Pa root{};
+  // VTCR_EL2.HA and HD: the walker sets S2AP[1] of a DBM leaf on a write (FEAT_HAFDBS).
+  bool hardware_dirty = false;
 };
 
 // Random guest activity run by the writer's thread at every maintenance instruction: a whole run
@@ -120,6 +122,14 @@ class Machine {
   void dc_civac(unsigned cpu, Pa pa, u64 bytes);
   void ic_ivau(unsigned cpu, Pa pa, u64 bytes);
   void ic_ialluis(unsigned cpu);
+
+  // Dirty logging's invariant, checked by the caller's harvests: every successful guest write
+  // to a page is covered by a later harvest that reported the page. harvested() records a
+  // harvest that returned now and reported `pages` (their IPAs); lost_writes() lists the pages
+  // whose last write no harvest after it reported. Writes are watched from watch_writes() on.
+  void watch_writes(Vmid vmid, IpaRange range);
+  void harvested(const std::vector<Ipa>& pages);
+  std::vector<Ipa> lost_writes() const;
 
   // Oracles. begin_op labels what runs; end_op is the check at the operation's return: nothing
   // it removed or changed may survive anywhere, its maintenance must be complete, every table
@@ -187,6 +197,22 @@ class Machine {
   SimMm& mm_;
   std::vector<std::unique_ptr<Cpu>> cpus_;
   std::vector<AttachedTable> tables_;  // set up before the CPUs run
+  // watch_writes(): per page of the range, the time of the last successful write and of the
+  // last harvest that reported it.
+  struct WriteWatch {
+    Vmid vmid{};
+    IpaRange range{};
+    u64 page_bytes = 0;
+    std::vector<u64> written;
+    std::vector<u64> reported;
+  };
+  WriteWatch watch_;
+  mutable std::mutex watch_mutex_;
+  void note_write(Vmid vmid, Ipa ipa, u64 time);
+  // The hardware's dirty-state update for a write that `used` (read-only, DBM) did not permit:
+  // S2AP[1] set atomically in the live descriptor, the TLB refilled writable. False if the live
+  // descriptor no longer allows it (the write then faults).
+  bool dirty_update(Cpu& cpu, const AttachedTable& t, Ipa ipa, TlbEntry& used);
   std::unique_ptr<BbmTracker> bbm_;
   std::atomic<u64> clock_{0};
   Stepping stepping_;
