@@ -29,6 +29,8 @@ set(cases
   "dirty-log|--backing 3M|--backing: 3145728 not in {4096,2097152}"
   "dirty-log|--split sometimes|--split: sometimes not in {lazy,eager,both}"
   "dirty-log|--vcpus 0|--vcpus: Value 0 not in range 1 to 32"
+  "dirty-log|--tracking hardware|--tracking hardware needs --backend model"
+  "dirty-log|--backend silicon|--backend: silicon not in {counting,model}"
   "dirty-log|--vm-size 1M --backing 2M|--vm-size is smaller than --backing"
   "demo|--fast|The following argument was not expected: --fast"
   "frobnicate||unknown command 'frobnicate'")

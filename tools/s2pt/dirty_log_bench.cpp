@@ -24,6 +24,9 @@
 #include "s2pt/arch/counting.hpp"
 #include "s2pt/hosted/page_pool.hpp"
 #include "s2pt/sim/cost_model.hpp"
+#include "s2pt/sim/machine.hpp"
+#include "s2pt/sim/sim_arch.hpp"
+#include "s2pt/sim/sim_mm.hpp"
 #include "s2pt/table.hpp"
 #include "s2pt/table_lock.hpp"
 
@@ -41,6 +44,8 @@ struct Options {
   unsigned vcpus = 2;
   unsigned iterations = 3;
   std::vector<bool> fwb{true};
+  std::vector<DirtyTracking> tracking{DirtyTracking::write_protect};
+  bool model = false;  // the hardware model instead of the counting backend
   std::string json_path;
 };
 
@@ -53,6 +58,7 @@ struct Round {
 };
 
 struct LogRun {
+  DirtyTracking tracking = DirtyTracking::write_protect;
   BlockSplitting splitting = BlockSplitting::lazy;
   bool fwb = true;
   u64 enable_ns = 0;
@@ -67,6 +73,124 @@ const char* name(BlockSplitting s) {
 
 u64 ns_since(std::chrono::steady_clock::time_point t0) {
   return static_cast<u64>(std::chrono::nanoseconds(std::chrono::steady_clock::now() - t0).count());
+}
+
+// On the hardware model: the vCPUs' writes are guest accesses, which fault (write protection)
+// or are recorded by the model's walker (hardware dirty state); host time includes the model's.
+LogRun run_on_model(const Options& o, DirtyTracking tracking, BlockSplitting splitting, bool fwb) {
+  LogRun result;
+  result.tracking = tracking;
+  result.splitting = splitting;
+  result.fwb = fwb;
+  const Geometry geometry = Geometry::make(Granule::k4, 40, 44).value();
+  const u64 page = geometry.page_bytes();
+  const u64 pages = o.vm_bytes / page;
+  const u64 arena = (pages / 512 * 2 + 256) * page + 16 * kMiB;
+  sim::SimMm mm((arena + kMiB - 1) / kMiB * kMiB);
+  sim::MachineConfig mc;
+  mc.cpus = o.vcpus;
+  mc.features =
+      Features{.fwb = fwb, .tlbi_range = true, .ttl = true, .dic = true, .hw_dirty = true};
+  sim::Machine machine(mc, mm);
+  sim::SimArch arch(machine);
+  s2pt::Result<Table> created = Table::create(
+      TableConfig{.geometry = geometry, .vmid = Vmid{1}, .use_hw_dirty = true}, mm, arch);
+  if (!created.ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: cannot create the table: %s\n",
+                 describe(created.status()));
+    std::exit(1);
+  }
+  Table& table = created.value();
+  machine.attach(table);
+  const IpaRange vm{kVmBase, o.vm_bytes};
+  const MapFlags flags = o.backing == page ? MapFlags::no_blocks : MapFlags::none;
+  if (!table.map(vm, kMemory, Attrs::normal(Perm::rw), flags).ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: cannot map the VM\n");
+    std::exit(1);
+  }
+  std::vector<u64> dirty((pages + 63) / 64, 0);
+  std::vector<u64> mask((pages + 63) / 64, ~u64{0});
+  std::vector<u64> cleared((pages + 63) / 64, 0);
+  machine.watch_writes(Vmid{1}, vm);
+
+  MaintenanceCounters before = table.stats().maintenance;
+  auto t0 = std::chrono::steady_clock::now();
+  const Progress enabled =
+      table.enable_dirty_log(vm, DirtyBitmap{dirty.data(), pages},
+                             DirtyLogOptions{.tracking = tracking, .blocks = splitting});
+  result.enable_ns = ns_since(t0);
+  result.enable_counters = table.stats().maintenance - before;
+  if (!enabled.ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: enable failed: %s\n", describe(enabled.status));
+    std::exit(1);
+  }
+  TableLock lock;
+  const u64 slice = (pages + o.vcpus - 1) / o.vcpus;
+  for (unsigned it = 0; it < o.iterations; ++it) {
+    Round round;
+    std::atomic<u64> faults{0};
+    std::atomic<bool> ok{true};
+    t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> vcpus;
+    for (unsigned v = 0; v < o.vcpus; ++v) {
+      vcpus.emplace_back([&, v] {
+        sim::SimArch::Binding on_cpu(v);
+        PageCache cache(page, v);
+        const u64 first = v * slice;
+        const u64 last = std::min(pages, first + slice);
+        for (u64 i = first; i < last; ++i) {
+          const Ipa ipa = kVmBase + i * page;
+          sim::Access a = machine.access(v, Vmid{1}, ipa, true);
+          while (a.result == sim::AccessResult::permission_fault ||
+                 a.result == sim::AccessResult::translation_fault) {
+            ++faults;
+            if (cache.size() < geometry.levels() - 1 && cache.topup(mm) != Status::ok) ok = false;
+            {
+              SharedTableLock reader(lock, v);
+              const s2pt::Result<FaultOutcome> r =
+                  table.handle_fault({.ipa = ipa,
+                                      .pa = kMemory + i * page,
+                                      .leaf_bytes = page,
+                                      .attrs = Attrs::normal(Perm::rw)},
+                                     cache);
+              if (!r.ok() && r.status() != Status::again) ok = false;
+            }
+            if (!ok) break;
+            a = machine.access(v, Vmid{1}, ipa, true);
+          }
+          if (a.result != sim::AccessResult::ok) ok = false;
+        }
+        cache.drain(mm);
+      });
+    }
+    for (std::thread& t : vcpus)
+      t.join();
+    round.fault_ns = ns_since(t0);
+    round.faults = faults;
+    before = table.stats().maintenance;
+    t0 = std::chrono::steady_clock::now();
+    Progress harvested{};
+    {
+      sim::SimArch::Binding on_cpu(0);
+      ExclusiveTableLock writer(lock);
+      harvested = table.clear_dirty(vm, DirtyBitmap{mask.data(), pages},
+                                    DirtyBitmap{cleared.data(), pages});
+    }
+    round.clear_ns = ns_since(t0);
+    round.clear_counters = table.stats().maintenance - before;
+    std::vector<Ipa> reported;
+    for (u64 i = 0; i < pages; ++i) {
+      if ((cleared[i / 64] >> (i % 64)) & 1) reported.push_back(kVmBase + i * page);
+    }
+    machine.harvested(reported);
+    round.pages_harvested = reported.size();
+    result.verified = result.verified && ok && harvested.ok() && round.pages_harvested == pages;
+    result.rounds.push_back(round);
+  }
+  result.verified = result.verified && machine.lost_writes().empty();
+  table.destroy();
+  table.reclaim_all();
+  return result;
 }
 
 LogRun run_one(const Options& o, BlockSplitting splitting, bool fwb) {
@@ -176,51 +300,58 @@ u64 modeled(const MaintenanceCounters& c) {
 }
 
 int run(const Options& o) {
-  std::printf(
-      "s2pt dirty-log: %s VM, %s backing, %u vCPU threads, %u rounds; write protection "
-      "(counting backend, FWB+range)\n",
-      cli::size_name(o.vm_bytes).c_str(), cli::size_name(o.backing).c_str(), o.vcpus, o.iterations);
-  std::printf("%-6s %-4s %5s %12s %10s %10s %12s %12s %8s %8s %10s %s\n", "split", "fwb", "round",
-              "enable", "faults", "ns/fault", "clear", "ns/page", "TLBIs", "DSBs", "model-clear",
-              "ok");
+  std::printf("s2pt dirty-log: %s VM, %s backing, %u vCPU threads, %u rounds, %s (FWB+range)\n",
+              cli::size_name(o.vm_bytes).c_str(), cli::size_name(o.backing).c_str(), o.vcpus,
+              o.iterations,
+              o.model ? "hardware model (host time includes the model's)" : "counting backend");
+  std::printf("%-8s %-6s %-4s %5s %12s %10s %10s %12s %12s %8s %8s %10s %s\n", "tracking", "split",
+              "fwb", "round", "enable", "faults", "ns/fault", "clear", "ns/page", "TLBIs", "DSBs",
+              "model-clear", "ok");
   nlohmann::json rows = nlohmann::json::array();
   bool all_ok = true;
-  for (const BlockSplitting s : o.splitting) {
-    for (const bool fwb : o.fwb) {
-      const LogRun r = run_one(o, s, fwb);
-      all_ok = all_ok && r.verified;
-      for (unsigned i = 0; i < r.rounds.size(); ++i) {
-        const Round& round = r.rounds[i];
-        const u64 tlbis = round.clear_counters.tlbi_total();
-        const u64 dsbs = round.clear_counters.dsb_total();
-        std::printf(
-            "%-6s %-4s %5u %9.3f ms %10llu %10.1f %9.3f ms %12.2f %8llu %8llu %7.1f us %s\n",
-            name(s), fwb ? "on" : "off", i, static_cast<double>(r.enable_ns) / 1e6,
-            static_cast<unsigned long long>(round.faults),
-            round.faults
-                ? static_cast<double>(round.fault_ns) * o.vcpus / static_cast<double>(round.faults)
-                : 0.0,
-            static_cast<double>(round.clear_ns) / 1e6,
-            round.pages_harvested
-                ? static_cast<double>(round.clear_ns) / static_cast<double>(round.pages_harvested)
-                : 0.0,
-            static_cast<unsigned long long>(tlbis), static_cast<unsigned long long>(dsbs),
-            static_cast<double>(modeled(round.clear_counters)) / 1e3, r.verified ? "yes" : "NO");
-        rows.push_back({{"splitting", name(s)},
-                        {"fwb", fwb},
-                        {"round", i},
-                        {"vm_bytes", o.vm_bytes},
-                        {"backing", o.backing},
-                        {"vcpus", o.vcpus},
-                        {"enable_ns", r.enable_ns},
-                        {"faults", round.faults},
-                        {"fault_wall_ns", round.fault_ns},
-                        {"clear_ns", round.clear_ns},
-                        {"pages_harvested", round.pages_harvested},
-                        {"clear_tlbis", tlbis},
-                        {"clear_dsbs", dsbs},
-                        {"clear_modeled_ns", modeled(round.clear_counters)},
-                        {"verified", r.verified}});
+  for (const DirtyTracking tracking : o.tracking) {
+    for (const BlockSplitting s : o.splitting) {
+      // A block has one dirty state: the hardware mechanism splits eagerly.
+      if (tracking == DirtyTracking::hardware && s == BlockSplitting::lazy) continue;
+      for (const bool fwb : o.fwb) {
+        const LogRun r = o.model ? run_on_model(o, tracking, s, fwb) : run_one(o, s, fwb);
+        all_ok = all_ok && r.verified;
+        for (unsigned i = 0; i < r.rounds.size(); ++i) {
+          const Round& round = r.rounds[i];
+          const u64 tlbis = round.clear_counters.tlbi_total();
+          const u64 dsbs = round.clear_counters.dsb_total();
+          std::printf(
+              "%-8s %-6s %-4s %5u %9.3f ms %10llu %10.1f %9.3f ms %12.2f %8llu %8llu %7.1f us %s\n",
+              tracking == DirtyTracking::hardware ? "hardware" : "wp", name(s), fwb ? "on" : "off",
+              i, static_cast<double>(r.enable_ns) / 1e6,
+              static_cast<unsigned long long>(round.faults),
+              round.faults ? static_cast<double>(round.fault_ns) * o.vcpus /
+                                 static_cast<double>(round.faults)
+                           : 0.0,
+              static_cast<double>(round.clear_ns) / 1e6,
+              round.pages_harvested
+                  ? static_cast<double>(round.clear_ns) / static_cast<double>(round.pages_harvested)
+                  : 0.0,
+              static_cast<unsigned long long>(tlbis), static_cast<unsigned long long>(dsbs),
+              static_cast<double>(modeled(round.clear_counters)) / 1e3, r.verified ? "yes" : "NO");
+          rows.push_back({{"tracking", tracking == DirtyTracking::hardware ? "hardware" : "wp"},
+                          {"backend", o.model ? "model" : "counting"},
+                          {"splitting", name(s)},
+                          {"fwb", fwb},
+                          {"round", i},
+                          {"vm_bytes", o.vm_bytes},
+                          {"backing", o.backing},
+                          {"vcpus", o.vcpus},
+                          {"enable_ns", r.enable_ns},
+                          {"faults", round.faults},
+                          {"fault_wall_ns", round.fault_ns},
+                          {"clear_ns", round.clear_ns},
+                          {"pages_harvested", round.pages_harvested},
+                          {"clear_tlbis", tlbis},
+                          {"clear_dsbs", dsbs},
+                          {"clear_modeled_ns", modeled(round.clear_counters)},
+                          {"verified", r.verified}});
+        }
       }
     }
   }
@@ -241,6 +372,8 @@ Command add_dirty_log(CLI::App& tool) {
   auto options = std::make_shared<Options>();
   auto split_word = std::make_shared<std::string>("both");
   auto fwb_word = std::make_shared<std::string>("on");
+  auto tracking_word = std::make_shared<std::string>("wp");
+  auto backend_word = std::make_shared<std::string>("counting");
   CLI::App* app = tool.add_subcommand(
       "dirty-log", "dirty logging as a migration drives it (after Linux's dirty_log_perf_test)");
   app->add_option("--vm-size", options->vm_bytes, "VM size, e.g. 1G (suffix K, M, G or T)")
@@ -263,8 +396,18 @@ Command add_dirty_log(CLI::App& tool) {
   app->add_option("--fwb", *fwb_word, "use FEAT_S2FWB: on, off or both")
       ->check(CLI::IsMember(cli::kSwitchWords))
       ->capture_default_str();
+  app->add_option("--tracking", *tracking_word,
+                  "dirty tracking: wp (write protection), hardware (FEAT_HAFDBS, needs --backend "
+                  "model) or both")
+      ->check(CLI::IsMember({"wp", "hardware", "both"}))
+      ->capture_default_str();
+  app->add_option("--backend", *backend_word,
+                  "counting (no instruction executed) or model (the hardware model: guest writes "
+                  "are accesses)")
+      ->check(CLI::IsMember({"counting", "model"}))
+      ->capture_default_str();
   app->add_option("--json", options->json_path, "also write the rows to FILE as a JSON array");
-  return Command{app, [options, split_word, fwb_word] {
+  return Command{app, [options, split_word, fwb_word, tracking_word, backend_word] {
                    if (options->vm_bytes < options->backing) {
                      std::fprintf(stderr, "s2pt dirty-log: --vm-size is smaller than --backing\n");
                      return cli::kUsage;
@@ -273,6 +416,18 @@ Command add_dirty_log(CLI::App& tool) {
                    if (*split_word != "eager") options->splitting.push_back(BlockSplitting::lazy);
                    if (*split_word != "lazy") options->splitting.push_back(BlockSplitting::eager);
                    options->fwb = cli::switch_values(*fwb_word);
+                   options->model = *backend_word == "model";
+                   options->tracking.clear();
+                   if (*tracking_word != "hardware") {
+                     options->tracking.push_back(DirtyTracking::write_protect);
+                   }
+                   if (*tracking_word != "wp") options->tracking.push_back(DirtyTracking::hardware);
+                   if (!options->model && *tracking_word != "wp") {
+                     std::fprintf(stderr,
+                                  "s2pt dirty-log: --tracking hardware needs --backend model (the "
+                                  "counting backend has no walker to record writes)\n");
+                     return cli::kUsage;
+                   }
                    return run(*options);
                  }};
 }
