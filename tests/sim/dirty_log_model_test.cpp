@@ -6,8 +6,10 @@
 // behind, and writes through them are lost: the check must see it.
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <vector>
 
+#include "s2pt/sim/dirty_workload.hpp"
 #include "sim/rig.hpp"
 
 namespace s2pt::sim::test {
@@ -98,6 +100,52 @@ TEST(SimDirtyLog, NoWriteIsLostAndADroppedInvalidationIsCaught) {
     const std::vector<Ipa> broken = run(Case{tracking, true}, &broken_faults);
     EXPECT_FALSE(broken.empty()) << (hardware ? "hardware" : "write protection")
                                  << ": a harvest without invalidation lost nothing";
+  }
+}
+
+// The threaded workload: real races between guest writes (and the model's DBM updates), the
+// fault path and the harvests; the oracles check every harvest, and nothing may be lost.
+TEST(SimDirtyLog, ThreadedWorkloadLosesNoWrite) {
+  struct Mode {
+    DirtyTracking tracking;
+    BlockSplitting blocks;
+  };
+  for (const Mode mode : {Mode{DirtyTracking::write_protect, BlockSplitting::lazy},
+                          Mode{DirtyTracking::write_protect, BlockSplitting::eager},
+                          Mode{DirtyTracking::hardware, BlockSplitting::eager}}) {
+    const DirtyWorkloadResult r =
+        run_dirty_workload(DirtyWorkloadConfig{.tracking = mode.tracking, .blocks = mode.blocks});
+    const bool hardware = mode.tracking == DirtyTracking::hardware;
+    EXPECT_TRUE(r.violations.empty()) << r.violations.front().describe();
+    EXPECT_TRUE(r.lost.empty()) << r.lost.size() << " pages lost, first 0x" << std::hex
+                                << r.lost.front().raw;
+    EXPECT_GT(r.writes, 100u);
+    EXPECT_GT(r.reported, 0u);
+    if (hardware) {
+      EXPECT_EQ(r.write_faults, 0u);
+    } else {
+      EXPECT_GT(r.write_faults, 0u);
+    }
+  }
+}
+
+// The same with the harvest's TLBIs dropped: writable translations outlive the harvests, writes
+// through them are lost, and the check (and the stale-TLB oracle) say so.
+TEST(SimDirtyLog, ThreadedWorkloadCatchesDroppedInvalidation) {
+  for (const DirtyTracking tracking : {DirtyTracking::write_protect, DirtyTracking::hardware}) {
+    std::optional<DroppingArch> dropping;
+    const DirtyWorkloadResult r =
+        run_dirty_workload(DirtyWorkloadConfig{.tracking = tracking,
+                                               .blocks = BlockSplitting::eager,
+                                               .arch = [&](SteppingArch& inner) -> Arch& {
+                                                 dropping.emplace(inner);
+                                                 dropping->drop_tlbi_ipa = true;
+                                                 dropping->drop_vmalle1is = true;
+                                                 return *dropping;
+                                               }});
+    const char* name = tracking == DirtyTracking::hardware ? "hardware" : "write protection";
+    EXPECT_FALSE(r.lost.empty()) << name << ": no write lost";
+    EXPECT_FALSE(r.violations.empty()) << name << ": no stale translation reported";
   }
 }
 
