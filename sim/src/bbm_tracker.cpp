@@ -1,7 +1,6 @@
 #include "bbm_tracker.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "live_table.hpp"
 
@@ -67,8 +66,13 @@ void BbmTracker::diff(Machine& m, const std::vector<std::pair<u64, u64>>* region
         }
         return;
       }
-      if (std::memcmp(s.seen.data(), slots, entries * sizeof(u64)) == 0) return;
-      compare(pa, level, base, slots, s, 0, entries);
+      // Entry by entry, atomically: the model's walker may be updating a DBM leaf meanwhile.
+      u64 first_change = 0;
+      while (first_change < entries &&
+             entry::load(slots + first_change).raw() == s.seen[first_change])
+        ++first_change;
+      if (first_change == entries) return;
+      compare(pa, level, base, slots, s, first_change, entries);
     };
     for_each_live_page(
         m.mm_, t, visit, [](Pa, Level, Ipa) {}, wanted);
