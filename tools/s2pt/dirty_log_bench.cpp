@@ -75,33 +75,14 @@ u64 ns_since(std::chrono::steady_clock::time_point t0) {
   return static_cast<u64>(std::chrono::nanoseconds(std::chrono::steady_clock::now() - t0).count());
 }
 
-// On the hardware model: the vCPUs' writes are guest accesses, which fault (write protection)
-// or are recorded by the model's walker (hardware dirty state); host time includes the model's.
-LogRun run_on_model(const Options& o, DirtyTracking tracking, BlockSplitting splitting, bool fwb) {
-  LogRun result;
-  result.tracking = tracking;
-  result.splitting = splitting;
-  result.fwb = fwb;
-  const Geometry geometry = Geometry::make(Granule::k4, 40, 44).value();
-  const u64 page = geometry.page_bytes();
+// The measured part, whatever the backend: enable, then rounds of every vCPU writing its slice
+// (Backend::write: one page, counting the faults it took) and one harvest of the whole VM
+// (Backend::harvest wraps the call; Backend::reported sees what it reported).
+template <class Backend>
+void drive(const Options& o, Table& table, Backend& backend, DirtyTracking tracking,
+           BlockSplitting splitting, LogRun& result) {
+  const u64 page = table.geometry().page_bytes();
   const u64 pages = o.vm_bytes / page;
-  const u64 arena = (pages / 512 * 2 + 256) * page + 16 * kMiB;
-  sim::SimMm mm((arena + kMiB - 1) / kMiB * kMiB);
-  sim::MachineConfig mc;
-  mc.cpus = o.vcpus;
-  mc.features =
-      Features{.fwb = fwb, .tlbi_range = true, .ttl = true, .dic = true, .hw_dirty = true};
-  sim::Machine machine(mc, mm);
-  sim::SimArch arch(machine);
-  s2pt::Result<Table> created = Table::create(
-      TableConfig{.geometry = geometry, .vmid = Vmid{1}, .use_hw_dirty = true}, mm, arch);
-  if (!created.ok()) {
-    std::fprintf(stderr, "s2pt dirty-log: cannot create the table: %s\n",
-                 describe(created.status()));
-    std::exit(1);
-  }
-  Table& table = created.value();
-  machine.attach(table);
   const IpaRange vm{kVmBase, o.vm_bytes};
   const MapFlags flags = o.backing == page ? MapFlags::no_blocks : MapFlags::none;
   if (!table.map(vm, kMemory, Attrs::normal(Perm::rw), flags).ok()) {
@@ -111,8 +92,6 @@ LogRun run_on_model(const Options& o, DirtyTracking tracking, BlockSplitting spl
   std::vector<u64> dirty((pages + 63) / 64, 0);
   std::vector<u64> mask((pages + 63) / 64, ~u64{0});
   std::vector<u64> cleared((pages + 63) / 64, 0);
-  machine.watch_writes(Vmid{1}, vm);
-
   MaintenanceCounters before = table.stats().maintenance;
   auto t0 = std::chrono::steady_clock::now();
   const Progress enabled =
@@ -134,33 +113,14 @@ LogRun run_on_model(const Options& o, DirtyTracking tracking, BlockSplitting spl
     std::vector<std::thread> vcpus;
     for (unsigned v = 0; v < o.vcpus; ++v) {
       vcpus.emplace_back([&, v] {
-        sim::SimArch::Binding on_cpu(v);
         PageCache cache(page, v);
-        const u64 first = v * slice;
-        const u64 last = std::min(pages, first + slice);
-        for (u64 i = first; i < last; ++i) {
-          const Ipa ipa = kVmBase + i * page;
-          sim::Access a = machine.access(v, Vmid{1}, ipa, true);
-          while (a.result == sim::AccessResult::permission_fault ||
-                 a.result == sim::AccessResult::translation_fault) {
-            ++faults;
-            if (cache.size() < geometry.levels() - 1 && cache.topup(mm) != Status::ok) ok = false;
-            {
-              SharedTableLock reader(lock, v);
-              const s2pt::Result<FaultOutcome> r =
-                  table.handle_fault({.ipa = ipa,
-                                      .pa = kMemory + i * page,
-                                      .leaf_bytes = page,
-                                      .attrs = Attrs::normal(Perm::rw)},
-                                     cache);
-              if (!r.ok() && r.status() != Status::again) ok = false;
-            }
-            if (!ok) break;
-            a = machine.access(v, Vmid{1}, ipa, true);
-          }
-          if (a.result != sim::AccessResult::ok) ok = false;
+        const u64 last = std::min(pages, v * slice + slice);
+        u64 mine = 0;
+        for (u64 i = v * slice; i < last && ok; ++i) {
+          if (!backend.write(v, i, cache, lock, mine)) ok = false;
         }
-        cache.drain(mm);
+        faults += mine;
+        backend.drain(cache);
       });
     }
     for (std::thread& t : vcpus)
@@ -170,119 +130,19 @@ LogRun run_on_model(const Options& o, DirtyTracking tracking, BlockSplitting spl
     before = table.stats().maintenance;
     t0 = std::chrono::steady_clock::now();
     Progress harvested{};
-    {
-      sim::SimArch::Binding on_cpu(0);
+    backend.harvest([&] {
       ExclusiveTableLock writer(lock);
       harvested = table.clear_dirty(vm, DirtyBitmap{mask.data(), pages},
                                     DirtyBitmap{cleared.data(), pages});
-    }
+    });
     round.clear_ns = ns_since(t0);
     round.clear_counters = table.stats().maintenance - before;
     std::vector<Ipa> reported;
     for (u64 i = 0; i < pages; ++i) {
       if ((cleared[i / 64] >> (i % 64)) & 1) reported.push_back(kVmBase + i * page);
     }
-    machine.harvested(reported);
+    backend.reported(reported);
     round.pages_harvested = reported.size();
-    result.verified = result.verified && ok && harvested.ok() && round.pages_harvested == pages;
-    result.rounds.push_back(round);
-  }
-  result.verified = result.verified && machine.lost_writes().empty();
-  table.destroy();
-  table.reclaim_all();
-  return result;
-}
-
-LogRun run_one(const Options& o, BlockSplitting splitting, bool fwb) {
-  LogRun result;
-  result.splitting = splitting;
-  result.fwb = fwb;
-  const Geometry geometry = Geometry::make(Granule::k4, 40, 44).value();
-  const u64 page = geometry.page_bytes();
-  const u64 pages = o.vm_bytes / page;
-  // Table pages: every page mapped alone needs one last-level table per 512 pages.
-  const u64 arena = (pages / 512 * 2 + 256) * page + 16 * kMiB;
-  hosted::PagePool pool(
-      hosted::PagePoolConfig{.arena_bytes = (arena + kMiB - 1) / kMiB * kMiB, .huge_pages = true});
-  counting::CountingArch arch(Features{.fwb = fwb, .tlbi_range = true, .ttl = true}, false);
-  s2pt::Result<Table> created =
-      Table::create(TableConfig{.geometry = geometry, .vmid = Vmid{1}}, pool, arch);
-  if (!created.ok()) {
-    std::fprintf(stderr, "s2pt dirty-log: cannot create the table: %s\n",
-                 describe(created.status()));
-    std::exit(1);
-  }
-  Table& table = created.value();
-  const IpaRange vm{kVmBase, o.vm_bytes};
-  const MapFlags flags = o.backing == page ? MapFlags::no_blocks : MapFlags::none;
-  if (!table.map(vm, kMemory, Attrs::normal(Perm::rw), flags).ok()) {
-    std::fprintf(stderr, "s2pt dirty-log: cannot map the VM\n");
-    std::exit(1);
-  }
-  std::vector<u64> dirty((pages + 63) / 64, 0);
-  std::vector<u64> mask((pages + 63) / 64, ~u64{0});
-  std::vector<u64> cleared((pages + 63) / 64, 0);
-
-  MaintenanceCounters before = table.stats().maintenance;
-  auto t0 = std::chrono::steady_clock::now();
-  const Progress enabled = table.enable_dirty_log(vm, DirtyBitmap{dirty.data(), pages},
-                                                  DirtyLogOptions{.blocks = splitting});
-  result.enable_ns = ns_since(t0);
-  result.enable_counters = table.stats().maintenance - before;
-  if (!enabled.ok()) {
-    std::fprintf(stderr, "s2pt dirty-log: enable failed: %s\n", describe(enabled.status));
-    std::exit(1);
-  }
-
-  TableLock lock;
-  const u64 slice = (pages + o.vcpus - 1) / o.vcpus;
-  for (unsigned it = 0; it < o.iterations; ++it) {
-    Round round;
-    std::atomic<u64> faults{0};
-    std::atomic<bool> ok{true};
-    t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> vcpus;
-    for (unsigned v = 0; v < o.vcpus; ++v) {
-      vcpus.emplace_back([&, v] {
-        PageCache cache(page, v);
-        const u64 first = v * slice;
-        const u64 last = std::min(pages, first + slice);
-        u64 mine = 0;
-        for (u64 i = first; i < last; ++i) {
-          if (cache.size() < geometry.levels() - 1 && cache.topup(pool) != Status::ok) ok = false;
-          const FaultRequest write{.ipa = kVmBase + i * page,
-                                   .pa = kMemory + i * page,
-                                   .leaf_bytes = page,
-                                   .attrs = Attrs::normal(Perm::rw)};
-          s2pt::Result<FaultOutcome> r = Status::again;
-          while (!r.ok() && r.status() == Status::again) {
-            SharedTableLock reader(lock, v);
-            r = table.handle_fault(write, cache);
-          }
-          if (!r.ok()) ok = false;
-          ++mine;
-        }
-        faults += mine;
-        cache.drain(pool);
-      });
-    }
-    for (std::thread& t : vcpus)
-      t.join();
-    round.fault_ns = ns_since(t0);
-    round.faults = faults;
-
-    before = table.stats().maintenance;
-    t0 = std::chrono::steady_clock::now();
-    Progress harvested{};
-    {
-      ExclusiveTableLock writer(lock);
-      harvested = table.clear_dirty(vm, DirtyBitmap{mask.data(), pages},
-                                    DirtyBitmap{cleared.data(), pages});
-    }
-    round.clear_ns = ns_since(t0);
-    round.clear_counters = table.stats().maintenance - before;
-    for (u64 w : cleared)
-      round.pages_harvested += static_cast<u64>(__builtin_popcountll(w));
     // Every page was written this round: every page must be harvested, and none left dirty.
     result.verified = result.verified && ok && harvested.ok() && round.pages_harvested == pages;
     for (u64 w : dirty)
@@ -291,7 +151,125 @@ LogRun run_one(const Options& o, BlockSplitting splitting, bool fwb) {
   }
   table.destroy();
   table.reclaim_all();
-  result.verified = result.verified && pool.bytes_in_use() == 0;
+}
+
+// A table from `mm` and `arch`, or the command fails.
+Table create_table(Mm& mm, Arch& arch) {
+  s2pt::Result<Table> created =
+      Table::create(TableConfig{.geometry = Geometry::make(Granule::k4, 40, 44).value(),
+                                .vmid = Vmid{1},
+                                .use_hw_dirty = true},
+                    mm, arch);
+  if (!created.ok()) {
+    std::fprintf(stderr, "s2pt dirty-log: cannot create the table: %s\n",
+                 describe(created.status()));
+    std::exit(1);
+  }
+  return static_cast<s2pt::Result<Table>&&>(created).value();
+}
+
+u64 arena_bytes(const Options& o) {
+  // Table pages: every page mapped alone needs one last-level table per 512 pages.
+  const u64 bytes = (o.vm_bytes / 4096 / 512 * 2 + 256) * 4096 + 16 * kMiB;
+  return (bytes + kMiB - 1) / kMiB * kMiB;
+}
+
+// The counting backend: a vCPU's write is its write fault, resolved by handle_fault.
+struct CountingBackend {
+  Mm& mm;
+  Table* table = nullptr;
+  bool write(unsigned vcpu, u64 i, PageCache& cache, TableLock& lock, u64& faults) {
+    const u64 page = table->geometry().page_bytes();
+    if (cache.size() < table->geometry().levels() - 1 && cache.topup(mm) != Status::ok) {
+      return false;
+    }
+    const FaultRequest write{.ipa = kVmBase + i * page,
+                             .pa = kMemory + i * page,
+                             .leaf_bytes = page,
+                             .attrs = Attrs::normal(Perm::rw)};
+    s2pt::Result<FaultOutcome> r = Status::again;
+    while (!r.ok() && r.status() == Status::again) {
+      SharedTableLock reader(lock, vcpu);
+      r = table->handle_fault(write, cache);
+    }
+    ++faults;
+    return r.ok();
+  }
+  void drain(PageCache& cache) { cache.drain(mm); }
+  template <class Call>
+  void harvest(Call&& call) {
+    call();
+  }
+  void reported(const std::vector<Ipa>&) {}
+};
+
+// The hardware model: a vCPU's write is a guest access, which faults (write protection) or is
+// recorded by the model's walker (hardware dirty state); host time includes the model's.
+struct ModelBackend {
+  sim::SimMm& mm;
+  sim::Machine& machine;
+  Table* table = nullptr;
+  bool write(unsigned vcpu, u64 i, PageCache& cache, TableLock& lock, u64& faults) {
+    sim::SimArch::Binding on_cpu(vcpu);  // the fault path's maintenance runs on this CPU
+    const u64 page = table->geometry().page_bytes();
+    const Ipa ipa = kVmBase + i * page;
+    sim::Access a = machine.access(vcpu, table->vmid(), ipa, true);
+    while (a.result == sim::AccessResult::permission_fault ||
+           a.result == sim::AccessResult::translation_fault) {
+      ++faults;
+      if (cache.size() < table->geometry().levels() - 1 && cache.topup(mm) != Status::ok) {
+        return false;
+      }
+      {
+        SharedTableLock reader(lock, vcpu);
+        const s2pt::Result<FaultOutcome> r = table->handle_fault({.ipa = ipa,
+                                                                  .pa = kMemory + i * page,
+                                                                  .leaf_bytes = page,
+                                                                  .attrs = Attrs::normal(Perm::rw)},
+                                                                 cache);
+        if (!r.ok() && r.status() != Status::again) return false;
+      }
+      a = machine.access(vcpu, table->vmid(), ipa, true);
+    }
+    return a.result == sim::AccessResult::ok;
+  }
+  void drain(PageCache& cache) { cache.drain(mm); }
+  template <class Call>
+  void harvest(Call&& call) {
+    sim::SimArch::Binding on_cpu(0);
+    call();
+  }
+  void reported(const std::vector<Ipa>& pages) { machine.harvested(pages); }
+};
+
+LogRun run_one(const Options& o, DirtyTracking tracking, BlockSplitting splitting, bool fwb) {
+  LogRun result;
+  result.tracking = tracking;
+  result.splitting = splitting;
+  result.fwb = fwb;
+  if (!o.model) {
+    hosted::PagePool pool(
+        hosted::PagePoolConfig{.arena_bytes = arena_bytes(o), .huge_pages = true});
+    counting::CountingArch arch(Features{.fwb = fwb, .tlbi_range = true, .ttl = true}, false);
+    Table table = create_table(pool, arch);
+    CountingBackend backend{.mm = pool, .table = &table};
+    drive(o, table, backend, tracking, splitting, result);
+    result.verified = result.verified && pool.bytes_in_use() == 0;
+    return result;
+  }
+  sim::SimMm mm(arena_bytes(o));
+  sim::MachineConfig mc;
+  mc.cpus = o.vcpus;
+  mc.features =
+      Features{.fwb = fwb, .tlbi_range = true, .ttl = true, .dic = true, .hw_dirty = true};
+  sim::Machine machine(mc, mm);
+  sim::SimArch arch(machine);
+  Table table = create_table(mm, arch);
+  machine.attach(table);
+  machine.watch_writes(table.vmid(), IpaRange{kVmBase, o.vm_bytes});
+  ModelBackend backend{.mm = mm, .machine = machine, .table = &table};
+  drive(o, table, backend, tracking, splitting, result);
+  result.verified = result.verified && machine.lost_writes().empty();
   return result;
 }
 
@@ -314,7 +292,7 @@ int run(const Options& o) {
       // A block has one dirty state: the hardware mechanism splits eagerly.
       if (tracking == DirtyTracking::hardware && s == BlockSplitting::lazy) continue;
       for (const bool fwb : o.fwb) {
-        const LogRun r = o.model ? run_on_model(o, tracking, s, fwb) : run_one(o, s, fwb);
+        const LogRun r = run_one(o, tracking, s, fwb);
         all_ok = all_ok && r.verified;
         for (unsigned i = 0; i < r.rounds.size(); ++i) {
           const Round& round = r.rounds[i];
