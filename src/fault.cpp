@@ -62,9 +62,7 @@ class FaultVisitor {
   // A logged write is recorded once the page is writable in the table (the harvest, exclusive,
   // cannot run in between): a harvest that takes the bit also write-protects the page again.
   void mark_dirty(const WalkContext& ctx) {
-    if (log_ == nullptr) return;
-    const u64 page = (ctx.entry_base() - log_->range.start) / page_bytes_;
-    log_->bitmap.set(page);
+    if (log_ != nullptr) log_->mark(ctx.entry_base(), page_bytes_);
   }
 
   // A logged write to a block: the block becomes a table of read-only pages (break-before-make,

@@ -29,35 +29,24 @@ bool same(const char* a, const char* b, u64 n) {
   return b[n] == '\0';
 }
 
-// Whether the first word after the program name is `word`.
-bool first_word_is(const char* line, const char* word) {
-  while (*line == ' ')
-    ++line;
-  while (*line && *line != ' ')
-    ++line;
-  while (*line == ' ')
-    ++line;
-  u64 n = 0;
-  while (line[n] && line[n] != ' ')
-    ++n;
-  return n > 0 && same(line, word, n);
+// Whether the command line's word at `index` (0: the program name) is `word`.
+bool word_at(const char* line, unsigned index, const char* word) {
+  bool found = false;
+  for_each_word(line, [&](const char* w, u64 n, unsigned i) {
+    found = i == index && same(w, word, n);
+    return i < index;
+  });
+  return found;
 }
 
 // Whether the command line holds `word` after the program name.
 bool has_word(const char* line, const char* word) {
-  bool first = true;
-  while (*line) {
-    while (*line == ' ')
-      ++line;
-    const char* start = line;
-    while (*line && *line != ' ')
-      ++line;
-    const u64 n = static_cast<u64>(line - start);
-    if (n == 0) break;
-    if (!first && same(start, word, n)) return true;
-    first = false;
-  }
-  return false;
+  bool found = false;
+  for_each_word(line, [&](const char* w, u64 n, unsigned i) {
+    found = i > 0 && same(w, word, n);
+    return !found;
+  });
+  return found;
 }
 
 // Words that set a mode rather than name a scenario.
@@ -66,24 +55,15 @@ constexpr const char* kVheWord = "vhe";
 // Whether `scenario` was asked for: the words after the program name on the command line (but
 // the mode words), or every scenario when there are none (or "all").
 bool selected(const char* line, const char* scenario) {
-  bool first = true;
   bool any = false;
-  while (*line) {
-    while (*line == ' ')
-      ++line;
-    const char* word = line;
-    while (*line && *line != ' ')
-      ++line;
-    const u64 n = static_cast<u64>(line - word);
-    if (n == 0) break;
-    if (first || same(word, kVheWord, n)) {
-      first = false;
-      continue;
-    }
+  bool chosen = false;
+  for_each_word(line, [&](const char* w, u64 n, unsigned i) {
+    if (i == 0 || same(w, kVheWord, n)) return true;
     any = true;
-    if (same(word, "all", n) || same(word, scenario, n)) return true;
-  }
-  return !any;
+    chosen = same(w, "all", n) || same(w, scenario, n);
+    return !chosen;
+  });
+  return chosen || !any;
 }
 
 [[noreturn]] void boot_cpu_main() {
@@ -111,11 +91,11 @@ bool selected(const char* line, const char* scenario) {
         << system.icache_line << (system.features.aliasing_icache ? ", aliasing I-cache" : "")
         << "\n";
 
-  if (first_word_is(line, "linux") && vhe_host()) {
+  if (word_at(line, 1, "linux") && vhe_host()) {
     say() << "FAIL linux: the Linux guest mode runs on a non-VHE host only\n";
     exit_qemu(kExitFail);
   }
-  if (first_word_is(line, "linux")) linux_guest::linux_main(line);
+  if (word_at(line, 1, "linux")) linux_guest::linux_main(line);
   bool all_passed = true;
   unsigned ran = 0;
   for (const Scenario& s : scenarios()) {

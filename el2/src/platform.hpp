@@ -57,6 +57,21 @@ inline Say say() {
 // The semihosting command line (`-semihosting-config arg=...`), or "" if there is none.
 const char* command_line();
 
+// Calls fn(word, length, index) for each space-separated word of `line` (index 0: the program
+// name) until fn returns false.
+template <class Fn>
+void for_each_word(const char* line, Fn&& fn) {
+  for (unsigned index = 0;; ++index) {
+    while (*line == ' ')
+      ++line;
+    const char* word = line;
+    while (*line && *line != ' ')
+      ++line;
+    const u64 n = static_cast<u64>(line - word);
+    if (n == 0 || !fn(word, n, index)) return;
+  }
+}
+
 // PSCI CPU_ON: starts `cpu` at `entry` (a physical address) with x0 = `context`. 0 on success.
 long psci_cpu_on(unsigned cpu, u64 entry, u64 context);
 

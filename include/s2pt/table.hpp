@@ -249,7 +249,7 @@ class Table {
   // VTCR_EL2 for this table: the geometry's, with HA and HD when hardware dirty logging is in use.
   u64 vtcr() const { return geometry().vtcr() | (features().hw_dirty ? vtcr::kHa | vtcr::kHd : 0); }
   // VTTBR_EL2: root base address and VMID (bits [63:48]).
-  u64 vttbr() const { return root().raw | (u64{vmid().raw} << 48); }
+  u64 vttbr() const { return Stage2Context::of(root(), vmid()).vttbr; }
   bool destroyed() const;
 
  private:

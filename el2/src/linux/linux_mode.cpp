@@ -77,16 +77,9 @@ bool parse_option(const char* key, u64 key_n, const char* v, u64 n, Options& o) 
 
 // The words after "linux" on the command line.
 bool parse(const char* line, Options& o) {
-  unsigned word = 0;
-  while (*line) {
-    while (*line == ' ')
-      ++line;
-    const char* start = line;
-    while (*line && *line != ' ')
-      ++line;
-    const u64 n = static_cast<u64>(line - start);
-    if (n == 0) break;
-    if (word++ < 2) continue;  // program name, "linux"
+  bool ok = true;
+  for_each_word(line, [&](const char* start, u64 n, unsigned index) {
+    if (index < 2) return true;  // program name, "linux"
     u64 eq = 0;
     while (eq < n && start[eq] != '=')
       ++eq;
@@ -97,10 +90,11 @@ bool parse(const char* line, Options& o) {
         say() << text;
       }
       say() << "\n";
-      return false;
+      ok = false;
     }
-  }
-  return true;
+    return ok;
+  });
+  return ok;
 }
 
 // ---- EL2 configuration for Linux ------------------------------------------------------------

@@ -116,54 +116,68 @@ bool run(const char* label, s2pt::DirtyTracking tracking, s2pt::Arch* control) {
   c.expect(vm.table().enable_dirty_log(range, DirtyBitmap{m.dirty, kPages}, options).ok(),
            "enable");
 
-  auto work = [&](unsigned cpu) {
+  u64 mask[kWords];
+  u64 cleared[kWords];
+  for (u64& w : mask)
+    w = ~u64{0};
+  // Harvest `index`: everything dirty, under the write side; the pages it reports are covered.
+  auto harvest = [&](u32 index) {
+    {
+      s2pt::ExclusiveTableLock writer(m.lock);
+      c.expect(vm.table()
+                   .clear_dirty(range, DirtyBitmap{mask, kPages}, DirtyBitmap{cleared, kPages})
+                   .ok(),
+               "clear_dirty");
+    }
+    for (u64 p = 0; p < kPages; ++p) {
+      if ((cleared[p / 64] >> (p % 64)) & 1) m.last_report[p] = index;
+    }
+  };
+  // One guest store to page `p` by the calling CPU, which began after `epoch` harvests returned.
+  auto store = [&](unsigned cpu, u64 p, u64 epoch) {
+    const GuestResult r = call_guest(guest_write, (kStart + p * kPage).raw, epoch);
+    if (r.exit != GuestExit::done || r.skipped) {
+      __atomic_fetch_add(&m.fault_errors, 1, __ATOMIC_RELAXED);
+      return false;
+    }
+    m.stored_after[cpu][p] = static_cast<u32>(epoch + 1);
+    return true;
+  };
+  // Runs `body` on the calling CPU as a vCPU whose stage-2 faults go to log_write.
+  auto as_vcpu = [&](unsigned cpu, auto&& body) {
     s2pt::PageCache cache(kPage, cpu);
     m.caches[cpu] = &cache;
     set_fault_handler(log_write, &m);
-    if (cpu == 0) {
-      // The migration thread: harvest, publish, let the vCPUs run a little, again.
-      u64 mask[kWords];
-      u64 cleared[kWords];
-      for (u64& w : mask)
-        w = ~u64{0};
-      for (unsigned h = 1; h <= kHarvests; ++h) {
-        {
-          s2pt::ExclusiveTableLock writer(m.lock);
-          c.expect(vm.table()
-                       .clear_dirty(range, DirtyBitmap{mask, kPages}, DirtyBitmap{cleared, kPages})
-                       .ok(),
-                   "clear_dirty");
+    body();
+    Guard guard(vm.lock());
+    cache.drain(arena());
+    m.caches[cpu] = nullptr;
+    set_fault_handler(nullptr, nullptr);
+  };
+
+  auto work = [&](unsigned cpu) {
+    as_vcpu(cpu, [&] {
+      if (cpu == 0) {
+        // The migration thread: harvest, publish, let the vCPUs run a little, again.
+        for (u32 h = 1; h <= kHarvests; ++h) {
+          harvest(h);
+          __atomic_store_n(&m.harvests_done, u64{h}, __ATOMIC_RELEASE);
+          const u64 until = now_us() + 200;
+          while (now_us() < until)
+            asm volatile("yield");
         }
-        for (u64 p = 0; p < kPages; ++p) {
-          if ((cleared[p / 64] >> (p % 64)) & 1) m.last_report[p] = h;
-        }
-        __atomic_store_n(&m.harvests_done, u64{h}, __ATOMIC_RELEASE);
-        const u64 until = now_us() + 200;
-        while (now_us() < until)
-          asm volatile("yield");
+        __atomic_store_n(&m.stop, u64{1}, __ATOMIC_RELEASE);
+        return;
       }
-      __atomic_store_n(&m.stop, u64{1}, __ATOMIC_RELEASE);
-    } else {
       u64 state = 0x9E3779B97F4A7C15 * (cpu + 1);
       u64 stores = 0;
       while (__atomic_load_n(&m.stop, __ATOMIC_ACQUIRE) == 0) {
         // A few pages written often, the rest now and then.
         const u64 p = next(state) % 4 == 0 ? next(state) % 8 : next(state) % kPages;
-        const u64 epoch = __atomic_load_n(&m.harvests_done, __ATOMIC_ACQUIRE);
-        const GuestResult r = call_guest(guest_write, (kStart + p * kPage).raw, epoch);
-        if (r.exit != GuestExit::done || r.skipped) {
-          __atomic_fetch_add(&m.fault_errors, 1, __ATOMIC_RELAXED);
-          continue;
-        }
-        m.stored_after[cpu][p] = static_cast<u32>(epoch + 1);
-        ++stores;
+        if (store(cpu, p, __atomic_load_n(&m.harvests_done, __ATOMIC_ACQUIRE))) ++stores;
       }
       __atomic_fetch_add(&m.stores, stores, __ATOMIC_RELAXED);
-    }
-    Guard guard(vm.lock());
-    cache.drain(arena());
-    m.caches[cpu] = nullptr;
-    set_fault_handler(nullptr, nullptr);
+    });
   };
   on_every_cpu(work);
 
@@ -171,43 +185,17 @@ bool run(const char* label, s2pt::DirtyTracking tracking, s2pt::Arch* control) {
   // TLB) can hide a harvest's missing invalidation: each vCPU stores to a page of its own (a
   // fault, a writable TLB entry), CPU 0 harvests, each stores to the same page again. That second
   // store must fault and be logged.
-  u64 mask[kWords];
-  u64 cleared[kWords];
-  for (u64& w : mask)
-    w = ~u64{0};
-  u32 harvest = kHarvests;
+  u32 harvests = kHarvests;
   auto store_own = [&](unsigned cpu) {
-    if (cpu == 0) return;
-    s2pt::PageCache cache(kPage, cpu);
-    m.caches[cpu] = &cache;
-    set_fault_handler(log_write, &m);
-    const u64 p = kPages - cpu;
-    const GuestResult r = call_guest(guest_write, (kStart + p * kPage).raw, harvest);
-    if (r.exit != GuestExit::done || r.skipped) {
-      __atomic_fetch_add(&m.fault_errors, 1, __ATOMIC_RELAXED);
-    } else {
-      m.stored_after[cpu][p] = harvest + 1;
-    }
-    Guard guard(vm.lock());
-    cache.drain(arena());
-    m.caches[cpu] = nullptr;
-    set_fault_handler(nullptr, nullptr);
-  };
-  auto harvest_all = [&](u32 index) {
-    c.expect(
-        vm.table().clear_dirty(range, DirtyBitmap{mask, kPages}, DirtyBitmap{cleared, kPages}).ok(),
-        "clear_dirty");
-    for (u64 p = 0; p < kPages; ++p) {
-      if ((cleared[p / 64] >> (p % 64)) & 1) m.last_report[p] = index;
-    }
+    if (cpu != 0) as_vcpu(cpu, [&] { store(cpu, kPages - cpu, harvests); });
   };
   for (unsigned round = 0; round < 4; ++round) {
     on_every_cpu(store_own);
-    harvest_all(++harvest);
+    harvest(++harvests);
     on_every_cpu(store_own);
   }
   // The last stores, with every vCPU stopped.
-  harvest_all(++harvest);
+  harvest(++harvests);
 
   u64 lost = 0, phantom = 0, written = 0;
   for (u64 p = 0; p < kPages; ++p) {
@@ -235,7 +223,7 @@ bool run(const char* label, s2pt::DirtyTracking tracking, s2pt::Arch* control) {
   c.expect(vm.table().disable_dirty_log(range).ok(), "disable");
   c.expect(vm.destroy(), "leak");
   say() << (c.ok() ? "PASS" : "FAIL") << " dirty " << label << ": " << m.stores << " stores by "
-        << (cpu_count() - 1) << " CPUs to " << written << " of " << kPages << " pages, " << harvest
+        << (cpu_count() - 1) << " CPUs to " << written << " of " << kPages << " pages, " << harvests
         << " harvests, " << m.write_faults
         << " write faults; stores missed by every later harvest: " << lost << "\n";
   return c.ok();
