@@ -15,14 +15,6 @@ u64 pages_in(const TableCore& core, IpaRange range) {
   return range.size >> granule_shift(core.geometry().granule());
 }
 
-// What a logged writable leaf becomes so that its next write is seen: read-only (the write
-// faults), or writable-clean (the hardware records the write).
-Pte armed(Pte leaf, DirtyTracking tracking) {
-  return tracking == DirtyTracking::hardware
-             ? leaf.writable_clean()
-             : leaf.with_dbm(false).with_perm(without(leaf.perm(), Perm::write));
-}
-
 // Arms every writable leaf of the range, all under one invalidation: until it completes, a TLB
 // may keep the writable translation, and writes through it would be seen by nobody.
 class Arm {
@@ -33,7 +25,7 @@ class Arm {
     if (ctx.old.is_busy()) return Status::again;
     if (!ctx.old.is_valid() || !has(ctx.old.perm(), Perm::write)) return Status::ok;
     if (!ctx.covers_entry()) return split_entry(ctx);
-    ctx.set(armed(ctx.old, tracking_));
+    ctx.set(armed_for_logging(ctx.old, tracking_));
     pending_.add(ctx);
     return Status::ok;
   }
@@ -65,8 +57,9 @@ class Rearm {
       harvested = harvested || cleared_.test(i);
     }
     if (!harvested) return Status::ok;
-    // A writable block under logging was mapped so by the caller: it is armed whole.
-    ctx.set(armed(ctx.old, logged_.tracking));
+    // A writable block under logging was mapped so before logging began: it is armed whole.
+    // A dirty leaf's state goes to the caller in `cleared`, not back to the bitmap.
+    ctx.set(armed_for_logging(ctx.old, logged_.tracking), DirtyHandoff::reported);
     pending_.add(ctx);
     return Status::ok;
   }
@@ -98,9 +91,9 @@ class Sync {
   u64 page_bytes_;
 };
 
-// After logging by the hardware stopped: writable-clean and dirty leaves become plainly writable
-// again. Adding write permission needs no invalidation (a cached writable-clean entry already
-// lets writes through).
+// When logging by the hardware stops: writable-clean and dirty leaves become plainly writable
+// again, and the dirty ones leave their state in the bitmap (WalkContext::set). Adding write
+// permission needs no invalidation (a cached writable-clean entry already lets writes through).
 class Disarm {
  public:
   Status leaf(WalkContext& ctx) {

@@ -17,12 +17,19 @@ class LeafRemoval {
   LeafRemoval(const LeafRemoval&) = delete;
   LeafRemoval& operator=(const LeafRemoval&) = delete;
 
-  // Whether removed leaves need to be looked at at all: with FWB and no observer they do not,
-  // and a last-level table can be freed without reading it.
-  static bool needed(const TableCore& core) { return !core.fwb() || core.observer(); }
+  // Whether removed leaves need to be looked at at all: with FWB, no observer and no range logged
+  // by the hardware's dirty state they do not, and a last-level table can be freed without
+  // reading it.
+  static bool needed(const TableCore& core) {
+    return needed_for_memory(core) || core.logged().any_by_hardware();
+  }
+  // The same for a table torn down whole, whose dirty state nobody will harvest.
+  static bool needed_for_memory(const TableCore& core) { return !core.fwb() || core.observer(); }
 
   void removed(Pte leaf, Level level, Ipa ipa) {
     const u64 size = core_.geometry().level_bytes(level);
+    // The leaf's dirty state is the only record of the guest's writes since the last harvest.
+    if (leaf.hw_dirty()) core_.log_hardware_dirty(IpaRange{ipa, size});
     if (const LeafObserver& observe = core_.observer()) {
       Result<Attrs> attrs = leaf.attrs(core_.format());
       observe(UnmappedLeaf{.ipa = ipa,
@@ -34,7 +41,15 @@ class LeafRemoval {
     clean_leaf(leaf, level);
   }
 
-  // The cache maintenance alone, for a leaf that map replaced (the observer hears only of unmaps).
+  // A leaf that map replaced: its dirty state and its memory, not the observer (which hears only
+  // of unmaps).
+  void replaced(Pte leaf, Level level, Ipa ipa) {
+    if (leaf.hw_dirty())
+      core_.log_hardware_dirty(IpaRange{ipa, core_.geometry().level_bytes(level)});
+    clean_leaf(leaf, level);
+  }
+
+  // The cache maintenance alone.
   void clean_leaf(Pte leaf, Level level) {
     if (!core_.needs_cleaning(leaf)) return;
     clean(leaf.output_address(), core_.geometry().level_bytes(level));

@@ -23,8 +23,15 @@ class MapVisitor {
  public:
   // `prepare_leaves`: the memory was not prepared up front; do it for each leaf just before it
   // is installed (a single-leaf map, which may still be refused when it reaches the leaf).
-  MapVisitor(Ipa start, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves)
-      : start_(start), pa_(pa), attrs_(attrs), flags_(flags), prepare_leaves_(prepare_leaves) {}
+  // `logged`: the table's logged ranges, when the map overlaps one (else null).
+  MapVisitor(Ipa start, Pa pa, const Attrs& attrs, MapFlags flags, bool prepare_leaves,
+             const LoggedRanges* logged)
+      : start_(start),
+        pa_(pa),
+        attrs_(attrs),
+        flags_(flags),
+        prepare_leaves_(prepare_leaves),
+        logged_(logged) {}
 
   Status table_pre(WalkContext& ctx) {
     if (!fits_leaf(ctx)) return Status::ok;
@@ -68,12 +75,19 @@ class MapVisitor {
   bool fits_leaf(const WalkContext& ctx) const {
     const Geometry& g = ctx.core.geometry();
     if (!g.leaf_allowed(ctx.level)) return false;
-    if (!ctx.level.is_last() && has(flags_, MapFlags::no_blocks)) return false;
+    if (!ctx.level.is_last() && (has(flags_, MapFlags::no_blocks) || logged(ctx))) return false;
     return ctx.covers_entry() && output(ctx).aligned(ctx.entry_bytes());
   }
   Pa output(const WalkContext& ctx) const { return pa_ + (ctx.addr - start_); }
+  bool logged(const WalkContext& ctx) const {
+    return logged_ != nullptr && logged_->overlaps(IpaRange{ctx.entry_base(), ctx.entry_bytes()});
+  }
   Pte new_leaf(const WalkContext& ctx) const {
-    return Pte::leaf(output(ctx), attrs_, ctx.core.format(), ctx.level);
+    const Pte leaf = Pte::leaf(output(ctx), attrs_, ctx.core.format(), ctx.level);
+    const LoggedRange* logged = logged_ != nullptr ? logged_->find(ctx.entry_base()) : nullptr;
+    return logged != nullptr && has(attrs_.perm, Perm::write)
+               ? armed_for_logging(leaf, logged->tracking)
+               : leaf;
   }
 
   Ipa start_;  // where pa_ is mapped
@@ -81,6 +95,7 @@ class MapVisitor {
   Attrs attrs_;
   MapFlags flags_;
   bool prepare_leaves_;
+  const LoggedRanges* logged_;
 };
 
 }  // namespace
@@ -92,10 +107,15 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
                                       known_flags ? Status::ok : Status::bad_flags});
   if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
 
+  // In a logged range the leaves are pages (as the fault path maps them there), each armed for
+  // the range's logging: a writable page mapped during logging is otherwise written unseen.
+  const LoggedRanges* logged = core_.logged().overlaps(range) ? &core_.logged() : nullptr;
+
   // A map that installs a single leaf meets any existing mapping before it changes anything (it
   // only creates tables under invalid entries, below which nothing is mapped), so only larger
   // maps need the read-only pass that keeps a refused call from changing the table.
-  const bool single_leaf = maps_one_leaf(g, range, pa, flags);
+  const bool single_leaf =
+      maps_one_leaf(g, range, pa, logged != nullptr ? flags | MapFlags::no_blocks : flags);
   if (!has(flags, MapFlags::replace) && !single_leaf) {
     OccupiedVisitor occupied;
     if (Progress p = walk(core_, range, occupied); !p.ok()) return {p.status, 0};
@@ -103,7 +123,7 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   if (!single_leaf) prepare_memory(core_, pa, range.size, attrs);
 
   MapVisitor visitor(range.start, pa, attrs, flags,
-                     single_leaf && memory_needs_preparing(core_, attrs));
+                     single_leaf && memory_needs_preparing(core_, attrs), logged);
   const Progress progress = walk(core_, range, visitor);
   if (!progress.ok()) {
     // The walk stops at the failure without visiting the tables above it on the way out; any of

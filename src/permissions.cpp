@@ -15,10 +15,9 @@ class PermissionVisitor {
   Status leaf(WalkContext& ctx) {
     if (ctx.old.is_locked()) return Status::again;
     if (!ctx.old.is_valid()) return Status::ok;
-    const Perm wanted = without(ctx.old.perm(), remove_) | add_;
-    if (wanted == ctx.old.perm()) return Status::ok;
+    const Pte next = changed(ctx);
+    if (next == ctx.old) return Status::ok;
     if (!ctx.covers_entry()) return split_entry(ctx);
-    const Pte next = ctx.old.with_perm(wanted);
     prepare_for_exec(ctx.core, ctx.old, next, ctx.level);
     ctx.set(next);
     pending_.add(ctx);
@@ -28,6 +27,20 @@ class PermissionVisitor {
   PendingInvalidation& pending() { return pending_; }
 
  private:
+  Pte changed(const WalkContext& ctx) const {
+    const Pte old = ctx.old;
+    const Pte next = old.with_perm(without(old.perm(), remove_) | add_);
+    // Without its DBM bit cleared, a write-protected leaf stays writable by the hardware.
+    if (has(remove_, Perm::write)) return next.with_dbm(false);
+    // In a logged range write permission is granted armed: its first write is logged.
+    if (has(add_, Perm::write) && !has(old.perm(), Perm::write) && !ctx.core.logged().empty()) {
+      if (const LoggedRange* logged = ctx.core.logged().find(ctx.entry_base())) {
+        return armed_for_logging(next, logged->tracking);
+      }
+    }
+    return next;
+  }
+
   Perm remove_;
   Perm add_;
   PendingInvalidation pending_;

@@ -33,7 +33,7 @@ Pa pop(TableCore& core, Batch& batch, Level& level) {
 u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   RetiredPages& r = core.retired();
   const Geometry& g = core.geometry();
-  const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed(core);
+  const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed_for_memory(core);
   u64 freed = 0;
   u64 released = 0;  // table pages freed, counted off the table's total at the end
   while (!r.frames.empty() && freed < budget) {

@@ -108,7 +108,10 @@ Progress Table::split(IpaRange range, Level target, u64 page_budget) {
 }
 
 Progress Table::collapse(IpaRange range) {
-  if (Status s = check_call(core_, range); s != Status::ok) return {s, 0};
+  // Logged pages stay pages: a block would be reported (and re-protected) whole, and the
+  // hardware could make a page dirty between the check and the block's store.
+  const Status logging = core_.logged().overlaps(range) ? Status::already_logging : Status::ok;
+  if (Status s = check_call(core_, range, logging); s != Status::ok) return {s, 0};
   CollapseVisitor visitor;
   return walk(core_, range, visitor);
 }

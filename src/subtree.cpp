@@ -147,14 +147,14 @@ class DisposeVisitor {
   explicit DisposeVisitor(TableCore& core) : leaves_(core) {}
 
   Status table_pre(WalkContext& ctx) {
-    if (ctx.core.fwb() && ctx.level.deeper().is_last()) {
+    if (!reads_pages(ctx.core) && ctx.level.deeper().is_last()) {
       ctx.core.free_table(ctx.old.table_address());
       ctx.skip_children();
     }
     return Status::ok;
   }
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_leaf(ctx.level)) leaves_.clean_leaf(ctx.old, ctx.level);
+    if (ctx.old.is_leaf(ctx.level)) leaves_.replaced(ctx.old, ctx.level, ctx.entry_base());
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
@@ -163,6 +163,11 @@ class DisposeVisitor {
   }
   // Issues the cleaning still batched; whether any was issued.
   bool finish() { return leaves_.finish(); }
+  // Whether the pages of a last-level table matter: their memory to clean (no FWB), or their
+  // dirty state to keep.
+  static bool reads_pages(const TableCore& core) {
+    return !core.fwb() || core.logged().any_by_hardware();
+  }
 
  private:
   LeafRemoval leaves_;
@@ -172,7 +177,7 @@ class DisposeVisitor {
 
 void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
   DisposeVisitor visitor(core);
-  const bool skip_leaves = core.fwb() && level.is_last();
+  const bool skip_leaves = !DisposeVisitor::reads_pages(core) && level.is_last();
   if (!skip_leaves)
     walk_detached(core, Subtree{.table = table, .level = level, .base = base}, visitor);
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.

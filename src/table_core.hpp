@@ -169,11 +169,9 @@ class TableCore {
   // subtree without looking for annotations in it (unmap keeps annotations).
   bool annotations_possible() const { return annotations_possible_; }
   LoggedRanges& logged() { return logged_; }
-  // The hardware made the page at `ipa` dirty while software replaced its leaf: logged, if the
-  // page is.
-  void log_hardware_write(Ipa ipa) const {
-    if (const LoggedRange* r = logged_.find(ipa)) r->mark(ipa, geometry_.page_bytes());
-  }
+  // A leaf over `span` that the hardware had made dirty is gone or clean: its pages are marked in
+  // the bitmaps of the logged ranges holding them, for the next harvest to report.
+  void log_hardware_dirty(IpaRange span) const { logged_.mark(span, geometry_.page_bytes()); }
   const LoggedRanges& logged() const { return logged_; }
   void note_annotation() { annotations_possible_ = true; }
 

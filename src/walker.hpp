@@ -52,6 +52,13 @@ struct EntryView {
   bool descend = true;  // cleared by skip_children()
 };
 
+// What becomes of the dirty state the hardware recorded in a leaf that set() replaces by one
+// that is not dirty: it is the only record that the guest wrote the page.
+enum class DirtyHandoff : u8 {
+  to_bitmap,  // marked in its logged range's bitmap: the next harvest reports the page
+  reported,   // the caller reports the page itself (the harvest)
+};
+
 // A read-only walk's context.
 struct ReadContext : EntryView {
   const TableCore& core;
@@ -70,36 +77,40 @@ struct WalkContext : EntryView {
 
   // Replaces the entry, keeping the table page's reference count equal to 1 + its non-zero
   // entries. Exclusive walks store; shared walks compare-and-swap against `old` and, when another
-  // walker got there first, return false with `old` updated to what is there now.
+  // walker got there first, return false with `old` updated to what is there now. A leaf the
+  // hardware had made dirty (FEAT_HAFDBS) that `next` does not keep dirty hands its state to the
+  // dirty bitmap, unless the caller reports the page itself (`handoff`).
   //
   // A shared walker takes the reference before the entry: a table page whose count reached zero
   // was retired (its entries may hold the reclaimer's links), and is neither written nor revived;
   // set() returns false with `old` unchanged. Under the locking rules that cannot happen (pages
   // are retired only by exclusive operations, which no shared walker overlaps); a caller whose
   // locking is broken gets `again` from the fault path instead of a write to a freed page.
-  bool set(Pte next) {
+  bool set(Pte next, DirtyHandoff handoff = DirtyHandoff::to_bitmap) {
     const bool adds = !in_root && old.is_zero() && !next.is_zero();
     const bool removes = !in_root && !old.is_zero() && next.is_zero();
+    Pte replaced = old;
     if (mode == WalkMode::shared) {
       if (adds && !TableCore::try_get(count())) return false;
-      Pte expected = old;
-      if (!entry::compare_exchange(slot, expected, next)) {
+      if (!entry::compare_exchange(slot, replaced, next)) {
         if (adds) TableCore::adjust(count(), ~0u, mode);
-        old = expected;
+        old = replaced;
         return false;
       }
     } else if (old.dbm()) {
       // The hardware may set S2AP[1] (or AF) in a DBM leaf at any moment: replace it by
-      // compare-and-swap, and log a write it let through meanwhile (Arm ARM D8.4.7: the update
-      // is atomic with respect to other accesses to the descriptor).
-      Pte seen = old;
-      while (!entry::compare_exchange(slot, seen, next)) {
-        if (seen.hw_dirty() && !old.hw_dirty()) core.log_hardware_write(entry_base());
+      // compare-and-swap, so that a write it let through meanwhile is seen in `replaced` (Arm ARM
+      // D8.4.7: the update is atomic with respect to other accesses to the descriptor).
+      while (!entry::compare_exchange(slot, replaced, next)) {
       }
       if (adds) TableCore::adjust(count(), 1, mode);
     } else {
       entry::store(slot, next);
       if (adds) TableCore::adjust(count(), 1, mode);
+    }
+    if (replaced.hw_dirty() && !next.hw_dirty() &&
+        !(handoff == DirtyHandoff::reported && old.hw_dirty())) {
+      core.log_hardware_dirty(IpaRange{entry_base(), bytes});
     }
     if (next.is_annotated()) core.note_annotation();
     if (removes) TableCore::adjust(count(), ~0u, mode);

@@ -199,7 +199,7 @@ class Pte {
   // write through this leaf while it is read-only makes the walker set S2AP[1] atomically
   // instead of faulting. Read-only with DBM is "writable-clean"; writable with DBM, "dirty".
   constexpr bool dbm() const { return (raw_ & bits::kDbm) != 0; }
-  constexpr bool hw_dirty() const { return dbm() && (raw_ & bits::kS2apWrite) != 0; }
+  constexpr bool hw_dirty() const { return is_valid() && dbm() && (raw_ & bits::kS2apWrite) != 0; }
   constexpr Pte with_dbm(bool dbm) const {
     return Pte{dbm ? raw_ | bits::kDbm : raw_ & ~bits::kDbm};
   }

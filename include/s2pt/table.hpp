@@ -127,7 +127,9 @@ class Table {
   // FWB, cacheable memory is cleaned and invalidated to PoC (and executable memory invalidated
   // in the I-cache) before it becomes reachable. Fails with `exists`, changing nothing, if any
   // part of the range is mapped or annotated and `replace` is not given. On no_memory, the table
-  // is valid and maps exactly [range.start, range.start + bytes_done).
+  // is valid and maps exactly [range.start, range.start + bytes_done). Where dirty logging is on
+  // it maps pages, and grants write permission armed (read-only or writable-clean), so that the
+  // first write is logged (docs/dirty-logging.md).
   Progress map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags = MapFlags::none);
 
   // Removes every translation in [range). Blocks that straddle the range's ends are split
@@ -168,10 +170,12 @@ class Table {
   // call).
   Progress split(IpaRange range, Level target, u64 page_budget);
   // Replaces every table in [range) whose leaves map one contiguous, block-aligned range with
-  // identical attributes by a block (break-before-make; the subtree is freed).
+  // identical attributes by a block (break-before-make; the subtree is freed). Refused with
+  // already_logging where dirty logging is enabled (logged pages stay pages).
   Progress collapse(IpaRange range);
 
-  // Removes write permission from every leaf in [range) (splitting blocks at the ends).
+  // Removes write permission from every leaf in [range) (splitting blocks at the ends), and
+  // DBM with it: the hardware may not make the page writable again.
   Progress write_protect(IpaRange range);
 
   // Dirty logging (live migration; docs/dirty-logging.md), by write protection or, with
@@ -202,7 +206,8 @@ class Table {
   // logged range) that the hardware made dirty, without arming it again (KVM_GET_DIRTY_LOG
   // without clearing). Nothing to do by write protection, whose bits are always current.
   Progress sync_dirty(IpaRange range);
-  // Adds `perm` to every leaf in [range) (splitting blocks at the ends).
+  // Adds `perm` to every leaf in [range) (splitting blocks at the ends). Write permission on a
+  // logged page is added armed, as map() does.
   Progress relax(IpaRange range, Perm perm);
 
   // Access-flag aging, on every leaf that intersects [range) (a leaf is aged as a whole).

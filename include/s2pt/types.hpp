@@ -104,10 +104,10 @@ enum class Status : u8 {
   mismatched_cache,  // the page cache holds pages of another granule, or its walker slot is invalid
   bad_flags,         // unknown operation flags
   exec_on_device,    // execute permission asked for Device memory
-  missing_feature,         // the geometry or operation needs a CPU feature the table was not given
-  bitmap_too_small,        // the caller's dirty bitmap does not cover the range
-  not_logging,             // dirty logging is not enabled on (all of) the range
-  already_logging,         // dirty logging is already enabled on part of the range
+  missing_feature,   // the geometry or operation needs a CPU feature the table was not given
+  bitmap_too_small,  // the caller's dirty bitmap does not cover the range
+  not_logging,       // dirty logging is not enabled on (all of) the range
+  already_logging,   // dirty logging is enabled on (part of) the range already
   too_many_logged_ranges,  // kMaxLoggedRanges ranges are logged already
 };
 

@@ -120,9 +120,29 @@ DirtyWorkloadResult run_dirty_workload(const DirtyWorkloadConfig& config) {
     machine.harvested(reported);
     result.reported += reported.size();
   };
+  Rng mover(config.seed * 31 + 5);
+  constexpr UnmapStrategy kStrategies[] = {UnmapStrategy::fast, UnmapStrategy::per_entry,
+                                           UnmapStrategy::deferred};
+  auto move = [&](unsigned n) {
+    std::unique_lock lock(table_lock);
+    const u64 page = mover.below(kPages);
+    const IpaRange one{kStart + page * kPage, kPage};
+    machine.begin_op("unmap (memory moves)");
+    table.unmap(one, kStrategies[n % 3]);
+    machine.end_op();
+    ++result.moved;
+    if (n % 2 == 0) {
+      machine.begin_op("map (memory moved)");
+      table.map(one, kGuest + page * kPage, rw);
+      machine.end_op();
+    }
+  };
+  unsigned moves = 0;
   for (unsigned h = 0; h < config.harvests; ++h) {
     for (int k = 0; k < 200; ++k)
       std::this_thread::yield();  // let the guests write
+    for (unsigned m = 0; m < config.moves_per_harvest; ++m)
+      move(moves++);
     harvest("clear_dirty");
   }
   stop.store(true);

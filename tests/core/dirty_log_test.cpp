@@ -228,6 +228,30 @@ TEST(DirtyLog, DisableStopsLoggingAndCanCollapse) {
             Status::not_logging);
 }
 
+// Write permission granted while logging is on is granted armed: map installs read-only pages
+// (not blocks) and relax leaves an armed page read-only, so the first write faults and is logged.
+// Outside the logged range both behave as always. Collapse is refused there.
+TEST(DirtyLog, MapAndRelaxDuringLoggingGrantWriteArmed) {
+  LogRig rig;
+  Bits dirty(512);
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, k2M}, dirty.bitmap()).ok());
+  ASSERT_TRUE(rig.table().map({kBase, 2 * k2M}, kMemory, kRw).ok());
+  EXPECT_EQ(rig.table().lookup(kBase)->size, k4K) << "logged: pages";
+  EXPECT_FALSE(rig.writable(kBase + 9 * k4K));
+  EXPECT_EQ(rig.table().lookup(kBase + k2M)->size, k2M) << "not logged: a block";
+  EXPECT_TRUE(rig.writable(kBase + k2M));
+  EXPECT_EQ(rig.fault(kBase + 9 * k4K, kRw).value(), FaultOutcome::relaxed);
+  EXPECT_TRUE(dirty.test(9));
+  ASSERT_TRUE(rig.table().write_protect({kBase, 2 * k2M}).ok());
+  ASSERT_TRUE(rig.table().relax({kBase, 2 * k2M}, Perm::write).ok());
+  EXPECT_FALSE(rig.writable(kBase + 9 * k4K)) << "armed again";
+  EXPECT_TRUE(rig.writable(kBase + k2M));
+  EXPECT_EQ(rig.table().collapse({kBase, k2M}).status, Status::already_logging);
+  EXPECT_EQ(rig.table().lookup(kBase)->size, k4K);
+  const test::AuditReport r = test::audit(rig.table());
+  EXPECT_TRUE(r.clean()) << r.summary();
+}
+
 // Bad input: its own error, and neither the table nor the logging state changed.
 TEST(DirtyLog, BadInputChangesNothing) {
   LogRig rig;
@@ -439,6 +463,68 @@ TEST(HardwareDirtyLog, DisableMakesThePagesWritableAgain) {
   }
   Bits none(16);
   EXPECT_EQ(rig.table().sync_dirty({kBase, 16 * k4K}).status, Status::not_logging);
+}
+
+// The hardware's dirty state lives in the leaf: whatever replaces or removes a dirty leaf hands
+// it to the bitmap (unmap by each strategy, a whole detached table, write protection, a replacing
+// map, disabling), so the guest's writes are still reported. Removing a clean leaf reports nothing.
+TEST(HardwareDirtyLog, ChangesThatEndADirtyStateHandItToTheBitmap) {
+  LogRig rig(kHafdbs);
+  constexpr u64 kPages = 1024;
+  const IpaRange all{kBase, kPages * k4K};
+  ASSERT_TRUE(rig.table().map(all, kMemory, kRw, MapFlags::no_blocks).ok());
+  Bits dirty(kPages);
+  ASSERT_TRUE(rig.table().enable_dirty_log(all, dirty.bitmap(), kHardware).ok());
+  // Pages 1..5 one by one; 600 and 900 inside the second 2 MiB, whose table goes whole.
+  for (u64 i : {u64{1}, u64{2}, u64{3}, u64{4}, u64{5}, u64{600}, u64{900}})
+    hardware_write(rig.table(), kBase + i * k4K);
+  ASSERT_TRUE(rig.table().unmap({kBase + 1 * k4K, k4K}, UnmapStrategy::per_entry).ok());
+  ASSERT_TRUE(rig.table().unmap({kBase + 2 * k4K, k4K}, UnmapStrategy::fast).ok());
+  ASSERT_TRUE(rig.table().unmap({kBase + 3 * k4K, k4K}, UnmapStrategy::deferred).ok());
+  ASSERT_TRUE(rig.table().write_protect({kBase + 4 * k4K, k4K}).ok());
+  const Pte protected_leaf = Pte::from_raw(*slot_of(rig.table(), kBase + 4 * k4K));
+  EXPECT_FALSE(protected_leaf.dbm()) << "else the hardware could still write it";
+  EXPECT_FALSE(has(protected_leaf.perm(), Perm::write));
+  ASSERT_TRUE(
+      rig.table().map({kBase + 5 * k4K, k4K}, kMemory + kPages * k4K, kRw, MapFlags::replace).ok());
+  EXPECT_TRUE(Pte::from_raw(*slot_of(rig.table(), kBase + 5 * k4K)).dbm()) << "mapped armed";
+  ASSERT_TRUE(rig.table().unmap({kBase + k2M, k2M}, UnmapStrategy::fast).ok());
+  ASSERT_TRUE(rig.table().unmap({kBase + 10 * k4K, 20 * k4K}).ok()) << "clean pages";
+
+  Bits mask(kPages);
+  for (u64 i = 0; i < kPages; ++i)
+    mask.set(i);
+  Bits cleared(kPages);
+  ASSERT_TRUE(rig.table().clear_dirty(all, mask.bitmap(), cleared.bitmap()).ok());
+  for (u64 i = 0; i < kPages; ++i) {
+    const bool written = (i >= 1 && i <= 5) || i == 600 || i == 900;
+    EXPECT_EQ(cleared.test(i), written) << i;
+  }
+
+  // Disabling leaves the dirty pages' state in the bitmap.
+  hardware_write(rig.table(), kBase + 7 * k4K);
+  ASSERT_TRUE(rig.table().disable_dirty_log(all).ok());
+  EXPECT_TRUE(dirty.test(7));
+  EXPECT_EQ(dirty.count(), 1u);
+  const test::AuditReport r = test::audit(rig.table());
+  EXPECT_TRUE(r.clean()) << r.summary();
+}
+
+// Mapped during logging by the hardware: writable-clean pages, written without a fault.
+TEST(HardwareDirtyLog, MapDuringLoggingInstallsWritableCleanPages) {
+  LogRig rig(kHafdbs);
+  Bits dirty(512);
+  ASSERT_TRUE(rig.table().enable_dirty_log({kBase, k2M}, dirty.bitmap(), kHardware).ok());
+  ASSERT_TRUE(rig.table().map({kBase, k2M}, kMemory, kRw).ok());
+  for (const test::LeafEntry& e : test::leaf_entries(rig.table())) {
+    EXPECT_EQ(e.size, k4K);
+    EXPECT_TRUE(e.pte.dbm());
+    EXPECT_FALSE(has(e.pte.perm(), Perm::write));
+  }
+  hardware_write(rig.table(), kBase + 3 * k4K);
+  ASSERT_TRUE(rig.table().sync_dirty({kBase, k2M}).ok());
+  EXPECT_TRUE(dirty.test(3));
+  EXPECT_EQ(dirty.count(), 1u);
 }
 
 }  // namespace
