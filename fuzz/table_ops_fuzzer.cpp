@@ -135,10 +135,12 @@ void check_against_model(Table& table, const Model& model) {
       FUZZ_CHECK(attrs.ok(), "leaf 0x%" PRIx64 " has undecodable attributes", e.pte.raw());
       for (u64 off = 0; off < e.size; off += model.unit()) {
         const Slot& s = model.at(e.base + off);
-        FUZZ_CHECK(s.mapped && s.pa == e.pte.output_address() + off && s.attrs == attrs.value(),
+        FUZZ_CHECK(s.mapped && s.pa == e.pte.output_address(table.geometry().oa_layout()) + off &&
+                       s.attrs == attrs.value(),
                    "IPA 0x%" PRIx64 ": table maps 0x%" PRIx64 " perm %u af %d, model %s 0x%" PRIx64
                    " perm %u af %d",
-                   (e.base + off).raw, (e.pte.output_address() + off).raw,
+                   (e.base + off).raw,
+                   (e.pte.output_address(table.geometry().oa_layout()) + off).raw,
                    static_cast<unsigned>(attrs->perm), attrs->af, s.mapped ? "maps" : "unmapped",
                    s.pa.raw, static_cast<unsigned>(s.attrs.perm), s.attrs.af);
       }

@@ -86,15 +86,15 @@ class FaultVisitor {
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
         .leaf_level = LevelHint::at(ctx.level),
     });
-    ctx.set(Pte::table(page.value()));  // nobody else writes a locked entry
-    return Status::ok;                  // the walker descends into it
+    ctx.set(Pte::table(page.value(), ctx.core.oa()));  // nobody else writes a locked entry
+    return Status::ok;                                 // the walker descends into it
   }
 
   Status install_table(WalkContext& ctx) {
     Result<Pa> page = cache_.take();
     if (!page.ok()) return Status::no_memory;
     ctx.core.adopt_table(page.value());
-    if (!ctx.set(Pte::table(page.value()))) {
+    if (!ctx.set(Pte::table(page.value(), ctx.core.oa()))) {
       // Never linked, never seen by any walker: straight back to the cache, still zeroed.
       ctx.core.disown_table(page.value());
       cache_.put_back(page.value());
@@ -114,8 +114,8 @@ class FaultVisitor {
   // The IPA is mapped: a permission or access-flag fault, or a fault another CPU resolved.
   Status resolve_existing(WalkContext& ctx) {
     const Ipa page = fault_.ipa.align_down(page_bytes_);
-    const Pa have =
-        ctx.old.output_address().align_down(ctx.entry_bytes()) + (page - ctx.entry_base());
+    const Pa have = ctx.old.output_address(ctx.core.oa()).align_down(ctx.entry_bytes()) +
+                    (page - ctx.entry_base());
     const Pa want = fault_.pa + (page - fault_.ipa.align_down(fault_.leaf_bytes));
     if (have != want || !ctx.old.has_memtype(fault_.attrs.mem, ctx.core.format())) {
       return Status::exists;
@@ -170,7 +170,7 @@ Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& c
   if (!g.is_leaf_size(fault.leaf_bytes)) return Status::unsupported;
   if (Status s = check_output(g, fault.pa, fault.leaf_bytes); s != Status::ok) return s;
   if (!fault.pa.aligned(fault.leaf_bytes)) return Status::unaligned;
-  if (Status s = check_attrs(fault.attrs); s != Status::ok) return s;
+  if (Status s = check_attrs(fault.attrs, core_.geometry()); s != Status::ok) return s;
   if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
     return Status::mismatched_cache;
   }

@@ -33,7 +33,7 @@ class LeafRemoval {
     if (const LeafObserver& observe = core_.observer()) {
       Result<Attrs> attrs = leaf.attrs(core_.format());
       observe(UnmappedLeaf{.ipa = ipa,
-                           .pa = leaf.output_address(),
+                           .pa = leaf.output_address(core_.oa()),
                            .size = size,
                            .level = level,
                            .attrs = attrs.ok() ? attrs.value() : Attrs{}});
@@ -52,7 +52,7 @@ class LeafRemoval {
   // The cache maintenance alone.
   void clean_leaf(Pte leaf, Level level) {
     if (!core_.needs_cleaning(leaf)) return;
-    clean(leaf.output_address(), core_.geometry().level_bytes(level));
+    clean(leaf.output_address(core_.oa()), core_.geometry().level_bytes(level));
   }
 
   // The pages of a detached last-level table, when only their cleaning matters (no FWB, no

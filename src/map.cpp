@@ -53,8 +53,9 @@ class MapVisitor {
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
-        const bool same_memory = next.output_address() == ctx.old.output_address() &&
-                                 next.memattr() == ctx.old.memattr();
+        const bool same_memory =
+            next.output_address(ctx.core.oa()) == ctx.old.output_address(ctx.core.oa()) &&
+            next.memattr() == ctx.old.memattr();
         break_before_make(ctx, next, same_memory ? OldMemory::still_mapped : OldMemory::released);
       } else {
         ctx.set(next);
@@ -65,7 +66,7 @@ class MapVisitor {
     if (ctx.old.is_zero()) {
       Result<Pa> table = ctx.core.alloc_table();
       if (!table.ok()) return table.status();
-      ctx.set(Pte::table(table.value()));
+      ctx.set(Pte::table(table.value(), ctx.core.oa()));
       return Status::ok;
     }
     return split_entry(ctx);
@@ -103,7 +104,7 @@ class MapVisitor {
 Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   const Geometry& g = core_.geometry();
   const bool known_flags = (static_cast<u8>(flags) & ~u8{3}) == 0;
-  const Status input = first_failure({check_output(g, pa, range.size), check_attrs(attrs),
+  const Status input = first_failure({check_output(g, pa, range.size), check_attrs(attrs, g),
                                       known_flags ? Status::ok : Status::bad_flags});
   if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
 

@@ -52,7 +52,7 @@ class DeviceLeafFinder {
  public:
   Status leaf(ReadContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
-    const MemAttrFormat format = ctx.core.format();
+    const DescriptorFormat format = ctx.core.format();
     const bool device = ctx.old.has_memtype(MemType::device_ngnre, format) ||
                         ctx.old.has_memtype(MemType::device_ngnrne, format);
     return device ? Status::exec_on_device : Status::ok;

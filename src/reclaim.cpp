@@ -52,7 +52,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
         const Pte e = marker::original(entry::load(table + index));
         const Ipa ipa = f.base + index * g.level_bytes(level);
         if (e.is_table(level)) {
-          const Pa child = e.table_address();
+          const Pa child = e.table_address(core.oa());
           if (level.deeper().is_last() && !read_leaves) {
             // A last-level table whose leaves need nothing: freed without reading it.
             core.release_table(child);
@@ -111,7 +111,8 @@ void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned coun
             t.level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(t.table)));
         core.mark_retired(t.table);
         push(core, core.retired().current, t.table, t.level);
-        if (first.is_table(t.level)) batch[deeper++] = {first.table_address(), t.level.deeper()};
+        if (first.is_table(t.level))
+          batch[deeper++] = {first.table_address(core.oa()), t.level.deeper()};
       }
       live = deeper;
     }

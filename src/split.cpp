@@ -37,7 +37,7 @@ class SplitVisitor {
     Result<Pa> subtree = build_subtree(ctx.core, ctx.old, ctx.level, target_);
     if (!subtree.ok()) return subtree.status();
     budget_ -= needed;
-    break_before_make(ctx, Pte::table(subtree.value()), OldMemory::still_mapped);
+    break_before_make(ctx, Pte::table(subtree.value(), ctx.core.oa()), OldMemory::still_mapped);
     return Status::ok;
   }
 
@@ -56,10 +56,10 @@ class UniformCheck {
   Status leaf(ReadContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::exists;
     if (count_ == 0) first_ = ctx.old;
-    const Pa expected = first_.output_address() + count_ * ctx.entry_bytes();
+    const Pa expected = first_.output_address(ctx.core.oa()) + count_ * ctx.entry_bytes();
     ++count_;
     constexpr u64 kAttrBits = bits::kLeafAttrs;
-    const bool same = ctx.old.output_address() == expected &&
+    const bool same = ctx.old.output_address(ctx.core.oa()) == expected &&
                       (ctx.old.raw() & kAttrBits) == (first_.raw() & kAttrBits);
     return same ? Status::ok : Status::exists;
   }
@@ -86,8 +86,9 @@ class CollapseVisitor {
     if (!ctx.old.is_table(ctx.level)) return Status::ok;
     Pte first;
     if (!uniform(ctx.core, ctx, first)) return Status::ok;
-    if (!first.output_address().aligned(ctx.entry_bytes())) return Status::ok;
-    const Pte block = first.as_leaf_at(ctx.level, first.output_address());
+    if (!first.output_address(ctx.core.oa()).aligned(ctx.entry_bytes())) return Status::ok;
+    const Pte block =
+        first.as_leaf_at(ctx.level, first.output_address(ctx.core.oa()), ctx.core.oa());
     // The same memory with the same attributes stays mapped: nothing to clean.
     break_before_make(ctx, block, OldMemory::still_mapped);
     return Status::ok;

@@ -10,10 +10,12 @@ void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level) {
   const u64 entries = g.entries_per_table();
   u64* table = core.table(page);
   u32 non_zero = 0;
+  const OaLayout oa = core.oa();
   for (u64 i = 0; i < entries; ++i) {
-    const Pte entry = leaf.is_valid()
-                          ? leaf.as_leaf_at(child, leaf.output_address() + i * g.level_bytes(child))
-                          : leaf;
+    const Pte entry =
+        leaf.is_valid()
+            ? leaf.as_leaf_at(child, leaf.output_address(oa) + i * g.level_bytes(child), oa)
+            : leaf;
     table[i] = entry.raw();
     non_zero += entry.is_zero() ? 0 : 1;
   }
@@ -47,7 +49,7 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, WalkM
 void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level, WalkMode mode) {
   if (core.features().dic || has(old.perm(), Perm::exec) || !has(next.perm(), Perm::exec)) return;
   Maintenance& m = core.maintenance(mode);
-  m.invalidate_icache(next.output_address().align_down(core.geometry().level_bytes(level)),
+  m.invalidate_icache(next.output_address(core.oa()).align_down(core.geometry().level_bytes(level)),
                       core.geometry().level_bytes(level));
   m.dsb_ish();
   m.isb();
@@ -64,7 +66,7 @@ class BuildVisitor {
     if (ctx.level.deeper() > target_) return Status::ok;
     Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
     if (!table.ok()) return table.status();
-    ctx.set(Pte::table(table.value()));
+    ctx.set(Pte::table(table.value(), ctx.core.oa()));
     return Status::ok;
   }
 
@@ -76,7 +78,7 @@ class BuildVisitor {
 class FreeVisitor {
  public:
   Status table_post(WalkContext& ctx) {
-    ctx.core.free_table(ctx.old.table_address());
+    ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
     return Status::ok;
   }
 };
@@ -103,7 +105,7 @@ void free_unreachable(TableCore& core, Pa table, Level level) {
 
 bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
   if (!leaf.is_leaf(level) || !core.needs_cleaning(leaf)) return false;
-  core.maintenance().dc_civac(leaf.output_address(), core.geometry().level_bytes(level));
+  core.maintenance().dc_civac(leaf.output_address(core.oa()), core.geometry().level_bytes(level));
   return true;
 }
 
@@ -117,9 +119,10 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
       .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
   });
   if (was_table && old_memory == OldMemory::still_mapped) {
-    free_unreachable(ctx.core, old.table_address(), ctx.level.deeper());
+    free_unreachable(ctx.core, old.table_address(ctx.core.oa()), ctx.level.deeper());
   } else if (was_table) {
-    dispose_subtree(ctx.core, old.table_address(), ctx.level.deeper(), ctx.entry_base());
+    dispose_subtree(ctx.core, old.table_address(ctx.core.oa()), ctx.level.deeper(),
+                    ctx.entry_base());
   } else if (old_memory == OldMemory::released && clean_removed_leaf(ctx.core, old, ctx.level)) {
     ctx.core.maintenance().dsb_ish();
   }
@@ -130,9 +133,9 @@ Status split_entry(WalkContext& ctx) {
   Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
   if (!table.ok()) return table.status();
   if (ctx.old.is_valid()) {
-    break_before_make(ctx, Pte::table(table.value()), OldMemory::still_mapped);
+    break_before_make(ctx, Pte::table(table.value(), ctx.core.oa()), OldMemory::still_mapped);
   } else {
-    ctx.set(Pte::table(table.value()));
+    ctx.set(Pte::table(table.value(), ctx.core.oa()));
   }
   return Status::ok;
 }
@@ -148,7 +151,7 @@ class DisposeVisitor {
 
   Status table_pre(WalkContext& ctx) {
     if (!reads_pages(ctx.core) && ctx.level.deeper().is_last()) {
-      ctx.core.free_table(ctx.old.table_address());
+      ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
       ctx.skip_children();
     }
     return Status::ok;
@@ -158,7 +161,7 @@ class DisposeVisitor {
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
-    ctx.core.free_table(ctx.old.table_address());
+    ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
     return Status::ok;
   }
   // Issues the cleaning still batched; whether any was issued.
@@ -187,7 +190,7 @@ void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
 
 void free_if_empty(WalkContext& ctx) {
   if (!ctx.old.is_table(ctx.level)) return;
-  const Pa child = ctx.old.table_address();
+  const Pa child = ctx.old.table_address(ctx.core.oa());
   if (ctx.core.refs(child) != 1) return;
   ctx.set(Pte::invalid());
   ctx.core.maintenance().invalidate(InvalidationScope{

@@ -16,6 +16,12 @@ Table::Table(const TableConfig& config, Mm& mm, Arch& arch, Features features)
 
 Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
   if (config.geometry.vmid_bits() == 8 && config.vmid.raw > 0xFF) return Status::bad_geometry;
+  // A 52-bit PA size needs the descriptor layout of its granule from the CPU.
+  const OaLayout oa = config.geometry.oa_layout();
+  const Features& cpu = arch.features();
+  if ((oa == OaLayout::lpa2 && !cpu.lpa2) || (oa == OaLayout::lpa && !cpu.lpa)) {
+    return Status::missing_feature;
+  }
   Table table(config, mm, arch, effective_features(arch.features(), config));
   if (Result<Pa> root = table.core_.alloc_root(); !root.ok()) return root.status();
   return Result<Table>(static_cast<Table&&>(table));
@@ -113,7 +119,7 @@ Result<Translation> Table::lookup(Ipa ipa) const {
       .size = size,
       .level = visitor.level(),
       // Output-address bits below the leaf's size are RES0 in a block: read as the hardware does.
-      .pa = leaf.output_address().align_down(size) + (ipa - visitor.base()),
+      .pa = leaf.output_address(core_.oa()).align_down(size) + (ipa - visitor.base()),
       .attrs = attrs.value(),
   };
 }
@@ -138,7 +144,7 @@ const Geometry& Table::geometry() const {
 Vmid Table::vmid() const {
   return core_.vmid();
 }
-MemAttrFormat Table::format() const {
+DescriptorFormat Table::format() const {
   return core_.format();
 }
 const Features& Table::features() const {

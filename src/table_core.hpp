@@ -19,22 +19,23 @@ class TableCore {
             PlannerLimits limits)
       : geometry_(geometry),
         vmid_(vmid),
-        format_(features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic),
+        format_{features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic, geometry.oa_layout()},
         mm_(mm),
         maintenance_(arch, vmid, geometry, features, limits, WalkMode::exclusive),
         shared_maintenance_(arch, vmid, geometry, features, limits, WalkMode::shared) {}
 
   const Geometry& geometry() const { return geometry_; }
   Vmid vmid() const { return vmid_; }
-  MemAttrFormat format() const { return format_; }
-  bool fwb() const { return format_ == MemAttrFormat::fwb; }
+  DescriptorFormat format() const { return format_; }
+  OaLayout oa() const { return format_.oa; }
+  bool fwb() const { return format_.memattr == MemAttrFormat::fwb; }
   // The one rule for cleaning guest memory: without FWB, memory mapped cacheable may hold dirty
   // lines that a non-cacheable access (a guest running with its stage 1 off) would read past, so
   // it is cleaned to PoC before it is mapped and after it is unmapped. With FWB the stage-2
   // attributes force cacheable accesses and nothing needs cleaning.
   bool needs_cleaning(const Attrs& attrs) const { return !fwb() && attrs.cacheable(); }
   bool needs_cleaning(Pte leaf) const {
-    return !fwb() && leaf.has_memtype(MemType::normal_wb, MemAttrFormat::classic);
+    return !fwb() && leaf.has_memtype(MemType::normal_wb, format_);
   }
   const Features& features() const { return maintenance_.features(); }
   // Maintenance for a walk in `mode`. The shared walkers (the fault path, and reclamation, which
@@ -178,7 +179,7 @@ class TableCore {
  private:
   Geometry geometry_;
   Vmid vmid_;
-  MemAttrFormat format_;
+  DescriptorFormat format_;
   Mm& mm_;
   Maintenance maintenance_;
   Maintenance shared_maintenance_;

@@ -103,7 +103,7 @@ class DetachVisitor {
     const unsigned below = slot(ctx.level.deeper());
     const u64 parked_below = parked_[below];
     if (ctx.end >= ctx.entry_end()) parked_[below] = 0;
-    if (ctx.core.refs(ctx.old.table_address()) == 1 + parked_below) {
+    if (ctx.core.refs(ctx.old.table_address(ctx.core.oa())) == 1 + parked_below) {
       // The table goes whole; its count must not carry over to the next table at that level.
       parked_[below] = 0;
       park(ctx);
@@ -169,12 +169,12 @@ class CollectVisitor {
       if (LeafRemoval::needed(ctx.core)) {
         DetachedLeaves visitor(leaves_);
         walk_detached(ctx.core,
-                      Subtree{.table = was.table_address(),
+                      Subtree{.table = was.table_address(ctx.core.oa()),
                               .level = ctx.level.deeper(),
                               .base = ctx.entry_base()},
                       visitor);
       }
-      detached_[detached_count_++] = {was.table_address(), ctx.level.deeper()};
+      detached_[detached_count_++] = {was.table_address(ctx.core.oa()), ctx.level.deeper()};
       if (detached_count_ == kRetireBatch) retire_detached(ctx.core);
     } else {
       leaves_.removed(was, ctx.level, ctx.entry_base());

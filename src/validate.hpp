@@ -44,8 +44,12 @@ constexpr Status check_output(const Geometry& g, Pa pa, u64 size) {
   return Status::ok;
 }
 
-constexpr Status check_attrs(const Attrs& attrs) {
+constexpr Status check_attrs(const Attrs& attrs, const Geometry& g) {
   if (!attrs.well_formed()) return Status::bad_attributes;
+  // With LPA2 a descriptor has no shareability field: VTCR_EL2.SH0 (inner) applies to all.
+  if (g.oa_layout() == OaLayout::lpa2 && attrs.sh != Shareability::inner) {
+    return Status::bad_attributes;
+  }
   if (attrs.executable_device()) return Status::exec_on_device;
   // The contiguous hint needs whole, identical groups of entries; the operations do not manage
   // groups yet, so a caller may not ask for it.

@@ -233,7 +233,7 @@ class Walker {
     const Pte now = kRead ? ctx.old : read(slot);
     if (ctx.descend && now.is_table(level)) {
       Ipa child_cursor = cursor;
-      const Pa child = now.table_address();
+      const Pa child = now.table_address(core_.oa());
       status = walk_table(core_.table(child), child, level.deeper(), false, child_cursor, stop);
       if (status != Status::ok) {
         cursor = child_cursor;

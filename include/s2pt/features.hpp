@@ -16,6 +16,12 @@ struct Features {
   // FEAT_HAFDBS with dirty state (ID_AA64MMFR1_EL1.HAFDBS >= 2): the stage-2 walker can turn a
   // writable-clean page (read-only, DBM set) writable on a write, with VTCR_EL2.HD set.
   bool hw_dirty = false;
+  // 52-bit physical (and intermediate physical) addresses: FEAT_LPA2 at stage 2 for the 4K and
+  // 16K granules (ID_AA64MMFR0_EL1.TGran4_2 / TGran16_2 = 0b0011, or TGran4/16 saying LPA2 when
+  // the _2 fields defer to them), used with VTCR_EL2.DS = 1; FEAT_LPA for the 64K granule
+  // (ID_AA64MMFR0_EL1.PARange = 0b0110).
+  bool lpa2 = false;
+  bool lpa = false;
   u8 bbm_level = 0;  // FEAT_BBM level; recorded, never relied on
 
   constexpr bool operator==(const Features&) const = default;

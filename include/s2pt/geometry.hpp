@@ -8,12 +8,15 @@ namespace s2pt {
 
 class Geometry {
  public:
-  // Refuses combinations the architecture (or s2pt) does not support:
-  //  - bad_geometry: IPA larger than the PA size, PA size not one of the PARange sizes, IPA
-  //    smaller than 32 bits, VMID width other than 8 or 16;
-  //  - unsupported: 52-bit IPA/PA (needs LPA/LPA2, not implemented yet).
+  // Refuses combinations the architecture (or s2pt) does not support with bad_geometry: IPA
+  // larger than the PA size, PA size not one of the PARange sizes, IPA smaller than 32 or larger
+  // than 52 bits, VMID width other than 8 or 16, `max_root_pages` not a power of two from 1 to 16.
+  // A 52-bit PA size selects the 52-bit descriptor layout of the granule (oa_layout()); whether
+  // the CPU has it is Table::create's question. The root concatenates up to `max_root_pages`
+  // tables where that saves a level (16, the architecture's limit, as KVM does; 1 never does,
+  // which for 4K and more than 48 IPA bits means a start at level -1).
   static constexpr Result<Geometry> make(Granule granule, unsigned ipa_bits, unsigned pa_bits,
-                                         unsigned vmid_bits = 16);
+                                         unsigned vmid_bits = 16, unsigned max_root_pages = 16);
 
   constexpr Granule granule() const { return granule_; }
   constexpr unsigned ipa_bits() const { return ipa_bits_; }
@@ -31,6 +34,7 @@ class Geometry {
   constexpr u64 root_entries() const { return u64{1} << root_bits_; }
   constexpr u64 ipa_limit() const { return u64{1} << ipa_bits_; }
   constexpr u64 pa_limit() const { return u64{1} << pa_bits_; }
+  constexpr OaLayout oa_layout() const { return oa_layout_; }
 
   // log2 of the bytes one entry at `level` maps.
   constexpr unsigned level_shift(Level level) const {
@@ -49,11 +53,12 @@ class Geometry {
     return level >= start_level() && level <= kLastLevel;
   }
   // Whether a block (not a page) descriptor is architecturally valid at `level` for this granule
-  // without LPA/LPA2: 4K at levels 1 and 2, 16K and 64K at level 2.
+  // (Arm ARM D8.3.1): 4K at levels 1 and 2, 16K and 64K at level 2; one level higher with the
+  // 52-bit layouts (4K: 512 GiB at level 0, 16K: 64 GiB and 64K: 4 TiB at level 1).
   constexpr bool block_allowed(Level level) const {
     if (!has_level(level) || level.is_last()) return false;
-    if (granule_ == Granule::k4) return level.value() == 1 || level.value() == 2;
-    return level.value() == 2;
+    const int lowest = (granule_ == Granule::k4 ? 1 : 2) - (oa_layout_ != OaLayout::bits48);
+    return level.value() >= lowest;
   }
   constexpr bool leaf_allowed(Level level) const { return level.is_last() || block_allowed(level); }
   // Whether one leaf (a page, or a block at a level that allows blocks) maps exactly `bytes`.
@@ -84,6 +89,7 @@ class Geometry {
   u8 levels_ = 0;
   u8 root_bits_ = 0;
   u8 root_pages_ = 0;
+  OaLayout oa_layout_ = OaLayout::bits48;
 };
 
 namespace vtcr {
@@ -100,6 +106,10 @@ inline constexpr u64 kVs16BitVmid = u64{1} << 19;
 inline constexpr u64 kHa = u64{1} << 21;
 inline constexpr u64 kHd = u64{1} << 22;
 inline constexpr u64 kRes1 = u64{1} << 31;
+// DS: the FEAT_LPA2 descriptor layout (and 52-bit addresses) with 4K and 16K granules. SL2: with
+// DS and 4K, SL2 = 1 and SL0 = 0 start the walk at level -1.
+inline constexpr u64 kDs = u64{1} << 32;
+inline constexpr u64 kSl2 = u64{1} << 33;
 inline constexpr u64 kWriteBackCacheable = 1;  // IRGN0/ORGN0 = Normal WB RA WA
 inline constexpr u64 kInnerShareable = 3;
 
@@ -139,24 +149,26 @@ constexpr int ps(unsigned pa_bits) {
 }  // namespace vtcr
 
 constexpr Result<Geometry> Geometry::make(Granule granule, unsigned ipa_bits, unsigned pa_bits,
-                                          unsigned vmid_bits) {
+                                          unsigned vmid_bits, unsigned max_root_pages) {
   if (granule != Granule::k4 && granule != Granule::k16 && granule != Granule::k64) {
     return Status::bad_geometry;
   }
-  if (ipa_bits > 48 || pa_bits > 48) {
-    // 52-bit output/input needs FEAT_LPA (64K) or FEAT_LPA2 (4K/16K) descriptors.
-    return (ipa_bits == 52 || pa_bits == 52) ? Status::unsupported : Status::bad_geometry;
+  if (ipa_bits < 32 || ipa_bits > 52 || vtcr::ps(pa_bits) < 0 || ipa_bits > pa_bits) {
+    return Status::bad_geometry;
   }
-  if (ipa_bits < 32 || vtcr::ps(pa_bits) < 0 || ipa_bits > pa_bits) return Status::bad_geometry;
   if (vmid_bits != 8 && vmid_bits != 16) return Status::bad_geometry;
+  if (max_root_pages == 0 || max_root_pages > 16 || (max_root_pages & (max_root_pages - 1)) != 0) {
+    return Status::bad_geometry;
+  }
 
   const unsigned stride = bits_per_level(granule);
   const unsigned table_bits = ipa_bits - granule_shift(granule);
   unsigned levels = (table_bits + stride - 1) / stride;
   const unsigned top_bits = table_bits - (levels - 1) * stride;
-  // Up to 16 root pages may be concatenated (4 extra bits at the start level); do so whenever
-  // it saves a level, but keep at least two levels so blocks stay possible (as KVM does).
-  if (levels > 2 && top_bits <= 4) --levels;
+  // Concatenate root tables whenever that saves a level, but keep at least two levels so that
+  // blocks stay possible (as KVM does).
+  const unsigned concatenation_bits = static_cast<unsigned>(__builtin_ctz(max_root_pages));
+  if (levels > 2 && top_bits <= concatenation_bits) --levels;
 
   Geometry g;
   g.granule_ = granule;
@@ -166,21 +178,29 @@ constexpr Result<Geometry> Geometry::make(Granule granule, unsigned ipa_bits, un
   g.levels_ = static_cast<u8>(levels);
   g.root_bits_ = static_cast<u8>(table_bits - (levels - 1) * stride);
   g.root_pages_ = static_cast<u8>(g.root_bits_ > stride ? 1u << (g.root_bits_ - stride) : 1u);
+  if (pa_bits == 52) g.oa_layout_ = granule == Granule::k64 ? OaLayout::lpa : OaLayout::lpa2;
 
-  // A level-0 start is only encodable for 4K, and only when the PA range exceeds 42 bits; 16K and
-  // 64K cannot start at level 0 without LPA2/LPA.
+  // The start levels VTCR_EL2 can encode (Arm ARM, AArch64.S2InvalidSL): level 0 for 4K only
+  // with a PA range over 42 bits, for 16K only with DS; level -1 only for 4K with DS.
   const int start = g.start_level().value();
-  if (start == 0 && (granule != Granule::k4 || pa_bits <= 42)) return Status::bad_geometry;
+  const bool ds = g.oa_layout_ == OaLayout::lpa2;
+  if (start == 0 && !(granule == Granule::k4 ? pa_bits > 42 : granule == Granule::k16 && ds)) {
+    return Status::bad_geometry;
+  }
+  if (start < 0 && !(granule == Granule::k4 && ds)) return Status::bad_geometry;
   return g;
 }
 
 constexpr u64 Geometry::vtcr() const {
   const int start = start_level().value();
-  const u64 sl0 =
-      granule_ == Granule::k4 ? static_cast<u64>(2 - start) : static_cast<u64>(3 - start);
   u64 value = vtcr::kRes1;
+  if (granule_ == Granule::k4) {
+    value |= start < 0 ? vtcr::kSl2 : static_cast<u64>(2 - start) << vtcr::kSl0Shift;
+  } else {
+    value |= static_cast<u64>(3 - start) << vtcr::kSl0Shift;
+  }
+  if (oa_layout_ == OaLayout::lpa2) value |= vtcr::kDs;
   value |= u64{64u - ipa_bits_} << vtcr::kT0szShift;
-  value |= sl0 << vtcr::kSl0Shift;
   value |= vtcr::kWriteBackCacheable << vtcr::kIrgn0Shift;
   value |= vtcr::kWriteBackCacheable << vtcr::kOrgn0Shift;
   value |= vtcr::kInnerShareable << vtcr::kSh0Shift;
@@ -197,5 +217,8 @@ static_assert(Geometry::make(Granule::k4, 40, 40).value().start_level() == Level
 static_assert(Geometry::make(Granule::k4, 40, 40).value().root_pages() == 2);
 static_assert(Geometry::make(Granule::k16, 40, 40).value().root_pages() == 16);
 static_assert(Geometry::make(Granule::k4, 40, 40).value().level_bytes(Level{2}) == (u64{1} << 21));
+// 52 bits with 4K: level 0 with 16 concatenated pages, or level -1 (SL2) with one root page.
+static_assert(Geometry::make(Granule::k4, 52, 52).value().root_pages() == 16);
+static_assert(Geometry::make(Granule::k4, 52, 52, 16, 1).value().start_level() == Level{-1});
 
 }  // namespace s2pt

@@ -19,16 +19,27 @@ struct Stage2Context {
 
   u64 vttbr = 0;
 
+  // VTTBR_EL2.BADDR: bits [47:1] (bit 0 is CnP). With a 52-bit PA size, BADDR[51:48] sit in
+  // bits [5:2] and the root must be 64-byte aligned (Arm ARM, VTTBR_EL2); roots are page
+  // aligned, so bits [5:2] are free in every configuration.
+  static constexpr u64 kLowAddress = ((u64{1} << kVmidShift) - 1) & ~u64{0x3F};
+  static constexpr unsigned kHighShift = 2;
+
   static constexpr Stage2Context of(Pa root, Vmid vmid) {
-    return Stage2Context{root.raw | (u64{vmid.raw} << kVmidShift)};
+    return Stage2Context{(root.raw & kLowAddress) | (((root.raw >> 48) & 0xF) << kHighShift) |
+                         (u64{vmid.raw} << kVmidShift)};
   }
   constexpr Vmid vmid() const { return Vmid{static_cast<u16>(vttbr >> kVmidShift)}; }
-  // VTTBR_EL2.BADDR: bits [47:1] (bit 0 is CnP).
-  constexpr Pa root() const { return Pa{vttbr & ((u64{1} << kVmidShift) - 2)}; }
+  constexpr Pa root() const {
+    return Pa{(vttbr & kLowAddress) | (((vttbr >> kHighShift) & 0xF) << 48)};
+  }
   constexpr bool operator==(const Stage2Context&) const = default;
 };
 static_assert(Stage2Context::of(Pa{0x8000'1000}, Vmid{0x1234}).vmid() == Vmid{0x1234});
 static_assert(Stage2Context::of(Pa{0x8000'1000}, Vmid{0x1234}).root() == Pa{0x8000'1000});
+static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).vttbr == 0x0001'0000'8000'103C);
+static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).root() ==
+              Pa{0x000F'0000'8000'1000});
 
 enum class StepKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb };
 

@@ -39,6 +39,14 @@ enum class Shareability : u8 { non = 0, outer = 2, inner = 3 };
 // How MemAttr[3:0] is interpreted: HCR_EL2.FWB chooses, for the whole VM.
 enum class MemAttrFormat : u8 { classic, fwb };
 
+// Everything a table's descriptors are encoded by: the MemAttr interpretation and where the
+// output address lives.
+struct DescriptorFormat {
+  MemAttrFormat memattr = MemAttrFormat::classic;
+  OaLayout oa = OaLayout::bits48;
+  constexpr bool operator==(const DescriptorFormat&) const = default;
+};
+
 struct Attrs {
   Perm perm = Perm::rw;
   MemType mem = MemType::normal_wb;
@@ -94,12 +102,47 @@ inline constexpr unsigned kSwShift = 55;
 inline constexpr u64 kSw = u64{0xF} << kSwShift;
 // Output address bits [47:12]; the granule's low bits are zero in an aligned address.
 inline constexpr u64 kOutputAddress = 0x0000'FFFF'FFFF'F000;
+// With LPA2: OA[49:12] in place, OA[51:50] in bits [9:8]. With LPA (64K): OA[47:16] in place,
+// OA[51:48] in bits [15:12], inside kOutputAddress.
+inline constexpr u64 kOutputAddressLpa2 = 0x0003'FFFF'FFFF'F000;
+inline constexpr unsigned kLpa2HighShift = 8;
+inline constexpr unsigned kLpaHighShift = 12;
+// The bits that hold an output address in some layout: equal bits, equal address (and SH).
+inline constexpr u64 kAnyOutputAddress = kOutputAddressLpa2 | kSh;
 // Invalid entries are ignored by hardware, so software owns all their other bits.
 inline constexpr u64 kLocked = u64{1} << 10;
 inline constexpr unsigned kOwnerShift = 2;
 inline constexpr u64 kOwner = u64{0xFF} << kOwnerShift;
 inline constexpr u64 kLeafAttrs =
     kMemAttr | kS2apRead | kS2apWrite | kSh | kAf | kDbm | kContiguous | kXn | kSw;
+
+// The descriptor bits holding `pa` in `layout` (pa aligned to at least the granule).
+constexpr u64 encode_address(Pa pa, OaLayout layout) {
+  switch (layout) {
+    case OaLayout::lpa2:
+      return (pa.raw & kOutputAddressLpa2) | (((pa.raw >> 50) & 3) << kLpa2HighShift);
+    case OaLayout::lpa:
+      return (pa.raw & kOutputAddress & ~u64{0xFFFF}) | (((pa.raw >> 48) & 0xF) << kLpaHighShift);
+    case OaLayout::bits48:
+      break;
+  }
+  return pa.raw & kOutputAddress;
+}
+constexpr Pa decode_address(u64 raw, OaLayout layout) {
+  switch (layout) {
+    case OaLayout::lpa2:
+      return Pa{(raw & kOutputAddressLpa2) | (((raw >> kLpa2HighShift) & 3) << 50)};
+    case OaLayout::lpa:
+      return Pa{(raw & kOutputAddress & ~u64{0xFFFF}) | (((raw >> kLpaHighShift) & 0xF) << 48)};
+    case OaLayout::bits48:
+      break;
+  }
+  return Pa{raw & kOutputAddress};
+}
+// The bits of a descriptor that hold its address in `layout`.
+constexpr u64 address_bits(OaLayout layout) {
+  return layout == OaLayout::lpa2 ? kOutputAddressLpa2 | kSh : kOutputAddress;
+}
 }  // namespace bits
 
 constexpr u64 encode_memattr(MemType mem, MemAttrFormat format) {
@@ -148,17 +191,17 @@ class Pte {
   static constexpr Pte locked() { return Pte{bits::kLocked}; }
   // Invalid, but records who owns the IPA range (the hardware faults on it as on any invalid).
   static constexpr Pte owned_by(OwnerId owner) { return Pte{u64{owner.raw} << bits::kOwnerShift}; }
-  static constexpr Pte table(Pa next) {
-    return Pte{(next.raw & bits::kOutputAddress) | bits::kTableOrPage | bits::kValid};
+  static constexpr Pte table(Pa next, OaLayout layout) {
+    return Pte{bits::encode_address(next, layout) | bits::kTableOrPage | bits::kValid};
   }
-  static constexpr Pte block(Pa out, const Attrs& a, MemAttrFormat f) {
+  static constexpr Pte block(Pa out, const Attrs& a, DescriptorFormat f) {
     return leaf_bits(out, a, f);
   }
-  static constexpr Pte page(Pa out, const Attrs& a, MemAttrFormat f) {
+  static constexpr Pte page(Pa out, const Attrs& a, DescriptorFormat f) {
     return Pte{leaf_bits(out, a, f).raw_ | bits::kTableOrPage};
   }
   // A block below the last level, a page at it.
-  static constexpr Pte leaf(Pa out, const Attrs& a, MemAttrFormat f, Level level) {
+  static constexpr Pte leaf(Pa out, const Attrs& a, DescriptorFormat f, Level level) {
     return level.is_last() ? page(out, a, f) : block(out, a, f);
   }
 
@@ -184,8 +227,8 @@ class Pte {
     const bool bit1 = (raw_ & bits::kTableOrPage) != 0;
     return level.is_last() ? bit1 : !bit1;
   }
-  constexpr Pa output_address() const { return Pa{raw_ & bits::kOutputAddress}; }
-  constexpr Pa table_address() const { return output_address(); }
+  constexpr Pa output_address(OaLayout layout) const { return bits::decode_address(raw_, layout); }
+  constexpr Pa table_address(OaLayout layout) const { return output_address(layout); }
 
   constexpr Perm perm() const {
     Perm p = Perm::none;
@@ -207,19 +250,23 @@ class Pte {
   constexpr Pte writable_clean() const { return Pte{(raw_ & ~bits::kS2apWrite) | bits::kDbm}; }
   constexpr bool contiguous() const { return (raw_ & bits::kContiguous) != 0; }
   constexpr u64 memattr() const { return (raw_ & bits::kMemAttr) >> bits::kMemAttrShift; }
-  constexpr bool has_memtype(MemType mem, MemAttrFormat format) const {
-    return memattr() == encode_memattr(mem, format);
+  constexpr bool has_memtype(MemType mem, DescriptorFormat format) const {
+    return memattr() == encode_memattr(mem, format.memattr);
   }
-  constexpr Shareability sh() const { return Shareability((raw_ & bits::kSh) >> bits::kShShift); }
+  // With LPA2 bits [9:8] belong to the address: the memory is inner shareable (VTCR_EL2.SH0).
+  constexpr Shareability sh(OaLayout layout) const {
+    if (layout == OaLayout::lpa2) return Shareability::inner;
+    return Shareability((raw_ & bits::kSh) >> bits::kShShift);
+  }
   constexpr u8 sw() const { return static_cast<u8>((raw_ & bits::kSw) >> bits::kSwShift); }
 
   // The attributes of a leaf; bad_attributes if its MemAttr is not one s2pt writes.
-  constexpr Result<Attrs> attrs(MemAttrFormat format) const {
-    Result<MemType> mem = decode_memattr(memattr(), format);
+  constexpr Result<Attrs> attrs(DescriptorFormat format) const {
+    Result<MemType> mem = decode_memattr(memattr(), format.memattr);
     if (!mem.ok()) return mem.status();
     return Attrs{.perm = perm(),
                  .mem = mem.value(),
-                 .sh = sh(),
+                 .sh = sh(format.oa),
                  .af = af(),
                  .contiguous = contiguous(),
                  .sw = sw()};
@@ -233,15 +280,11 @@ class Pte {
     return Pte{raw};
   }
   constexpr Pte with_af(bool af) const { return Pte{af ? raw_ | bits::kAf : raw_ & ~bits::kAf}; }
-  // The same leaf attributes pointing elsewhere (used to split a block into smaller leaves).
-  constexpr Pte with_output(Pa out) const {
-    return Pte{(raw_ & ~bits::kOutputAddress) | (out.raw & bits::kOutputAddress)};
-  }
-  // A leaf of the same attributes one level deeper (block -> block or page).
-  constexpr Pte as_leaf_at(Level level, Pa out) const {
-    const u64 attrs = raw_ & bits::kLeafAttrs;
+  // A leaf of the same attributes at `level` (block -> block or page) mapping `out`.
+  constexpr Pte as_leaf_at(Level level, Pa out, OaLayout layout) const {
+    const u64 attrs = raw_ & bits::kLeafAttrs & ~bits::address_bits(layout);
     const u64 type = level.is_last() ? bits::kTableOrPage : 0;
-    return Pte{attrs | type | bits::kValid | (out.raw & bits::kOutputAddress)};
+    return Pte{attrs | type | bits::kValid | bits::encode_address(out, layout)};
   }
 
   constexpr bool operator==(const Pte&) const = default;
@@ -249,10 +292,10 @@ class Pte {
  private:
   constexpr explicit Pte(u64 raw) : raw_(raw) {}
 
-  static constexpr Pte leaf_bits(Pa out, const Attrs& a, MemAttrFormat f) {
-    u64 raw = bits::kValid | (out.raw & bits::kOutputAddress);
-    raw |= encode_memattr(a.mem, f) << bits::kMemAttrShift;
-    raw |= static_cast<u64>(a.sh) << bits::kShShift;
+  static constexpr Pte leaf_bits(Pa out, const Attrs& a, DescriptorFormat f) {
+    u64 raw = bits::kValid | bits::encode_address(out, f.oa);
+    raw |= encode_memattr(a.mem, f.memattr) << bits::kMemAttrShift;
+    if (f.oa != OaLayout::lpa2) raw |= static_cast<u64>(a.sh) << bits::kShShift;
     if (a.af) raw |= bits::kAf;
     if (a.contiguous) raw |= bits::kContiguous;
     raw |= static_cast<u64>(a.sw & 0xF) << bits::kSwShift;
@@ -269,7 +312,9 @@ class Pte {
 constexpr bool needs_break_before_make(Pte old, Pte next, Level level) {
   if (!old.is_valid() || !next.is_valid()) return false;
   if (old.is_table(level) != next.is_table(level)) return true;
-  if (old.output_address() != next.output_address()) return true;
+  // Whatever the layout, the same address has the same bits (and with LPA2 the SH bits are
+  // address bits).
+  if ((old.raw() & bits::kAnyOutputAddress) != (next.raw() & bits::kAnyOutputAddress)) return true;
   if (old.is_table(level)) return false;
   constexpr u64 kMustMatch = bits::kMemAttr | bits::kSh | bits::kContiguous;
   return (old.raw() & kMustMatch) != (next.raw() & kMustMatch);

@@ -248,7 +248,7 @@ class Table {
   TableStats stats() const;
   const Geometry& geometry() const;
   Vmid vmid() const;
-  MemAttrFormat format() const;
+  DescriptorFormat format() const;
   const Features& features() const;
   Pa root() const;
   // VTCR_EL2 for this table: the geometry's, with HA and HD when hardware dirty logging is in use.

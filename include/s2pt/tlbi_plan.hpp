@@ -60,11 +60,44 @@ class TlbiPlanner {
     return ops;
   }
 
+  // The range plan for `pages` pages from page `first`, as calls to single(page) (a by-IPA
+  // operation) and range(scale, num, page) (one range operation from `page`), in ascending IPA
+  // order. Without DS: chunks of 2^21 pages, the odd page, then SCALE 0 to 3 (range_ops_for).
+  // With DS (LPA2) every range operation's base must be 64 KiB aligned: single pages up to the
+  // first aligned one, the chunks, then SCALE 3 down to 0 (each leaves the next base aligned,
+  // as a SCALE of 1 or more covers a multiple of 64 pages), and the odd page last. Linux orders
+  // its LPA2 ranges the same way.
+  template <class Single, class Range>
+  static constexpr void range_plan(u64 first, u64 pages, u64 align_pages, Single&& single,
+                                   Range&& range) {
+    u64 page = first;
+    u64 remaining = pages;
+    while (remaining > 0 && (page & (align_pages - 1)) != 0) {
+      single(page++);
+      --remaining;
+    }
+    while (remaining >= tlbi::kMaxRangePages) {
+      range(tlbi::kMaxScale, tlbi::kMaxNum, page);
+      page += tlbi::kMaxRangePages;
+      remaining -= tlbi::kMaxRangePages;
+    }
+    const bool ds = align_pages > 1;
+    if (!ds && (remaining & 1)) single(page++);
+    for (unsigned k = 0; k <= tlbi::kMaxScale; ++k) {
+      const unsigned scale = ds ? tlbi::kMaxScale - k : k;
+      const u64 field = (remaining >> (5 * scale + 1)) & 31;
+      if (field == 0) continue;
+      range(scale, static_cast<unsigned>(field - 1), page);
+      page += tlbi::range_pages(scale, static_cast<unsigned>(field - 1));
+    }
+    if (ds && (remaining & 1)) single(page);
+  }
+
   // Whether the scope is cheaper (or only possible) to invalidate as the whole VMID.
   constexpr bool whole_vmid(const InvalidationScope& scope) const {
     if (scope.empty_tables) return false;
     if (by_ipa(scope)) return ipa_ops(scope) > limits_.max_ipa_ops;
-    return range_ops_for(pages(scope)) > limits_.max_range_ops;
+    return range_plan_ops(scope) > limits_.max_range_ops;
   }
 
   // The operand of a by-IPA TLBI for the leaf at `ipa`, `level`: a level hint only with FEAT_TTL.
@@ -94,9 +127,11 @@ class TlbiPlanner {
     if (d.whole_vmid) return OpCounts{.vmid = 1};
     if (scope.empty_tables) return OpCounts{.ipa = 1};
     if (d.by_ipa) return OpCounts{.ipa = ipa_ops(scope)};
-    const u64 n = pages(scope);
-    const u64 odd = (n % tlbi::kMaxRangePages) & 1;
-    return OpCounts{.ipa = odd, .range = range_ops_for(n) - odd};
+    OpCounts counts;
+    range_plan(
+        first_page(scope), pages(scope), align_pages(), [&](u64) { ++counts.ipa; },
+        [&](unsigned, unsigned, u64) { ++counts.range; });
+    return counts;
   }
 
   // Calls emit(TlbiInstr) for each stage-2 TLBI of the plan, in ascending IPA order. The caller
@@ -129,32 +164,41 @@ class TlbiPlanner {
       return;
     }
     const TlbiOp range_op = leaf_only ? TlbiOp::ripas2le1is : TlbiOp::ripas2e1is;
-    u64 base = scope.range.start.raw >> granule_shift(g);
-    u64 remaining = pages(scope);
-    auto emit_range = [&](unsigned scale, unsigned num) {
-      emit(TlbiInstr{
-          range_op,
-          tlbi::range_operand(tlbi::RangeOperand{
-              .granule = g, .scale = scale, .num = num, .hint = hint, .base_page = base})});
-      base += tlbi::range_pages(scale, num);
-    };
-    while (remaining >= tlbi::kMaxRangePages) {
-      emit_range(tlbi::kMaxScale, tlbi::kMaxNum);
-      remaining -= tlbi::kMaxRangePages;
-    }
-    if (remaining & 1) {
-      emit(TlbiInstr{ipa_op, tlbi::ipa_operand(Ipa{base << granule_shift(g)}, g, hint)});
-      base += 1;
-    }
-    for (unsigned scale = 0; scale <= tlbi::kMaxScale; ++scale) {
-      const u64 field = (remaining >> (5 * scale + 1)) & 31;
-      if (field != 0) emit_range(scale, static_cast<unsigned>(field - 1));
-    }
+    const bool ds = geometry_.oa_layout() == OaLayout::lpa2;
+    range_plan(
+        first_page(scope), pages(scope), align_pages(),
+        [&](u64 page) {
+          emit(TlbiInstr{ipa_op, tlbi::ipa_operand(Ipa{page << granule_shift(g)}, g, hint)});
+        },
+        [&](unsigned scale, unsigned num, u64 page) {
+          emit(TlbiInstr{range_op, tlbi::range_operand(tlbi::RangeOperand{.granule = g,
+                                                                          .scale = scale,
+                                                                          .num = num,
+                                                                          .hint = hint,
+                                                                          .base_page = page,
+                                                                          .ds = ds})});
+        });
   }
 
  private:
   constexpr u64 pages(const InvalidationScope& scope) const {
     return scope.range.size >> granule_shift(geometry_.granule());
+  }
+  constexpr u64 first_page(const InvalidationScope& scope) const {
+    return scope.range.start.raw >> granule_shift(geometry_.granule());
+  }
+  // Pages per 64 KiB where range bases must be 64 KiB aligned (DS), else 1.
+  constexpr u64 align_pages() const {
+    if (geometry_.oa_layout() != OaLayout::lpa2) return 1;
+    return u64{1} << (tlbi::kDsBaseShift - granule_shift(geometry_.granule()));
+  }
+  constexpr u64 range_plan_ops(const InvalidationScope& scope) const {
+    if (align_pages() == 1) return range_ops_for(pages(scope));
+    u64 ops = 0;
+    range_plan(
+        first_page(scope), pages(scope), align_pages(), [&](u64) { ++ops; },
+        [&](unsigned, unsigned, u64) { ++ops; });
+    return ops;
   }
   constexpr LevelHint hint_for(const InvalidationScope& scope) const {
     return features_.ttl && !scope.tables_removed ? scope.leaf_level : LevelHint::none();
@@ -170,7 +214,7 @@ class TlbiPlanner {
   // By-IPA operations when there is no range TLBI, or when they are no more than the range
   // operations would be (one 2 MiB block: one IPAS2E1IS with its level hint).
   constexpr bool by_ipa(const InvalidationScope& scope) const {
-    return !features_.tlbi_range || ipa_ops(scope) <= range_ops_for(pages(scope));
+    return !features_.tlbi_range || ipa_ops(scope) <= range_plan_ops(scope);
   }
   constexpr u64 ipa_ops(const InvalidationScope& scope) const {
     const u64 stride = stride_bytes(scope);  // a power of two: shift, not divide (per-leaf path)

@@ -65,6 +65,17 @@ class Level {
 
 inline constexpr Level kLastLevel{Level::kLast};
 
+// Where descriptors keep the output address, and a table descriptor the next table's address
+// (Arm ARM D8.3, "Translation table descriptor formats"). A 52-bit physical address space needs
+// one of the two 52-bit layouts, and the CPU feature behind it.
+enum class OaLayout : u8 {
+  bits48,  // OA[47:granule] in bits [47:granule]; bits [9:8] hold SH
+  // FEAT_LPA2 with VTCR_EL2.DS = 1 (4K and 16K granules): OA[49:granule] in place and OA[51:50]
+  // in bits [9:8]; shareability comes from VTCR_EL2.SH0.
+  lpa2,
+  lpa,  // FEAT_LPA (64K granule): OA[47:16] in place, OA[51:48] in bits [15:12]
+};
+
 // Translation granule; the enumerator value is log2 of its size in bytes.
 enum class Granule : u8 { k4 = 12, k16 = 14, k64 = 16 };
 

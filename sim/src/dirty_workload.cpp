@@ -139,8 +139,10 @@ DirtyWorkloadResult run_dirty_workload(const DirtyWorkloadConfig& config) {
   };
   unsigned moves = 0;
   for (unsigned h = 0; h < config.harvests; ++h) {
-    for (int k = 0; k < 200; ++k)
-      std::this_thread::yield();  // let the guests write
+    // Let the guests write, and make sure they did, however the host schedules the threads.
+    const u64 before = writes.load();
+    for (int k = 0; k < 200 || (writes.load() < before + 4 && k < 1'000'000); ++k)
+      std::this_thread::yield();
     for (unsigned m = 0; m < config.moves_per_harvest; ++m)
       move(moves++);
     harvest("clear_dirty");

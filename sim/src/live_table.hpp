@@ -17,7 +17,7 @@ inline Pte live_descriptor(SimMm& mm, const AttachedTable& t, Ipa ipa, Level lev
     const Pte d = entry::load(static_cast<const u64*>(mm.raw(table)) + g.index(ipa, l));
     if (l == level) return d;
     if (!d.is_table(l)) return Pte::invalid();
-    table = d.table_address();
+    table = d.table_address(t.geometry.oa_layout());
   }
 }
 
@@ -27,7 +27,7 @@ inline Pte live_descriptor(SimMm& mm, const AttachedTable& t, Ipa ipa, Level lev
 inline bool still_matches_live(SimMm& mm, const AttachedTable& t, const TlbEntry& e) {
   const Pte live = live_descriptor(mm, t, e.base, e.level);
   if (!live.is_leaf(e.level) || !t.geometry.leaf_allowed(e.level)) return false;
-  if (live.output_address() != e.pa) return false;
+  if (live.output_address(t.geometry.oa_layout()) != e.pa) return false;
   const Result<MemType> mem = decode_memattr(live.memattr(), t.format);
   if (!mem.ok() || mem.value() != e.mem) return false;
   return (live.perm() & e.perm) == e.perm;
@@ -35,7 +35,7 @@ inline bool still_matches_live(SimMm& mm, const AttachedTable& t, const TlbEntry
 
 inline bool still_matches_live(SimMm& mm, const AttachedTable& t, const WalkEntry& w) {
   const Pte live = live_descriptor(mm, t, w.base, w.level);
-  return live.is_table(w.level) && live.table_address() == w.next;
+  return live.is_table(w.level) && live.table_address(t.geometry.oa_layout()) == w.next;
 }
 
 // Calls visit(page_pa, level, base, slots, entries, is_root) for every table page reachable from
@@ -63,7 +63,8 @@ void for_each_live_page(SimMm& mm, const AttachedTable& t, Visit&& visit, Bad&& 
         const Pte d = entry::load(slots + i);
         const Ipa child_base = base + i * g.level_bytes(level);
         if (d.is_table(level) && wanted(child_base, g.level_bytes(level))) {
-          page(d.table_address(), level.deeper(), child_base, g.entries_per_table(), false);
+          page(d.table_address(g.oa_layout()), level.deeper(), child_base, g.entries_per_table(),
+               false);
         }
       }
     }

@@ -47,7 +47,7 @@ Machine::~Machine() {
 void Machine::attach(const Table& table) {
   attach(AttachedTable{.vmid = table.vmid(),
                        .geometry = table.geometry(),
-                       .format = table.format(),
+                       .format = table.format().memattr,
                        .root = table.root(),
                        .hardware_dirty = (table.vtcr() & vtcr::kHd) != 0});
 }
@@ -173,9 +173,9 @@ Machine::Translation Machine::walk(Cpu& cpu, const AttachedTable& t, Ipa ipa) {
                                .level = level,
                                .base = out.entry.base,
                                .bytes = out.entry.bytes,
-                               .next = d.table_address(),
+                               .next = d.table_address(t.geometry.oa_layout()),
                                .fill_time = now()});
-      table = d.table_address();
+      table = d.table_address(t.geometry.oa_layout());
       level = level.deeper();
       continue;
     }
@@ -188,7 +188,7 @@ Machine::Translation Machine::walk(Cpu& cpu, const AttachedTable& t, Ipa ipa) {
     const Result<MemType> mem = decode_memattr(d.memattr(), t.format);
     TlbEntry& e = out.entry;
     e.vmid = t.vmid;
-    e.pa = d.output_address();
+    e.pa = d.output_address(t.geometry.oa_layout());
     e.perm = d.perm();
     e.mem = mem.ok() ? mem.value() : MemType::device_ngnrne;
     e.descriptor = d.raw();
@@ -300,7 +300,7 @@ bool Machine::dirty_update(Cpu& cpu, const AttachedTable& t, Ipa ipa, TlbEntry& 
     u64* slot = static_cast<u64*>(mm_.raw(table)) + g.index(ipa, level);
     Pte d = entry::load(slot);
     if (d.is_table(level)) {
-      table = d.table_address();
+      table = d.table_address(t.geometry.oa_layout());
       continue;
     }
     if (!d.is_leaf(level) || !d.af()) return false;
@@ -482,8 +482,10 @@ void Machine::tlbi(unsigned c, const Stage2Context& context, TlbiOp op, u64 oper
                   .time = now(),
                   .detail = std::string("TLBI ") + name(op) + " with the root of another table"});
   }
-  const TlbiScope scope =
-      TlbiScope::decode(vmid, op, operand, t != nullptr ? t->geometry.granule() : Granule::k4);
+  const TlbiScope scope = t != nullptr
+                              ? TlbiScope::decode(vmid, op, operand, t->geometry.granule(),
+                                                  t->geometry.oa_layout() == OaLayout::lpa2)
+                              : TlbiScope::decode(vmid, op, operand, Granule::k4);
   Cpu& cpu = *cpus_.at(c);
   {
     std::lock_guard lock(cpu.mutex);

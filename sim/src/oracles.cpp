@@ -181,8 +181,8 @@ void Machine::check_dirty() {
         if (!d.is_leaf(level)) continue;
         const Result<MemType> mem = decode_memattr(d.memattr(), t.format);
         if (mem.ok() && mem.value() == MemType::normal_wb) {
-          mapped.emplace_back(d.output_address().raw,
-                              d.output_address().raw + g.level_bytes(level));
+          mapped.emplace_back(d.output_address(g.oa_layout()).raw,
+                              d.output_address(g.oa_layout()).raw + g.level_bytes(level));
         }
       }
     };

@@ -2,7 +2,7 @@
 
 namespace s2pt::sim {
 
-TlbiScope TlbiScope::decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule) {
+TlbiScope TlbiScope::decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule, bool ds) {
   TlbiScope s{.op = op, .operand = operand, .vmid = vmid};
   s.leaf_only = is_leaf_only(op);
   s.local = is_local(op);
@@ -18,7 +18,7 @@ TlbiScope TlbiScope::decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule) 
     s.bytes = 1;
     s.hint = d.hint;
   } else {
-    const tlbi::RangeOperand r = tlbi::decode_range(operand);
+    const tlbi::RangeOperand r = tlbi::decode_range(operand, ds);
     s.kind = Kind::range;
     s.granule_mismatch = r.granule != granule;
     s.start = r.start();

@@ -21,7 +21,17 @@ struct DifferentialCase {
   int block_level;    // the largest blocks the window exercises
   u64 window_blocks;  // window size in those blocks
   int steps = 10'000;
+  // 52-bit cases: the PA size, the root's concatenation limit, and where the window is centred
+  // (0: on a boundary of the level above the blocks; kTop: at the top of the IPA space). The
+  // window must hold at least three of the largest blocks.
+  unsigned pa_bits = 48;
+  unsigned max_root_pages = 16;
+  u64 center = 0;
 };
+
+constexpr u64 kTop = ~u64{0};
+constexpr Features kAll52{.fwb = true, .tlbi_range = true, .ttl = true, .lpa2 = true, .lpa = true};
+constexpr Features kNo52{.lpa2 = true, .lpa = true};
 
 // Short names in test listings instead of a byte dump.
 void PrintTo(const DifferentialCase& c, std::ostream* os) {
@@ -106,7 +116,7 @@ IpaRange around_a_table(const Geometry& g, Ipa window_start, u64 window, Pick& p
 
 TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
   const DifferentialCase c = GetParam();
-  const Geometry g = test::make_geometry(c.granule, c.ipa_bits, 48);
+  const Geometry g = Geometry::make(c.granule, c.ipa_bits, c.pa_bits, 16, c.max_root_pages).value();
   test::Rig rig(g, c.features, /*record=*/false);
   Table& table = rig.table();
 
@@ -114,7 +124,9 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
   const u64 block = g.level_bytes(Level{c.block_level});
   // Straddle a boundary of the level above the largest blocks.
   const u64 window = c.window_blocks * block;
-  const Ipa window_start{g.level_bytes(Level{c.block_level - 1}) - window / 2};
+  const Ipa window_start{c.center == kTop ? g.ipa_limit() - window
+                         : c.center != 0  ? c.center - window / 2
+                                          : g.level_bytes(Level{c.block_level - 1}) - window / 2};
   test::ReferenceModel model(window_start, window, page);
 
   std::mt19937_64 rng(0x5eed0000 + static_cast<u64>(c.granule) * 100 + c.ipa_bits);
@@ -145,7 +157,9 @@ TEST_P(Differential, RandomOperationsAgreeWithTheReferenceModel) {
 
     if (kind < 5) {
       // Mostly sharing the IPA's alignment (so blocks are possible), sometimes not.
-      const Pa pa{(u64{1} << 32) + (pick(4) == 0 ? page : unit) * pick(1024)};
+      // With 52-bit PAs, output addresses whose top bits need the 52-bit layout.
+      const u64 pa_base = c.pa_bits == 52 ? u64{0xF} << 48 : u64{1} << 32;
+      const Pa pa{pa_base + (pick(4) == 0 ? page : unit) * pick(1024)};
       const Attrs attrs{.perm = kPerms[pick(5)], .mem = kMems[pick(3)]};
       const bool replace = pick(3) == 0;
       const MapFlags flags = (replace ? MapFlags::replace : MapFlags::none) |
@@ -210,12 +224,22 @@ INSTANTIATE_TEST_SUITE_P(
                       DifferentialCase{Granule::k16, 40, test::kAllFeatures, 2, 8},
                       DifferentialCase{Granule::k16, 47, test::kNoFeatures, 2, 8},
                       DifferentialCase{Granule::k64, 48, test::kAllFeatures, 2, 4},
-                      DifferentialCase{Granule::k64, 44, test::kNoFeatures, 2, 4}),
+                      DifferentialCase{Granule::k64, 44, test::kNoFeatures, 2, 4},
+                      // 52 bits: across the seam of the 16 concatenated level-0 root pages (4K)
+                      // and of the 16 level-1 root pages (16K at 51 bits), at the top of a
+                      // level -1 table (4K, one root page), 16K and 64K at the top of the space.
+                      DifferentialCase{Granule::k4, 52, kAll52, 1, 4, 5'000, 52, 16, u64{1} << 48},
+                      DifferentialCase{Granule::k4, 52, kNo52, 2, 16, 5'000, 52, 1, kTop},
+                      DifferentialCase{Granule::k16, 51, kAll52, 2, 8, 5'000, 52, 16, u64{1} << 47},
+                      DifferentialCase{Granule::k16, 52, kNo52, 2, 8, 5'000, 52, 16, kTop},
+                      DifferentialCase{Granule::k64, 52, kAll52, 2, 4, 5'000, 52, 16, kTop}),
     [](const auto& param_info) {
       return std::to_string(granule_bytes(param_info.param.granule) >> 10) + "K_" +
              std::to_string(param_info.param.ipa_bits) + "bit_L" +
              std::to_string(param_info.param.block_level) + "blocks_" +
-             (param_info.param.features.fwb ? "fwb_range" : "nofeatures");
+             (param_info.param.features.fwb ? "fwb_range" : "nofeatures") +
+             (param_info.param.max_root_pages == 1 ? "_oneroot" : "") +
+             (param_info.param.center == kTop ? "_top" : "");
     });
 
 }  // namespace

@@ -86,10 +86,90 @@ TEST(Geometry, RefusesImpossibleCombinations) {
   EXPECT_EQ(Geometry::make(Granule::k4, 40, 39).status(), Status::bad_geometry)
       << "PA not a PARange";
   EXPECT_EQ(Geometry::make(Granule::k4, 49, 48).status(), Status::bad_geometry);
+  EXPECT_EQ(Geometry::make(Granule::k4, 53, 52).status(), Status::bad_geometry) << "IPA > 52";
   EXPECT_EQ(Geometry::make(Granule::k4, 40, 40, 12).status(), Status::bad_geometry) << "VMID";
   EXPECT_EQ(Geometry::make(Granule(13), 40, 40).status(), Status::bad_geometry) << "granule";
-  EXPECT_EQ(Geometry::make(Granule::k64, 52, 52).status(), Status::unsupported) << "needs LPA";
-  EXPECT_EQ(Geometry::make(Granule::k4, 48, 52).status(), Status::unsupported) << "needs LPA2";
+  for (unsigned roots : {0u, 3u, 32u}) {
+    EXPECT_EQ(Geometry::make(Granule::k4, 40, 40, 16, roots).status(), Status::bad_geometry)
+        << roots << " root pages";
+  }
+  // Without concatenation, 40 bits of 16K need level 0, which only DS (52-bit PA) can encode;
+  // 4K beyond 48 bits with one root page needs level -1, the same.
+  EXPECT_EQ(Geometry::make(Granule::k16, 40, 48, 16, 1).status(), Status::ok);
+  EXPECT_EQ(Geometry::make(Granule::k16, 48, 48, 16, 1).status(), Status::bad_geometry);
+  EXPECT_EQ(Geometry::make(Granule::k16, 48, 52, 16, 1)->start_level(), Level{0});
+}
+
+// 52-bit geometries (FEAT_LPA2 for 4K and 16K, FEAT_LPA for 64K), each with its whole VTCR_EL2
+// value worked out by hand from the field layout: T0SZ 12 (52 bits), IRGN0/ORGN0 write-back,
+// SH0 inner, PS 6 (52 bits), VS, RES1, plus SL0/SL2/TG0/DS per case.
+struct Geometry52Case {
+  Granule granule;
+  unsigned ipa_bits;
+  unsigned max_root_pages;
+  int start_level;
+  unsigned root_pages;
+  u64 root_entries;
+  OaLayout layout;
+  u64 vtcr;
+};
+
+void PrintTo(const Geometry52Case& c, std::ostream* os) {
+  *os << (granule_bytes(c.granule) >> 10) << "K/" << c.ipa_bits << "-bit/" << c.max_root_pages;
+}
+
+constexpr Geometry52Case k52Cases[] = {
+    // 4K: 16 concatenated level-0 pages (SL0 2), or one level -1 page of 16 entries (SL2 1).
+    {Granule::k4, 52, 16, 0, 16, 8192, OaLayout::lpa2, 0x1'800E'358C},
+    {Granule::k4, 52, 1, -1, 1, 16, OaLayout::lpa2, 0x3'800E'350C},
+    {Granule::k4, 49, 16, 0, 2, 1024, OaLayout::lpa2, 0x1'800E'358F},
+    {Granule::k4, 48, 16, 0, 1, 512, OaLayout::lpa2, 0x1'800E'3590},
+    // 16K: level 0 with 32 entries (SL0 3), no concatenation fits; 51 bits: 16 level-1 pages.
+    {Granule::k16, 52, 16, 0, 1, 32, OaLayout::lpa2, 0x1'800E'B5CC},
+    {Granule::k16, 51, 16, 1, 16, 32768, OaLayout::lpa2, 0x1'800E'B58D},
+    // 64K: level 1 with 1024 entries (SL0 2); no DS, the LPA layout.
+    {Granule::k64, 52, 16, 1, 1, 1024, OaLayout::lpa, 0x800E'758C},
+};
+
+class Geometry52Table : public ::testing::TestWithParam<Geometry52Case> {};
+
+TEST_P(Geometry52Table, StartLevelRootLayoutAndExactVtcr) {
+  const Geometry52Case c = GetParam();
+  const Result<Geometry> r = Geometry::make(c.granule, c.ipa_bits, 52, 16, c.max_root_pages);
+  ASSERT_TRUE(r.ok()) << describe(r.status());
+  const Geometry& g = r.value();
+  EXPECT_EQ(g.start_level(), Level{c.start_level});
+  EXPECT_EQ(g.root_pages(), c.root_pages);
+  EXPECT_EQ(g.root_entries(), c.root_entries);
+  EXPECT_EQ(g.root_entries() * g.level_bytes(g.start_level()), g.ipa_limit());
+  EXPECT_EQ(g.oa_layout(), c.layout);
+  EXPECT_EQ(g.vtcr(), c.vtcr) << std::hex << g.vtcr();
+}
+
+INSTANTIATE_TEST_SUITE_P(FiftyTwoBit, Geometry52Table, ::testing::ValuesIn(k52Cases),
+                         [](const auto& param_info) {
+                           const Geometry52Case& c = param_info.param;
+                           return std::to_string(granule_bytes(c.granule) >> 10) + "K_" +
+                                  std::to_string(c.ipa_bits) + "bit_" +
+                                  std::to_string(c.max_root_pages) + "roots";
+                         });
+
+TEST(Geometry, FiftyTwoBitLayoutsAllowBlocksOneLevelHigher) {
+  const Geometry g4 = Geometry::make(Granule::k4, 52, 52).value();
+  EXPECT_TRUE(g4.block_allowed(Level{0})) << "512 GiB";
+  EXPECT_EQ(g4.level_bytes(Level{0}), u64{1} << 39);
+  const Geometry g4_deep = Geometry::make(Granule::k4, 52, 52, 16, 1).value();
+  EXPECT_FALSE(g4_deep.block_allowed(Level{-1}));
+  EXPECT_EQ(g4_deep.level_bytes(Level{-1}), u64{1} << 48);
+  EXPECT_EQ(g4_deep.index(Ipa{(u64{1} << 52) - 1}, Level{-1}), 15u);
+  const Geometry g16 = Geometry::make(Granule::k16, 52, 52).value();
+  EXPECT_FALSE(g16.block_allowed(Level{0}));
+  EXPECT_TRUE(g16.block_allowed(Level{1})) << "64 GiB";
+  EXPECT_EQ(g16.level_bytes(Level{1}), u64{64} << 30);
+  const Geometry g64 = Geometry::make(Granule::k64, 52, 52).value();
+  EXPECT_TRUE(g64.block_allowed(Level{1})) << "4 TiB";
+  EXPECT_EQ(g64.level_bytes(Level{1}), u64{4} << 40);
+  EXPECT_FALSE(Geometry::make(Granule::k64, 48, 48)->block_allowed(Level{1}));
 }
 
 TEST(Geometry, BlocksOnlyWhereTheGranuleAllowsThem) {

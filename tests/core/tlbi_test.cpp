@@ -15,7 +15,16 @@ TEST(TlbiOperand, IpaFormShiftsBy12WithTtlInBits47To44) {
   // TTL 0b1110: 64K granule, level 2; the IPA is still shifted by 12.
   EXPECT_EQ(tlbi::ipa_operand(Ipa{0x2000'0000}, Granule::k64, LevelHint::at(Level{2})),
             0x0000'E000'0002'0000ull);
-  EXPECT_FALSE(LevelHint::at(Level{0}).known()) << "no leaf at level 0 without LPA2";
+  // Level 0 holds leaves only in 4K tables with LPA2 (512 GiB blocks): TTL 0b0100. No other
+  // granule has a TTL encoding for it, and nothing at all is hinted at level -1.
+  EXPECT_EQ(tlbi::ipa_operand(Ipa{0x80'0000'0000}, Granule::k4, LevelHint::at(Level{0})),
+            0x0000'4000'0800'0000ull);
+  EXPECT_EQ(tlbi::ipa_operand(Ipa{0x80'0000'0000}, Granule::k16, LevelHint::at(Level{0})),
+            0x0800'0000ull);
+  EXPECT_FALSE(LevelHint::at(Level{-1}).known());
+  // IPA[51:12] in bits [39:0].
+  EXPECT_EQ(tlbi::ipa_operand(Ipa{0x000F'0000'0000'1000}, Granule::k4, LevelHint::none()),
+            0xF0'0000'0001ull);
 }
 
 TEST(TlbiOperand, RangeFormFields) {

@@ -34,8 +34,10 @@ Geometry geometry(Granule g) {
 
 // Checks that `p` invalidates exactly [first_page, first_page + pages) in ascending order, every
 // operation decoding to what was meant. Returns a failure description, or empty.
+// With `ds` (LPA2) range operands are decoded with BaseADDR in 64 KiB units, and every range
+// operation must start 64 KiB aligned.
 ::testing::AssertionResult covers_exactly(const Plan& p, Granule g, u64 first_page, u64 pages,
-                                          bool leaf_only, LevelHint hint) {
+                                          bool leaf_only, LevelHint hint, bool ds = false) {
   if (p.overflow) return ::testing::AssertionFailure() << "too many ops";
   const unsigned shift = granule_shift(g);
   u64 next = first_page;
@@ -45,8 +47,11 @@ Geometry geometry(Granule g) {
       return ::testing::AssertionFailure() << "op " << k << " has the wrong leaf-only form";
     }
     if (is_range(i.op)) {
-      const tlbi::RangeOperand r = tlbi::decode_range(i.operand);
+      const tlbi::RangeOperand r = tlbi::decode_range(i.operand, ds);
       if (r.granule != g) return ::testing::AssertionFailure() << "op " << k << " wrong TG";
+      if (ds && !r.start().aligned(u64{1} << tlbi::kDsBaseShift)) {
+        return ::testing::AssertionFailure() << "op " << k << " starts unaligned under DS";
+      }
       if (r.pages() > tlbi::kMaxRangePages) return ::testing::AssertionFailure() << "too big";
       if (tlbi::range_operand(r) != i.operand) {
         return ::testing::AssertionFailure() << "op " << k << " has stray bits";
@@ -96,6 +101,45 @@ TEST(Planner, RangeOpsCoverEveryCountExactlyUpTo2Pow22Plus3) {
         << pages << " pages";
     ASSERT_LE(p.count, 5 * chunks(pages)) << pages << " pages";
     ASSERT_EQ(p.count, TlbiPlanner::range_ops_for(pages) + 0) << pages << " pages";
+  }
+}
+
+// With LPA2 (VTCR_EL2.DS) a range operation's BaseADDR counts 64 KiB units, so its base must be
+// 64 KiB aligned. Every count up to 2^13 pages from every start within a 64 KiB window, then
+// random counts up to 2^22 + 3 from random starts across the 52-bit space and at its top: each
+// plan covers exactly its pages, every range base is aligned, and count() agrees with the plan.
+TEST(Planner, Lpa2RangeBasesAre64KAlignedAndCoverEveryCount) {
+  std::mt19937_64 rng(52);
+  for (Granule g : {Granule::k4, Granule::k16}) {
+    const Geometry geometry = Geometry::make(g, 52, 52).value();
+    ASSERT_EQ(geometry.oa_layout(), OaLayout::lpa2);
+    const TlbiPlanner planner(geometry, Features{.tlbi_range = true, .ttl = true},
+                              PlannerLimits{.max_ipa_ops = 512, .max_range_ops = 1024});
+    const unsigned shift = granule_shift(g);
+    const u64 window = u64{1} << (tlbi::kDsBaseShift - shift);  // pages per 64 KiB
+    const u64 space_pages = u64{1} << (52 - shift);
+    auto check = [&](u64 start_page, u64 pages) {
+      const InvalidationScope scope{.range = IpaRange{Ipa{start_page << shift}, pages << shift},
+                                    .tables_removed = true};
+      const TlbiPlanner::Decision d{.by_ipa = false};
+      Plan p;
+      planner.for_each(scope, d, [&](TlbiInstr i) { p.ops[p.count++] = i; });
+      const TlbiPlanner::OpCounts counts = planner.count(scope, d);
+      return covers_exactly(p, g, start_page, pages, false, LevelHint::none(), true) &&
+             ::testing::AssertionResult(counts.ipa + counts.range == p.count) &&
+             ::testing::AssertionResult(counts.ipa <= window);
+    };
+    for (u64 pages = 1; pages <= (u64{1} << 13); ++pages) {
+      for (u64 offset = 0; offset < window; ++offset) {
+        ASSERT_TRUE(check((u64{1} << 30) + offset, pages)) << pages << " pages at +" << offset;
+      }
+    }
+    for (int trial = 0; trial < 100000; ++trial) {
+      const u64 pages = 1 + rng() % ((u64{1} << 22) + 3);
+      const bool at_top = trial % 8 == 0;
+      const u64 start_page = at_top ? space_pages - pages : rng() % (space_pages - pages);
+      ASSERT_TRUE(check(start_page, pages)) << pages << " pages at page " << start_page;
+    }
   }
 }
 

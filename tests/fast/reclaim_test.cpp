@@ -78,8 +78,8 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   // The walker enters and walks down to a last-level table, taking a reference on it.
   table.reclaimer().enter(5);
   const Pte l1 = Pte::from_raw(core.root()[rig.geometry.index(base, Level{1})]);
-  const Pte l2 = Pte::from_raw(core.table(l1.table_address())[7]);
-  const Pa held = l2.table_address();
+  const Pte l2 = Pte::from_raw(core.table(l1.table_address(core.oa()))[7]);
+  const Pa held = l2.table_address(core.oa());
   ASSERT_TRUE(core.try_get(held));
   core.put(held, WalkMode::shared);
   const u64 held_entry = core.table(held)[3];
@@ -94,7 +94,7 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   EXPECT_EQ(core.table(held)[3], held_entry) << "a held page was changed or reused";
   // The detached subtree's root (the level-2 table) reached a zero count when it was retired: no
   // reference can be taken on it any more, so a walker cannot revive the subtree.
-  EXPECT_FALSE(core.try_get(l1.table_address()));
+  EXPECT_FALSE(core.try_get(l1.table_address(core.oa())));
 
   // A second walker entering now cannot reach the detached pages and does not delay them.
   table.reclaimer().enter(9);
@@ -343,7 +343,7 @@ TEST(Reclaim, ConcurrentSharedWalkerNeverSeesAFreedPage) {
           break;
         }
         if (!e.is_table(level)) break;
-        t = core.table(e.table_address());
+        t = core.table(e.table_address(core.oa()));
       }
       walks.fetch_add(1, std::memory_order_relaxed);
     }

@@ -146,7 +146,7 @@ TEST_P(Isolation, RandomSequencesNeverAliasAcrossGuests) {
       for (std::size_t i = 0; i < leaves.size(); ++i) {
         const test::LeafEntry& leaf = leaves[i];
         if (!leaf.pte.is_leaf(leaf.level)) continue;
-        const Pa out = leaf.pte.output_address();
+        const Pa out = leaf.pte.output_address(OaLayout::bits48);
         if (out < each.memory || out + leaf.size > each.memory + kGuestMemory ||
             pool.contains(out)) {
           FAIL() << "leaf at IPA 0x" << std::hex << leaf.base.raw

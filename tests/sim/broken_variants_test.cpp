@@ -78,7 +78,7 @@ struct EarlyCmoUnmap {
     m.dsb_ishst();
     m.tlbi(TlbiOp::ipas2le1is,
            tlbi::ipa_operand(ctx.entry_base(), Granule::k4, LevelHint::at(ctx.level)));
-    m.dc_civac(old.output_address(), ctx.entry_bytes());  // too early
+    m.dc_civac(old.output_address(ctx.core.oa()), ctx.entry_bytes());  // too early
     m.dsb_ish();
     m.tlbi(TlbiOp::vmalle1is, 0);
     m.dsb_ish();
@@ -149,7 +149,7 @@ TEST(SimBroken, UnmapWithoutCacheMaintenance) {
 struct DetachTable {
   Status table_pre(WalkContext& ctx) {
     if (ctx.level != Level{2}) return Status::ok;
-    detached = ctx.old.table_address();
+    detached = ctx.old.table_address(ctx.core.oa());
     ctx.set(Pte::invalid());
     ctx.core.maintenance().invalidate(InvalidationScope{
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()}, .tables_removed = true});
@@ -166,8 +166,8 @@ TEST(SimBroken, DetachedTableFreedBeforeTheGracePeriod) {
     rig.machine().begin_op("detach");
     // The shared walker enters: it read the level-2 table entry and now reads the level-3 table.
     const Geometry& g = core.geometry();
-    const Pa l2 = entry::load(core.root() + g.index(kIpa, Level{1})).table_address();
-    const Pa l3 = entry::load(core.table(l2) + g.index(kIpa, Level{2})).table_address();
+    const Pa l2 = entry::load(core.root() + g.index(kIpa, Level{1})).table_address(core.oa());
+    const Pa l3 = entry::load(core.table(l2) + g.index(kIpa, Level{2})).table_address(core.oa());
     const Pte first = entry::load(core.table(l3) + g.index(kIpa, kLastLevel));
     EXPECT_TRUE(first.is_leaf(kLastLevel));
 
@@ -495,7 +495,7 @@ struct RefAfterZero {
   }
   Status table_post(WalkContext& ctx) {
     if (ctx.level != Level{2}) return Status::ok;
-    const Pa child = ctx.old.table_address();
+    const Pa child = ctx.old.table_address(ctx.core.oa());
     if (ctx.core.refs(child) != 1) return Status::ok;
     ctx.set(Pte::invalid());
     ctx.core.maintenance().invalidate(
@@ -535,10 +535,13 @@ struct SplitWithoutBbm {
     u64* table = ctx.core.table(page.value());
     for (u64 i = 0; i < g.entries_per_table(); ++i) {
       table[i] =
-          ctx.old.as_leaf_at(kLastLevel, ctx.old.output_address() + i * g.page_bytes()).raw();
+          ctx.old
+              .as_leaf_at(kLastLevel, ctx.old.output_address(ctx.core.oa()) + i * g.page_bytes(),
+                          ctx.core.oa())
+              .raw();
       ctx.core.get(page.value(), WalkMode::exclusive);
     }
-    ctx.set(Pte::table(page.value()));
+    ctx.set(Pte::table(page.value(), ctx.core.oa()));
     return Status::ok;
   }
 };

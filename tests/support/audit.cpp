@@ -24,7 +24,8 @@ void visit_tables(TableCore& core, Pa table, Level level, bool root, OnTable&& o
   if (level.is_last()) return;
   for (u64 i = 0; i < entries; ++i) {
     const Pte e = Pte::from_raw(slots[i]);
-    if (e.is_table(level)) visit_tables(core, e.table_address(), level.deeper(), false, on_table);
+    if (e.is_table(level))
+      visit_tables(core, e.table_address(core.oa()), level.deeper(), false, on_table);
   }
 }
 
@@ -37,7 +38,7 @@ u64 subtree_pages(TableCore& core, Pa table, Level level, u64 first, u64 entries
   for (u64 i = first; i < entries; ++i) {
     const Pte e = marker::original(Pte::from_raw(slots[i]));
     if (e.is_table(level)) {
-      pages += subtree_pages(core, e.table_address(), level.deeper(), 0,
+      pages += subtree_pages(core, e.table_address(core.oa()), level.deeper(), 0,
                              core.geometry().entries_per_table());
     }
   }
@@ -87,41 +88,41 @@ AuditReport audit(Table& table) {
   if (table.destroyed()) return report;
   TableCore& core = CoreAccess::core(table);
   const Geometry& g = core.geometry();
-  visit_tables(
-      core, core.root_pa(), g.start_level(), true,
-      [&](Pa pa, Level level, bool root, const u64* slots, u64 entries) {
-        report.table_pages += root ? g.root_pages() : 1;
-        u32 non_zero = 0;
-        for (u64 i = 0; i < entries; ++i) {
-          const Pte e = Pte::from_raw(slots[i]);
-          non_zero += e.is_zero() ? 0 : 1;
-          if (e.is_leaf(level)) {
-            ++report.leaves;
-            if (!e.output_address().aligned(g.level_bytes(level))) {
-              report.problems.push_back("leaf output address " + hex(e.output_address().raw) +
-                                        " not aligned to its level " +
-                                        std::to_string(level.value()));
-            }
-            if (!g.leaf_allowed(level)) {
-              report.problems.push_back("leaf at level " + std::to_string(level.value()) +
-                                        " where none is allowed, table " + hex(pa.raw));
-            }
-          }
-          if (e.is_valid() && !e.is_leaf(level) && !e.is_table(level)) {
-            report.problems.push_back("reserved descriptor in table " + hex(pa.raw));
-          }
-          if (e.is_locked()) {
-            report.problems.push_back("locked entry left behind in " + hex(pa.raw));
-          }
-        }
-        if (root) return;
-        if (non_zero == 0) report.problems.push_back("empty table " + hex(pa.raw));
-        const u32 refs = core.refs(pa);
-        if (refs != non_zero + 1) {
-          report.problems.push_back("table " + hex(pa.raw) + " refcount " + std::to_string(refs) +
-                                    " != 1 + " + std::to_string(non_zero) + " non-zero entries");
-        }
-      });
+  visit_tables(core, core.root_pa(), g.start_level(), true,
+               [&](Pa pa, Level level, bool root, const u64* slots, u64 entries) {
+                 report.table_pages += root ? g.root_pages() : 1;
+                 u32 non_zero = 0;
+                 for (u64 i = 0; i < entries; ++i) {
+                   const Pte e = Pte::from_raw(slots[i]);
+                   non_zero += e.is_zero() ? 0 : 1;
+                   if (e.is_leaf(level)) {
+                     ++report.leaves;
+                     if (!e.output_address(core.oa()).aligned(g.level_bytes(level))) {
+                       report.problems.push_back(
+                           "leaf output address " + hex(e.output_address(core.oa()).raw) +
+                           " not aligned to its level " + std::to_string(level.value()));
+                     }
+                     if (!g.leaf_allowed(level)) {
+                       report.problems.push_back("leaf at level " + std::to_string(level.value()) +
+                                                 " where none is allowed, table " + hex(pa.raw));
+                     }
+                   }
+                   if (e.is_valid() && !e.is_leaf(level) && !e.is_table(level)) {
+                     report.problems.push_back("reserved descriptor in table " + hex(pa.raw));
+                   }
+                   if (e.is_locked()) {
+                     report.problems.push_back("locked entry left behind in " + hex(pa.raw));
+                   }
+                 }
+                 if (root) return;
+                 if (non_zero == 0) report.problems.push_back("empty table " + hex(pa.raw));
+                 const u32 refs = core.refs(pa);
+                 if (refs != non_zero + 1) {
+                   report.problems.push_back("table " + hex(pa.raw) + " refcount " +
+                                             std::to_string(refs) + " != 1 + " +
+                                             std::to_string(non_zero) + " non-zero entries");
+                 }
+               });
   report.retired_pages = retired_pages(core);
   if (report.table_pages + report.retired_pages != table.stats().table_pages) {
     report.problems.push_back("reachable pages " + std::to_string(report.table_pages) + " + " +

@@ -14,7 +14,7 @@ void collect(TableCore& core, Pa table, Level level, Ipa base, bool root,
     const Pte e = Pte::from_raw(slots[i]);
     const Ipa at = base + i * g.level_bytes(level);
     if (e.is_table(level)) {
-      collect(core, e.table_address(), level.deeper(), at, false, out);
+      collect(core, e.table_address(core.oa()), level.deeper(), at, false, out);
     } else if (!e.is_zero()) {
       out.push_back(LeafEntry{at, g.level_bytes(level), level, e});
     }

@@ -41,14 +41,14 @@ class DumpVisitor {
              .raw = e.raw()};
     if (e.is_leaf(ctx.level)) {
       r.kind = Region::Kind::mapped;
-      r.pa = e.output_address();
+      r.pa = e.output_address(ctx.core.oa());
       r.memattr = e.memattr();
       if (Result<Attrs> a = e.attrs(ctx.core.format()); a.ok()) {
         r.attrs = a.value();
       } else {
         r.memattr_known = false;
         r.attrs = Attrs{.perm = e.perm(),
-                        .sh = e.sh(),
+                        .sh = e.sh(ctx.core.oa()),
                         .af = e.af(),
                         .contiguous = e.contiguous(),
                         .sw = e.sw()};
@@ -156,7 +156,7 @@ void print_text(std::FILE* out, const Table& table, const Dump& dump) {
   const Geometry& g = table.geometry();
   std::fprintf(out, "---[ stage-2 table: %s granule, %u-bit IPA, %u-bit PA, VMID %u, FWB %s ]---\n",
                granule_text(g.granule()), g.ipa_bits(), g.pa_bits(), table.vmid().raw,
-               table.format() == MemAttrFormat::fwb ? "on" : "off");
+               table.format().memattr == MemAttrFormat::fwb ? "on" : "off");
   std::fprintf(out, "VTTBR_EL2 0x%016llx  VTCR_EL2 0x%llx  start level %d, %u root page(s)\n",
                static_cast<unsigned long long>(table.vttbr()),
                static_cast<unsigned long long>(g.vtcr()), g.start_level().value(), g.root_pages());
@@ -230,7 +230,7 @@ void print_json(std::FILE* out, const Table& table, const Dump& dump) {
       {"start_level", g.start_level().value()},
       {"root_pages", g.root_pages()},
       {"vmid", table.vmid().raw},
-      {"fwb", table.format() == MemAttrFormat::fwb},
+      {"fwb", table.format().memattr == MemAttrFormat::fwb},
       {"vttbr", hex(table.vttbr())},
       {"vtcr", hex(g.vtcr())},
       {"regions", std::move(regions)},

@@ -162,8 +162,9 @@ class LineParser {
   }
 
  private:
-  // table [granule=4K] [ipa=BITS] [pa=BITS] [vmid=N] [vmid_bits=8|16] [fwb=on|off]
-  //       [tlbi_range=on|off] [ttl=on|off] [dic=on|off] [max_ipa_ops=N] [max_range_ops=N]
+  // table [granule=4K] [ipa=BITS] [pa=BITS] [vmid=N] [vmid_bits=8|16] [max_root_pages=N]
+  //       [fwb=on|off] [tlbi_range=on|off] [ttl=on|off] [dic=on|off] [lpa2=on|off]
+  //       [lpa=on|off] [max_ipa_ops=N] [max_range_ops=N]
   bool table(TableSpec& spec) {
     while (const Token* t = optional_next()) {
       const std::optional<KeyValue> kv = split_key_value(t->text);
@@ -174,25 +175,29 @@ class LineParser {
         const std::optional<Granule> g = parse_granule(value);
         if (!g) return fail(*t, "granule must be 4K, 16K or 64K");
         spec.granule = *g;
-      } else if (key == "ipa" || key == "pa" || key == "vmid_bits") {
+      } else if (key == "ipa" || key == "pa" || key == "vmid_bits" || key == "max_root_pages") {
         u64 bits = 0;
         if (!number_value(*t, value, bits)) return false;
-        if (bits > 64) return fail(*t, std::string(key) + " must be at most 64 bits");
-        unsigned& field = key == "ipa"  ? spec.ipa_bits
-                          : key == "pa" ? spec.pa_bits
-                                        : spec.vmid_bits;
+        if (bits > 64) return fail(*t, std::string(key) + " must be at most 64");
+        unsigned& field = key == "ipa"         ? spec.ipa_bits
+                          : key == "pa"        ? spec.pa_bits
+                          : key == "vmid_bits" ? spec.vmid_bits
+                                               : spec.max_root_pages;
         field = static_cast<unsigned>(bits);
       } else if (key == "vmid") {
         u64 vmid = 0;
         if (!number_value(*t, value, vmid)) return false;
         if (vmid > 0xFFFF) return fail(*t, "vmid must fit 16 bits");
         spec.vmid = static_cast<u16>(vmid);
-      } else if (key == "fwb" || key == "tlbi_range" || key == "ttl" || key == "dic") {
+      } else if (key == "fwb" || key == "tlbi_range" || key == "ttl" || key == "dic" ||
+                 key == "lpa2" || key == "lpa") {
         const std::optional<bool> on = parse_switch(value);
         if (!on) return fail(*t, std::string(key) + " must be on or off");
         bool& field = key == "fwb"          ? spec.features.fwb
                       : key == "tlbi_range" ? spec.features.tlbi_range
                       : key == "ttl"        ? spec.features.ttl
+                      : key == "lpa2"       ? spec.features.lpa2
+                      : key == "lpa"        ? spec.features.lpa
                                             : spec.features.dic;
         field = *on;
       } else if (key == "max_ipa_ops" || key == "max_range_ops") {
@@ -203,8 +208,8 @@ class LineParser {
         field = static_cast<u32>(limit);
       } else {
         return fail(*t, "unknown table setting " + quote(key) +
-                            " (granule, ipa, pa, vmid, vmid_bits, fwb, tlbi_range, ttl, dic, "
-                            "max_ipa_ops, max_range_ops)");
+                            " (granule, ipa, pa, vmid, vmid_bits, max_root_pages, fwb, "
+                            "tlbi_range, ttl, dic, lpa2, lpa, max_ipa_ops, max_range_ops)");
       }
     }
     return true;

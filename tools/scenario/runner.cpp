@@ -179,8 +179,8 @@ class Runner {
     }
     table_line_ = step.pos.line;
     const TableSpec& spec = step.table;
-    Result<Geometry> geometry =
-        Geometry::make(spec.granule, spec.ipa_bits, spec.pa_bits, spec.vmid_bits);
+    Result<Geometry> geometry = Geometry::make(spec.granule, spec.ipa_bits, spec.pa_bits,
+                                               spec.vmid_bits, spec.max_root_pages);
     if (!geometry.ok()) return Outcome{.status = geometry.status()};
     Arch& arch = backend_.arch_for(spec.features);
     const TableConfig config{

@@ -25,8 +25,9 @@ struct TableSpec {
   unsigned ipa_bits = 40;
   unsigned pa_bits = 40;
   unsigned vmid_bits = 16;
+  unsigned max_root_pages = 16;  // Geometry::make's concatenation limit
   u16 vmid = 1;
-  Features features{.fwb = true, .tlbi_range = true, .ttl = true};
+  Features features{.fwb = true, .tlbi_range = true, .ttl = true, .lpa2 = true, .lpa = true};
   PlannerLimits limits = {};
 };
 

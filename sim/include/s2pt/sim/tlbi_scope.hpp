@@ -27,7 +27,8 @@ struct TlbiScope {
   // break-before-make (the other CPUs may still hold the old entry).
   bool local = false;
 
-  static TlbiScope decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule);
+  // `ds`: the table's VTCR_EL2.DS (LPA2), which decides the unit of a range's BaseADDR.
+  static TlbiScope decode(Vmid vmid, TlbiOp op, u64 operand, Granule granule, bool ds = false);
 
   bool removes(const TlbEntry& e) const;
   bool removes(const WalkEntry& e) const;
