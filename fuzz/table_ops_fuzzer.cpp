@@ -194,16 +194,27 @@ struct Setup {
   Vmid vmid;
 };
 
-// What Geometry::make and Table::create must answer, from the architecture's rules.
-Status expected_create_status(const Setup& s) {
-  if (s.ipa_bits == 52 || s.pa_bits == 52) return Status::unsupported;
-  if (s.ipa_bits > 48 || s.pa_bits > 48) return Status::bad_geometry;
-  static constexpr unsigned kPaSizes[] = {32, 36, 40, 42, 44, 48};
+// What Geometry::make must answer, from the architecture's rules (the default root
+// concatenation keeps every start level encodable).
+Status expected_geometry_status(const Setup& s) {
+  static constexpr unsigned kPaSizes[] = {32, 36, 40, 42, 44, 48, 52};
   const bool pa_ok =
       std::find(std::begin(kPaSizes), std::end(kPaSizes), s.pa_bits) != std::end(kPaSizes);
-  if (s.ipa_bits < 32 || !pa_ok || s.ipa_bits > s.pa_bits) return Status::bad_geometry;
+  if (s.ipa_bits < 32 || s.ipa_bits > 52 || !pa_ok || s.ipa_bits > s.pa_bits) {
+    return Status::bad_geometry;
+  }
   if (s.vmid_bits != 8 && s.vmid_bits != 16) return Status::bad_geometry;
+  return Status::ok;
+}
+
+// And Table::create: the VMID must fit, and a 52-bit PA size needs the granule's 52-bit layout
+// from the CPU (FEAT_LPA2 for 4K and 16K, FEAT_LPA for 64K).
+Status expected_create_status(const Setup& s, const Features& cpu) {
+  if (const Status g = expected_geometry_status(s); g != Status::ok) return g;
   if (s.vmid_bits == 8 && s.vmid.raw > 0xFF) return Status::bad_geometry;
+  if (s.pa_bits == 52 && !(s.granule == Granule::k64 ? cpu.lpa : cpu.lpa2)) {
+    return Status::missing_feature;
+  }
   return Status::ok;
 }
 
@@ -214,9 +225,13 @@ Setup pick_setup(ByteReader& in) {
   Setup s;
   s.granule = in.pick(kGranules);
   const u8 sizes = in.u8();
+  static constexpr unsigned kWideIpaBits[] = {49, 52, 48, 40};
   if ((sizes & 0xC0) == 0xC0) {  // anything, valid or not
     s.ipa_bits = kIpaBits[sizes % 12];
     s.pa_bits = kPaBits[(sizes >> 3) % 8];
+  } else if ((sizes & 0xC0) == 0x80) {  // a 52-bit PA space, the IPA up to 52 bits
+    s.ipa_bits = kWideIpaBits[sizes % 4];
+    s.pa_bits = 52;
   } else {  // a valid IPA size, the PA size 44 or 48 bits
     s.ipa_bits = kIpaBits[sizes % 9];
     s.pa_bits = (sizes & 0x20) && s.ipa_bits <= 44 ? 44 : 48;
@@ -376,11 +391,13 @@ Attrs pick_attrs(ByteReader& in) {
   return attrs;
 }
 
-Status attrs_status(const Attrs& a) {
+Status attrs_status(const Attrs& a, const Geometry& g) {
   const bool malformed = (static_cast<u8>(a.perm) & ~kPermMask) != 0 ||
                          static_cast<u8>(a.mem) >= kMemTypeCount || static_cast<u8>(a.sh) == 1 ||
                          a.sw >= 16;
   if (malformed) return Status::bad_attributes;
+  // LPA2 descriptors have no shareability field: inner (VTCR_EL2.SH0) or nothing.
+  if (g.oa_layout() == OaLayout::lpa2 && a.sh != Shareability::inner) return Status::bad_attributes;
   if (a.is_device() && has(a.perm, Perm::exec)) return Status::exec_on_device;
   if (a.contiguous) return Status::unsupported;
   return Status::ok;
@@ -584,7 +601,7 @@ class Run {
 
     Status expected = range_status;
     if (expected == Status::ok) expected = pa_status;
-    if (expected == Status::ok) expected = attrs_status(attrs);
+    if (expected == Status::ok) expected = attrs_status(attrs, g);
     if (expected == Status::ok) expected = flags_status;
     if (expected == Status::ok && !has(flags, MapFlags::replace) && model_.any_used(range)) {
       expected = Status::exists;
@@ -698,12 +715,18 @@ class Run {
 
   // ---- the fault path ----
 
-  // The leaf sizes the architecture allows (D8.2 of the Arm ARM, without LPA2): the granule's
-  // page, a level-2 block, and with 4K a level-1 block where the geometry has level 1.
+  // The leaf sizes the architecture allows (D8.2 of the Arm ARM): the granule's page, a level-2
+  // block, with 4K a level-1 block where the geometry has level 1; with a 52-bit layout one
+  // level more (4K: level 0, 16K and 64K: level 1), where the geometry has that level.
   bool is_leaf_size(u64 bytes) const {
     const Geometry& g = bounds_.g;
     if (bytes == g.page_bytes() || bytes == g.level_bytes(Level{2})) return true;
-    return g.granule() == Granule::k4 && g.has_level(Level{1}) && bytes == g.level_bytes(Level{1});
+    const bool wide = g.oa_layout() != OaLayout::bits48;
+    const int lowest = (g.granule() == Granule::k4 ? 1 : 2) - (wide ? 1 : 0);
+    for (int level = lowest; level < 2; ++level) {
+      if (g.has_level(Level{level}) && bytes == g.level_bytes(Level{level})) return true;
+    }
+    return false;
   }
 
   u64 pick_leaf_bytes(u8 how) {
@@ -736,7 +759,7 @@ class Run {
     if (!is_leaf_size(f.leaf_bytes)) return Status::unsupported;
     if (const Status s = output_status(g, f.pa, f.leaf_bytes); s != Status::ok) return s;
     if (!f.pa.aligned(f.leaf_bytes)) return Status::unaligned;
-    if (const Status s = attrs_status(f.attrs); s != Status::ok) return s;
+    if (const Status s = attrs_status(f.attrs, g); s != Status::ok) return s;
     if (cache.page_bytes() != g.page_bytes() || cache.walker_slot() >= Reclaimer::kWalkerSlots) {
       return Status::mismatched_cache;
     }
@@ -978,7 +1001,10 @@ void run(ByteReader& in) {
   const Features cpu{.fwb = (feature_bits & 1) != 0,
                      .tlbi_range = (feature_bits & 2) != 0,
                      .ttl = (feature_bits & 4) != 0,
-                     .dic = (feature_bits & 8) != 0};
+                     .dic = (feature_bits & 8) != 0,
+                     // Mostly present, so that 52-bit tables get created.
+                     .lpa2 = (feature_bits & 0x30) != 0x30,
+                     .lpa = (feature_bits & 0x30) != 0x30};
   const u8 option_bits = in.u8();
   const PlannerLimits limits{.max_ipa_ops = 1u + in.u8() * 4u, .max_range_ops = 1u + in.u8()};
 
@@ -988,7 +1014,7 @@ void run(ByteReader& in) {
 
   const Result<Geometry> geometry =
       Geometry::make(setup.granule, setup.ipa_bits, setup.pa_bits, setup.vmid_bits);
-  const Status expected = expected_create_status(setup);
+  const Status expected = expected_create_status(setup, cpu);
   if (!geometry.ok()) {
     FUZZ_CHECK(geometry.status() == expected, "Geometry::make(%u, %u, %u, %u): %s, expected %s",
                granule_shift(setup.granule), setup.ipa_bits, setup.pa_bits, setup.vmid_bits,

@@ -5,7 +5,8 @@
 //  - the operations cover exactly the requested leaves, each once (or the whole VMID);
 //  - leaf-only forms, level hints and range forms are used only where the scope allows them;
 //  - the number of operations respects the limits and, with FEAT_TLBIRANGE, is at most 5 per
-//    2^21 pages.
+//    2^21 pages (plus the single pages before the first 64 KiB boundary with LPA2);
+//  - with LPA2 (52-bit 4K and 16K tables), every range operation starts 64 KiB aligned.
 #include <algorithm>
 #include <cinttypes>
 #include <vector>
@@ -28,19 +29,26 @@ constexpr u32 kMaxLimit = 4096;
 
 Geometry pick_geometry(ByteReader& in) {
   static constexpr Granule kGranules[] = {Granule::k4, Granule::k16, Granule::k64};
-  static constexpr unsigned kIpaBits[] = {32, 33, 36, 39, 40, 42, 43, 44, 47, 48};
+  static constexpr unsigned kIpaBits[] = {32, 33, 36, 39, 40, 42, 43, 44, 47, 48, 49, 51, 52};
+  static constexpr unsigned kRootPages[] = {16, 1};
   const Granule g = in.pick(kGranules);
   const unsigned ipa = in.pick(kIpaBits);
-  const Result<Geometry> geometry = Geometry::make(g, ipa, 48);
-  FUZZ_CHECK(geometry.ok(), "valid geometry refused: granule %u, %u-bit IPA", granule_shift(g),
-             ipa);
+  // Beyond 48 IPA bits the PA size is 52; below, sometimes 52 too (the layout changes with it).
+  const unsigned pa = ipa > 48 || in.flag() ? 52 : 48;
+  const unsigned roots = in.pick(kRootPages);
+  const Result<Geometry> geometry = Geometry::make(g, ipa, pa, 16, roots);
+  // Only one refusal is legitimate here: without concatenation, 16K at 48 bits would start at
+  // level 0, which needs DS; the default (16 root pages) always works.
+  if (!geometry.ok() && roots == 1) return Geometry::make(g, ipa, pa).value();
+  FUZZ_CHECK(geometry.ok(), "valid geometry refused: granule %u, %u-bit IPA, %u-bit PA",
+             granule_shift(g), ipa, pa);
   return geometry.value();
 }
 
 LevelHint pick_leaf_level(ByteReader& in, const Geometry& g) {
-  const unsigned choice = in.u8() % 4;
+  const unsigned choice = in.u8() % 5;
   if (choice == 0) return LevelHint::none();
-  const Level level{static_cast<int>(choice)};
+  const Level level{static_cast<int>(choice) - 1};  // level 0: 4K blocks with LPA2 only
   return g.leaf_allowed(level) ? LevelHint::at(level) : LevelHint::none();
 }
 
@@ -81,12 +89,19 @@ void run(ByteReader& in) {
 
   const u64 pages = scope.range.size / g.page_bytes();
   const u64 chunks = (pages + tlbi::kMaxRangePages - 1) / tlbi::kMaxRangePages;
+  // With DS, single pages up to the first 64 KiB boundary come first; the rest needs as many
+  // range-plan operations as without DS.
+  const bool ds = g.oa_layout() == OaLayout::lpa2;
+  const u64 align = ds ? (u64{1} << tlbi::kDsBaseShift) / g.page_bytes() : 1;
+  const u64 first_page = scope.range.start.raw / g.page_bytes();
+  const u64 head = std::min(pages, (align - first_page % align) % align);
+  const u64 range_plan_ops = head + TlbiPlanner::range_ops_for(pages - head);
   if (plan.front().op == TlbiOp::vmalls12e1is) {
     FUZZ_CHECK(plan.size() == 1 && plan.front().operand == 0, "whole-VMID invalidation not alone");
     FUZZ_CHECK(!scope.empty_tables, "whole VMID for empty tables, where one TLBI suffices");
     // Only when the precise plan would exceed its limit.
     const bool exceeds = features.tlbi_range
-                             ? std::min<u64>(units, TlbiPlanner::range_ops_for(pages)) >
+                             ? std::min<u64>(units, range_plan_ops) >
                                    std::min(limits.max_ipa_ops, limits.max_range_ops)
                              : units > limits.max_ipa_ops;
     FUZZ_CHECK(exceeds, "whole VMID for %" PRIu64 " units within limits", units);
@@ -125,9 +140,11 @@ void run(ByteReader& in) {
       FUZZ_CHECK(is_range(instr.op) && features.tlbi_range, "%s without FEAT_TLBIRANGE",
                  name(instr.op));
       any_range = true;
-      const tlbi::RangeOperand r = tlbi::decode_range(instr.operand);
+      const tlbi::RangeOperand r = tlbi::decode_range(instr.operand, ds);
       FUZZ_CHECK(tlbi::range_operand(r) == instr.operand, "stray bits in range operand 0x%" PRIx64,
                  instr.operand);
+      FUZZ_CHECK(!ds || r.start().aligned(u64{1} << tlbi::kDsBaseShift),
+                 "range op at 0x%" PRIx64 " not 64 KiB aligned under DS", r.start().raw);
       FUZZ_CHECK(r.granule == g.granule(), "range TG %u for a %u-bit granule",
                  granule_shift(r.granule), granule_shift(g.granule()));
       FUZZ_CHECK(r.hint == hint, "range hint differs from the scope's");
@@ -159,7 +176,7 @@ void run(ByteReader& in) {
                limits.max_ipa_ops);
   }
   if (features.tlbi_range) {
-    FUZZ_CHECK(plan.size() <= 5 * chunks, "%zu ops for %" PRIu64 " pages with range TLBIs",
+    FUZZ_CHECK(plan.size() <= 5 * chunks + head, "%zu ops for %" PRIu64 " pages with range TLBIs",
                plan.size(), pages);
   }
 }
