@@ -48,6 +48,16 @@ StageTwoFault decode_fault(u64 esr) {
     case 0x04:
       f.kind = FaultKind::translation;
       break;
+    case 0x28:
+      // With FEAT_LPA2, 0b101011 is a translation fault at level -1 (0b101001 an address size
+      // fault there).
+      if (fsc == 0x2B) {
+        f.kind = FaultKind::translation;
+        f.level = -1;
+      } else {
+        f.kind = FaultKind::other;
+      }
+      break;
     case 0x08:
       f.kind = FaultKind::access_flag;
       break;
@@ -61,7 +71,7 @@ StageTwoFault decode_fault(u64 esr) {
   f.instruction = (esr >> esr::kEcShift) == esr::kEcInstructionAbortLower;
   f.write = !f.instruction && (esr & esr::kWnR) != 0;
   f.s1ptw = (esr & esr::kS1ptw) != 0;
-  // HPFAR_EL2 holds IPA[47:12] in bits [43:4] for translation and access-flag faults; for a
+  // HPFAR_EL2 holds IPA[51:12] in bits [43:4] for translation and access-flag faults; for a
   // permission fault the architecture does not promise it is valid (Linux translates FAR
   // instead). This guest runs with stage 1 off, so FAR (the VA) is the IPA itself.
   if (f.kind == FaultKind::permission) {

@@ -62,6 +62,7 @@ struct Arguments {
   std::string tlbi_range;
   unsigned repeat = 3;
   unsigned threads = 1;
+  unsigned ipa_bits = 0;  // 0: 40, or 48 where the VM needs it
   std::string json;
   std::string csv;
 };
@@ -75,6 +76,7 @@ struct Options {
   std::vector<std::pair<bool, bool>> features;  // (fwb, tlbi_range)
   unsigned repeat = 3;
   unsigned threads = 1;
+  unsigned ipa_bits = 0;
   std::string json;
   std::string csv;
 };
@@ -144,6 +146,10 @@ void add_options(CLI::App& app, Arguments& a) {
   app.add_option("--threads", a.threads, "populate_fault: vCPU threads faulting at once")
       ->check(CLI::Range(1u, Reclaimer::kWalkerSlots))
       ->capture_default_str();
+  app.add_option("--ipa-bits", a.ipa_bits,
+                 "IPA size of the tables, 32 to 52 (default 40, or 48 where the VM needs it); "
+                 "above 48 bits the PA size is 52 (FEAT_LPA2 with 4K and 16K, FEAT_LPA with 64K)")
+      ->check(CLI::Range(32u, 52u));
   app.add_option("--json", a.json, "also write the rows to FILE as a JSON array")
       ->type_name("FILE");
   app.add_option("--csv", a.csv, "also write the rows to FILE as CSV")->type_name("FILE");
@@ -157,6 +163,7 @@ Options resolve(const Arguments& a) {
             .features = {},
             .repeat = a.repeat,
             .threads = a.threads,
+            .ipa_bits = a.ipa_bits,
             .json = a.json,
             .csv = a.csv};
   for (const std::string& g : a.granules)
@@ -206,14 +213,27 @@ struct Vm {
 
 class Case {
  public:
-  Case(Granule granule, u64 backing, u64 vm_bytes, bool fwb, bool range)
-      : granule_(granule), backing_(backing), vm_{Ipa{kGiB}, vm_bytes}, fwb_(fwb), range_(range) {}
+  Case(Granule granule, u64 backing, u64 vm_bytes, bool fwb, bool range, unsigned ipa_bits)
+      : granule_(granule),
+        backing_(backing),
+        vm_{Ipa{kGiB}, vm_bytes},
+        fwb_(fwb),
+        range_(range),
+        ipa_bits_(ipa_bits) {}
 
   // Returns false (and, if asked, says why) when the combination cannot be built.
   bool prepare(bool explain) {
-    const unsigned ipa_bits = vm_.base.raw + vm_.bytes <= (u64{1} << 40) ? 40 : 48;
-    Result<Geometry> g = Geometry::make(granule_, ipa_bits, 48);
-    if (!g.ok()) return false;
+    const unsigned ipa_bits = ipa_bits_ != 0                               ? ipa_bits_
+                              : vm_.base.raw + vm_.bytes <= (u64{1} << 40) ? 40
+                                                                           : 48;
+    Result<Geometry> g = Geometry::make(granule_, ipa_bits, ipa_bits > 48 ? 52 : 48);
+    if (!g.ok()) {
+      if (explain) {
+        std::fprintf(stderr, "s2pt bench: skipping %u-bit IPA with the %s granule: %s\n", ipa_bits,
+                     size_name(granule_bytes(granule_)).c_str(), describe(g.status()));
+      }
+      return false;
+    }
     geometry_ = g.value();
     level_ = leaf_level(*geometry_, backing_);
     if (!level_) {
@@ -305,8 +325,9 @@ class Case {
   // Populates the VM from an empty table, timed; then checks every leaf and tears it down.
   Times populate_once(const Method& method, Row& row, bool verify) {
     hosted::PagePool pool(pool_config());
-    counting::CountingArch arch(Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true},
-                                /*record=*/false);
+    counting::CountingArch arch(
+        Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true, .lpa2 = true, .lpa = true},
+        /*record=*/false);
     Result<Table> created =
         Table::create(TableConfig{.geometry = *geometry_, .vmid = Vmid{1}}, pool, arch);
     if (!created.ok()) {
@@ -370,8 +391,9 @@ class Case {
   }
   Times run_once(const Method& method, Row& row, bool verify) {
     hosted::PagePool pool(pool_config());
-    counting::CountingArch arch(Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true},
-                                /*record=*/false);
+    counting::CountingArch arch(
+        Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true, .lpa2 = true, .lpa = true},
+        /*record=*/false);
     Result<Table> created =
         Table::create(TableConfig{.geometry = *geometry_, .vmid = Vmid{1}}, pool, arch);
     if (!created.ok()) {
@@ -430,6 +452,7 @@ class Case {
   Vm vm_;
   bool fwb_;
   bool range_;
+  unsigned ipa_bits_;
   std::optional<Geometry> geometry_;
   std::optional<Level> level_;
 };
@@ -539,7 +562,7 @@ int bench(const Options& o) {
     for (u64 backing : o.backings) {
       for (u64 vm : o.vm_sizes) {
         for (auto [fwb, range] : o.features) {
-          Case c(g, backing, vm, fwb, range);
+          Case c(g, backing, vm, fwb, range, o.ipa_bits);
           if (c.prepare(/*explain=*/fwb == o.features[0].first && range == o.features[0].second)) {
             cases.push_back(c);
           }

@@ -21,6 +21,19 @@ constexpr unsigned kMmfr1VmidBits = 4;  // 2: 16-bit VMID
 constexpr unsigned kMmfr2Fwb = 40;
 constexpr unsigned kMmfr2Ttl = 48;
 constexpr unsigned kMmfr2Bbm = 52;
+constexpr unsigned kMmfr0PaRange = 0;         // 6: 52-bit physical addresses
+constexpr unsigned kMmfr0TGran16 = 20;        // 2: 16K granule with 52-bit addresses (LPA2)
+constexpr unsigned kMmfr0TGran64 = 24;        // 0: 64K granule supported
+constexpr unsigned kMmfr0TGran4 = 28;         // 1: 4K granule with 52-bit addresses (LPA2)
+constexpr unsigned kMmfr0TGran16Stage2 = 32;  // 0: as TGran16; 3: with 52-bit addresses
+constexpr unsigned kMmfr0TGran4Stage2 = 40;   // 0: as TGran4; 3: with 52-bit addresses
+
+// Whether stage 2 supports 52-bit addresses with a granule, from its TGran*_2 field (0 defers
+// to the stage-1 field, whose LPA2 value is `lpa2_value`).
+constexpr bool stage2_lpa2(u64 mmfr0, unsigned stage2_shift, unsigned shift, u64 lpa2_value) {
+  const u64 stage2 = field(mmfr0, stage2_shift);
+  return stage2 == 3 || (stage2 == 0 && field(mmfr0, shift) == lpa2_value);
+}
 constexpr unsigned kCtrIminLine = 0;
 constexpr unsigned kCtrL1Ip = 14;  // 2 bits: 0b10 VIPT, 0b11 PIPT
 constexpr u64 kL1IpVipt = 2;
@@ -36,6 +49,7 @@ constexpr u64 kHcrTge = u64{1} << 27;
 
 CpuInfo read_cpu_info() {
   const u64 isar0 = S2PT_READ_SYSREG(id_aa64isar0_el1);
+  const u64 mmfr0 = S2PT_READ_SYSREG(id_aa64mmfr0_el1);
   const u64 mmfr1 = S2PT_READ_SYSREG(id_aa64mmfr1_el1);
   const u64 mmfr2 = S2PT_READ_SYSREG(id_aa64mmfr2_el1);
   const u64 ctr = S2PT_READ_SYSREG(ctr_el0);
@@ -47,6 +61,12 @@ CpuInfo read_cpu_info() {
   info.features.dic = field(ctr, kCtrDic, 1) != 0;
   info.features.aliasing_icache = field(ctr, kCtrL1Ip, 2) == kL1IpVipt;
   info.features.hw_dirty = field(mmfr1, kMmfr1Hafdbs) >= 2;
+  // 52-bit addresses need the 52-bit PARange; LPA2 with the 4K and 16K granules (FEAT_LPA2 covers
+  // both where both are implemented), LPA with 64K.
+  const bool pa52 = field(mmfr0, kMmfr0PaRange) == 6;
+  info.features.lpa2 = pa52 && (stage2_lpa2(mmfr0, kMmfr0TGran4Stage2, kMmfr0TGran4, 1) ||
+                                stage2_lpa2(mmfr0, kMmfr0TGran16Stage2, kMmfr0TGran16, 2));
+  info.features.lpa = pa52 && field(mmfr0, kMmfr0TGran64) == 0;
   info.idc = field(ctr, kCtrIdc, 1) != 0;
   // Line sizes are log2 of the number of 4-byte words.
   info.dcache_line = u64{4} << field(ctr, kCtrDminLine);

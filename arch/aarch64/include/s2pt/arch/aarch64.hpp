@@ -34,6 +34,8 @@ constexpr CpuInfo common(const CpuInfo& a, const CpuInfo& b) {
                            .dic = x.dic && y.dic,
                            .aliasing_icache = x.aliasing_icache || y.aliasing_icache,
                            .hw_dirty = x.hw_dirty && y.hw_dirty,
+                           .lpa2 = x.lpa2 && y.lpa2,
+                           .lpa = x.lpa && y.lpa,
                            .bbm_level = x.bbm_level < y.bbm_level ? x.bbm_level : y.bbm_level},
       .dcache_line = a.dcache_line < b.dcache_line ? a.dcache_line : b.dcache_line,
       .icache_line = a.icache_line < b.icache_line ? a.icache_line : b.icache_line,
