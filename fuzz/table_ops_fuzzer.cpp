@@ -978,12 +978,19 @@ class Run {
 };
 
 // At the start of the IPA space, across a boundary of `crossing` (the level above the window's
-// blocks), or at the end.
+// blocks), across the last seam between concatenated root pages, or at the end.
 Ipa pick_window(ByteReader& in, const Geometry& g, u64 window, Level crossing) {
   const u64 limit = g.ipa_limit();
-  switch (in.u8() % 3) {
+  switch (in.u8() % 4) {
     case 0:
       return Ipa{0};
+    case 3:
+      if (g.root_pages() > 1) {
+        const u64 seam =
+            g.level_bytes(g.start_level()) * g.entries_per_table() * (g.root_pages() - 1);
+        return Ipa{seam - window / 2};
+      }
+      [[fallthrough]];
     case 1:
       if (g.has_level(crossing)) {
         const u64 boundary = g.level_bytes(crossing);

@@ -20,6 +20,11 @@ constexpr u64 kWindowBytes = u64{1} << 30;
 // Guest memory lives far from the table pages; each "variant" is another copy of the window, so
 // a remap changes the output address and no two IPAs ever share a PA.
 constexpr Pa kGuestBase{u64{1} << 38};
+// Guest memory of a table: in a 52-bit PA space above 2^48, where the descriptors need the
+// 52-bit layout's extra address bits.
+Pa guest_base(const Geometry& g) {
+  return g.pa_bits() == 52 ? Pa{u64{0xF} << 48} : kGuestBase;
+}
 constexpr u64 kQuarantineLimit = u64{64} << 20;
 
 struct Op {
@@ -108,7 +113,8 @@ const char* name(Op::Kind k) {
 }
 
 Progress run(Table& table, const Op& op, UnmapStrategy strategy, Ipa window) {
-  const Pa pa = kGuestBase + op.variant * kWindowBytes + (op.range.start - window);
+  const Pa pa =
+      guest_base(table.geometry()) + op.variant * kWindowBytes + (op.range.start - window);
   switch (op.kind) {
     case Op::map:
     case Op::split:
@@ -153,13 +159,14 @@ std::string label(const Op& op) {
 
 WorkloadResult run_workload(const WorkloadConfig& config) {
   WorkloadResult result;
-  const Geometry geometry = Geometry::make(config.granule, 40, 40).value();
+  const Geometry geometry = Geometry::make(config.granule, config.ipa_bits, config.pa_bits).value();
   SimMm mm;
   MachineConfig mc;
   mc.cpus = config.cpus < 2 ? 2 : config.cpus;
   mc.seed = config.seed;
   mc.adversary = config.adversary;
   mc.features.dic = config.dic;
+  mc.features.lpa2 = mc.features.lpa = config.pa_bits == 52;
   Machine machine(mc, mm);
   SimArch arch(machine);
   SimArch::Binding writer_cpu(0);
@@ -223,12 +230,12 @@ WorkloadResult run_workload(const WorkloadConfig& config) {
               if (cache.topup(mm) == Status::ok) {
                 std::shared_lock lock(table_lock);
                 const Ipa page = ipa.align_down(geometry.page_bytes());
-                const Result<FaultOutcome> out =
-                    table.handle_fault(FaultRequest{.ipa = page,
-                                                    .pa = kGuestBase + (page - window.start),
-                                                    .leaf_bytes = geometry.page_bytes(),
-                                                    .attrs = Attrs::normal(Perm::rw)},
-                                       cache);
+                const Result<FaultOutcome> out = table.handle_fault(
+                    FaultRequest{.ipa = page,
+                                 .pa = guest_base(geometry) + (page - window.start),
+                                 .leaf_bytes = geometry.page_bytes(),
+                                 .attrs = Attrs::normal(Perm::rw)},
+                    cache);
                 if (out.ok() && out.value() == FaultOutcome::mapped) faults_mapped.fetch_add(1);
               }
             }

@@ -24,7 +24,9 @@ struct Rig {
 
   Table& table() { return *table_; }
   // The recorded maintenance since the last clear(), as readable lines.
-  std::vector<std::string> ops() const { return arch.lines(geometry.granule()); }
+  std::vector<std::string> ops() const {
+    return arch.lines(geometry.granule(), geometry.oa_layout() == OaLayout::lpa2);
+  }
 
   Geometry geometry;
   hosted::PagePool pool;

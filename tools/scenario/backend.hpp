@@ -48,7 +48,7 @@ class Backend {
 
   // The operations issued since the last call, one readable line each (empty when the backend
   // was not asked to trace).
-  virtual std::vector<std::string> take_trace(Granule granule) = 0;
+  virtual std::vector<std::string> take_trace(Granule granule, bool ds) = 0;
   // One line on the whole run, printed once it passed (may be empty).
   virtual std::string summary() const { return {}; }
 };
@@ -73,9 +73,9 @@ class CountingBackend final : public Backend {
     arch_ = std::make_unique<counting::CountingArch>(features, trace_);
     return *arch_;
   }
-  std::vector<std::string> take_trace(Granule granule) override {
+  std::vector<std::string> take_trace(Granule granule, bool ds) override {
     if (!arch_) return {};
-    std::vector<std::string> lines = arch_->lines(granule);
+    std::vector<std::string> lines = arch_->lines(granule, ds);
     arch_->clear();
     return lines;
   }

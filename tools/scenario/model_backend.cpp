@@ -115,8 +115,8 @@ class ModelBackend::TracingArch final : public SteppingArch {
     machine_.ic_ialluis();
   }
 
-  std::vector<std::string> take_lines(Granule granule) {
-    std::vector<std::string> lines = recorder_.lines(granule);
+  std::vector<std::string> take_lines(Granule granule, bool ds) {
+    std::vector<std::string> lines = recorder_.lines(granule, ds);
     recorder_.clear();
     return lines;
   }
@@ -252,8 +252,8 @@ void ModelBackend::check_against_lookup(const Table& table, IpaRange range,
   }
 }
 
-std::vector<std::string> ModelBackend::take_trace(Granule granule) {
-  return arch_ ? arch_->take_lines(granule) : std::vector<std::string>{};
+std::vector<std::string> ModelBackend::take_trace(Granule granule, bool ds) {
+  return arch_ ? arch_->take_lines(granule, ds) : std::vector<std::string>{};
 }
 
 std::string ModelBackend::summary() const {

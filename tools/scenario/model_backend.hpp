@@ -47,7 +47,7 @@ class ModelBackend final : public Backend {
   void table_stopping(const Table& table) override;
   void before_step(const Table& table, IpaRange focus, std::string_view what) override;
   StepFindings after_step(const Table& table, IpaRange focus) override;
-  std::vector<std::string> take_trace(Granule granule) override;
+  std::vector<std::string> take_trace(Granule granule, bool ds) override;
   std::string summary() const override;
 
   sim::Machine& machine() { return *machine_; }

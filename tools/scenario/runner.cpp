@@ -288,7 +288,9 @@ class Runner {
     line += "  pages=" + std::to_string(table_pages());
     std::fprintf(out, "%s\n", line.c_str());
     if (options_.trace && table_) {
-      for (const std::string& op : backend_.take_trace(table_->geometry().granule())) {
+      const Geometry& g = table_->geometry();
+      for (const std::string& op :
+           backend_.take_trace(g.granule(), g.oa_layout() == OaLayout::lpa2)) {
         std::fprintf(out, "      %s\n", op.c_str());
       }
     }

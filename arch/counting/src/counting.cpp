@@ -15,13 +15,13 @@ std::string hint(LevelHint h) {
   return h.known() ? " ttl=L" + std::to_string(h.level().value()) : "";
 }
 
-std::string describe_tlbi(const Op& op, Granule granule) {
+std::string describe_tlbi(const Op& op, Granule granule, bool ds) {
   std::string s = std::string("TLBI ") + name(op.tlbi);
   if (is_by_ipa(op.tlbi)) {
     const tlbi::IpaOperand d = tlbi::decode_ipa(op.operand, granule);
     s += " ipa=" + hex(d.ipa.raw) + hint(d.hint);
   } else if (is_range(op.tlbi)) {
-    const tlbi::RangeOperand r = tlbi::decode_range(op.operand);
+    const tlbi::RangeOperand r = tlbi::decode_range(op.operand, ds);
     s += " ipa=" + hex(r.start().raw) + " pages=" + std::to_string(r.pages()) +
          " scale=" + std::to_string(r.scale) + " num=" + std::to_string(r.num) + hint(r.hint);
   }
@@ -30,10 +30,10 @@ std::string describe_tlbi(const Op& op, Granule granule) {
 
 }  // namespace
 
-std::string describe(const Op& op, Granule granule) {
+std::string describe(const Op& op, Granule granule, bool ds) {
   switch (op.kind) {
     case OpKind::tlbi:
-      return describe_tlbi(op, granule);
+      return describe_tlbi(op, granule, ds);
     case OpKind::dsb_ishst:
       return "DSB ISHST";
     case OpKind::dsb_ish:
@@ -54,11 +54,11 @@ std::string describe(const Op& op, Granule granule) {
   return "?";
 }
 
-std::vector<std::string> CountingArch::lines(Granule granule) const {
+std::vector<std::string> CountingArch::lines(Granule granule, bool ds) const {
   std::vector<std::string> out;
   out.reserve(log_.size());
   for (const Op& op : log_)
-    out.push_back(describe(op, granule));
+    out.push_back(describe(op, granule, ds));
   return out;
 }
 

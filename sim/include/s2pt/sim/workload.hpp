@@ -22,7 +22,11 @@ struct WorkloadConfig {
   // FEAT_DIC: without it, mapping executable memory needs IC IVAU (the I-cache oracle checks).
   bool dic = false;
   UnmapStrategy strategy = UnmapStrategy::per_entry;
-  // Start of the 1 GiB IPA window the operations and guests use (40-bit IPA). With 4K,
+  // The table's IPA and PA sizes; a 52-bit PA size uses the granule's 52-bit descriptor layout
+  // (the machine then offers FEAT_LPA2 and FEAT_LPA).
+  unsigned ipa_bits = 40;
+  unsigned pa_bits = 40;
+  // Start of the 1 GiB IPA window the operations and guests use. With 4K and 40 bits,
   // 512 GiB - 512 MiB makes it straddle the two concatenated root pages.
   Ipa window_start{u64{1} << 30};
   unsigned ops = 200;

@@ -34,7 +34,8 @@ struct Op {
 };
 
 // Readable form: "TLBI IPAS2E1IS ipa=0x40000000 ttl=L2", "DSB ISH", "DC CIVAC 0x... +0x1000".
-std::string describe(const Op& op, Granule granule);
+// `ds`: the table's VTCR_EL2.DS (LPA2), which decides the unit of a range TLBI's base.
+std::string describe(const Op& op, Granule granule, bool ds = false);
 
 class CountingArch final : public SteppingArch {
  public:
@@ -63,7 +64,7 @@ class CountingArch final : public SteppingArch {
   const std::vector<Op>& log() const { return log_; }
   void clear() { log_.clear(); }
   // The log as readable lines, one per operation.
-  std::vector<std::string> lines(Granule granule) const;
+  std::vector<std::string> lines(Granule granule, bool ds = false) const;
 
  private:
   // Several CPUs (threads) may issue maintenance at once: the log is one shared sequence.
