@@ -97,6 +97,8 @@ class CArch final : public SteppingArch {
                     .dic = ops_.features.dic,
                     .aliasing_icache = ops_.features.aliasing_icache,
                     .hw_dirty = ops_.features.hw_dirty,
+                    .lpa2 = ops_.features.lpa2,
+                    .lpa = ops_.features.lpa,
                     .bbm_level = ops_.features.bbm_level};
   }
   void invalidate(const InvalidationPlan& plan) override {
@@ -298,7 +300,8 @@ s2pt_status s2pt_table_create(s2pt_table* table, const s2pt_config* config, cons
   }
   const Result<Geometry> geometry =
       Geometry::make(Granule(granule), config->ipa_bits, config->pa_bits,
-                     config->vmid_bits == 0 ? 16u : config->vmid_bits);
+                     config->vmid_bits == 0 ? 16u : config->vmid_bits,
+                     config->max_root_pages == 0 ? 16u : config->max_root_pages);
   if (!geometry.ok()) return to_c(geometry.status());
   PlannerLimits limits;
   if (config->max_ipa_ops != 0) limits.max_ipa_ops = config->max_ipa_ops;

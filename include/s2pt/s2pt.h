@@ -143,6 +143,8 @@ typedef struct s2pt_features {
   uint8_t bbm_level; /* FEAT_BBM level: recorded, never relied on */
   bool aliasing_icache; /* CTR_EL0.L1Ip = VIPT: the library uses IC IALLUIS, never IC IVAU */
   bool hw_dirty;        /* FEAT_HAFDBS dirty state: hardware dirty logging (VTCR_EL2.HD) */
+  bool lpa2; /* FEAT_LPA2 at stage 2: 52-bit addresses with the 4K and 16K granules (DS) */
+  bool lpa;  /* FEAT_LPA: 52-bit physical addresses with the 64K granule */
 } s2pt_features;
 
 /* The stage-2 TLBI operations the library issues: inner shareable, and the two non-shareable ones
@@ -190,8 +192,10 @@ typedef struct s2pt_arch_ops {
 /* The table's shape and identity. Zero means "the default" where noted. */
 typedef struct s2pt_config {
   s2pt_granule granule;
-  uint8_t ipa_bits;  /* 32..48, at most pa_bits */
-  uint8_t pa_bits;   /* 32, 36, 40, 42, 44 or 48 */
+  uint8_t ipa_bits; /* 32..52, at most pa_bits */
+  /* 32, 36, 40, 42, 44, 48 or 52; 52 needs the arch's lpa2 (4K, 16K) or lpa (64K), else
+   * S2PT_ERR_MISSING_FEATURE. With LPA2 every mapping is inner shareable. */
+  uint8_t pa_bits;
   uint8_t vmid_bits; /* 8 or 16; 0 = 16 */
   uint16_t vmid;
   /* Pretend the CPU lacks a feature it has (for comparisons, or a hypervisor running with
@@ -205,6 +209,9 @@ typedef struct s2pt_config {
   /* Hardware dirty logging where the arch reports hw_dirty: s2pt_vtcr() then sets VTCR_EL2.HA
    * and HD (the walker also sets access flags itself: access-flag faults stop). */
   bool hw_dirty;
+  /* Root tables concatenated where that saves a level: 1, 2, 4, 8 or 16; 0 = 16. With 1, a 4K
+   * table of more than 48 IPA bits starts at level -1. */
+  uint8_t max_root_pages;
 } s2pt_config;
 
 /* Storage for one table. Opaque: use only through the functions below. Any placement works;

@@ -224,6 +224,34 @@ static void test_guest_context(const s2pt_mm_ops* mm, s2pt_arch_ops arch) {
 
 /* Dirty logging from C: a logged write fault sets its bit, s2pt_clear_dirty takes it and
  * write-protects the page under one invalidation sequence, bad input is refused. */
+/* 52-bit addresses: refused without the CPU's FEAT_LPA2; with it, a 4K table from a level -1
+ * root maps the last page of the 52-bit space; LPA2 has no shareability field. */
+static void test_fifty_two_bit(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
+  s2pt_config config = {
+      .granule = S2PT_GRANULE_4K, .ipa_bits = 52, .pa_bits = 52, .vmid = 11, .max_root_pages = 1};
+  s2pt_table table;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, arch), S2PT_ERR_MISSING_FEATURE);
+  s2pt_arch_ops lpa2_arch = *arch;
+  lpa2_arch.features.lpa2 = true;
+  config.max_root_pages = 3;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, &lpa2_arch), S2PT_ERR_BAD_GEOMETRY);
+  config.max_root_pages = 1;
+  CHECK_STATUS(s2pt_table_create(&table, &config, mm, &lpa2_arch), S2PT_OK);
+  CHECK((s2pt_vtcr(&table) >> 32) == 3); /* DS and SL2 */
+  const uint64_t top = (UINT64_C(1) << 52) - PAGE;
+  const s2pt_attrs rw = {.perm = S2PT_PERM_R | S2PT_PERM_W, .mem = S2PT_MEM_NORMAL_WB};
+  const s2pt_attrs outer = {
+      .perm = S2PT_PERM_R, .mem = S2PT_MEM_NORMAL_WB, .sh = S2PT_SH_OUTER};
+  CHECK_STATUS(s2pt_map(&table, top, PAGE, UINT64_C(0xF000000001000), &outer, 0, NULL),
+               S2PT_ERR_BAD_ATTRIBUTES);
+  CHECK_STATUS(s2pt_map(&table, top, PAGE, UINT64_C(0xF000000001000), &rw, 0, NULL), S2PT_OK);
+  s2pt_translation t;
+  CHECK_STATUS(s2pt_lookup(&table, top + 8, &t), S2PT_OK);
+  CHECK(t.pa == UINT64_C(0xF000000001008));
+  CHECK_STATUS(s2pt_unmap(&table, top, PAGE, S2PT_UNMAP_PER_ENTRY, NULL), S2PT_OK);
+  s2pt_table_destroy(&table);
+}
+
 static void test_dirty_log(const s2pt_mm_ops* mm, const s2pt_arch_ops* arch) {
   s2pt_config config = {.granule = S2PT_GRANULE_4K, .ipa_bits = 40, .pa_bits = 40, .vmid = 10};
   s2pt_table table;
@@ -894,6 +922,7 @@ int main(void) {
   test_local_invalidation(&mm, arch);
   test_guest_context(&mm, arch);
   test_dirty_log(&mm, &arch);
+  test_fifty_two_bit(&mm, &arch);
   test_retire_and_reclaim(&mm, &arch);
   /* Nothing leaked, nothing freed twice. */
   CHECK(arena_in_use() == 0);
