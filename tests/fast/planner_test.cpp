@@ -105,9 +105,10 @@ TEST(Planner, RangeOpsCoverEveryCountExactlyUpTo2Pow22Plus3) {
 }
 
 // With LPA2 (VTCR_EL2.DS) a range operation's BaseADDR counts 64 KiB units, so its base must be
-// 64 KiB aligned. Every count up to 2^13 pages from every start within a 64 KiB window, then
-// random counts up to 2^22 + 3 from random starts across the 52-bit space and at its top: each
-// plan covers exactly its pages, every range base is aligned, and count() agrees with the plan.
+// 64 KiB aligned. Every count up to 2^13 pages from every start within a 64 KiB window, every
+// count up to 2^22 + 3 from a random start, and random counts at the top of the 52-bit space:
+// each plan covers exactly its pages, every range base is aligned, and count() agrees with the
+// plan.
 TEST(Planner, Lpa2RangeBasesAre64KAlignedAndCoverEveryCount) {
   std::mt19937_64 rng(52);
   for (Granule g : {Granule::k4, Granule::k16}) {
@@ -134,11 +135,14 @@ TEST(Planner, Lpa2RangeBasesAre64KAlignedAndCoverEveryCount) {
         ASSERT_TRUE(check((u64{1} << 30) + offset, pages)) << pages << " pages at +" << offset;
       }
     }
-    for (int trial = 0; trial < 100000; ++trial) {
-      const u64 pages = 1 + rng() % ((u64{1} << 22) + 3);
-      const bool at_top = trial % 8 == 0;
-      const u64 start_page = at_top ? space_pages - pages : rng() % (space_pages - pages);
+    const u64 max_pages = (u64{1} << 22) + 3;
+    for (u64 pages = 1; pages <= max_pages; ++pages) {
+      const u64 start_page = rng() % (space_pages - max_pages);
       ASSERT_TRUE(check(start_page, pages)) << pages << " pages at page " << start_page;
+    }
+    for (int trial = 0; trial < 10000; ++trial) {
+      const u64 pages = 1 + rng() % max_pages;
+      ASSERT_TRUE(check(space_pages - pages, pages)) << pages << " pages at the top";
     }
   }
 }
