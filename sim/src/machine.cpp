@@ -261,8 +261,20 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
     used = tr.entry;
   }
   if (write && !has(used->perm, Perm::write) && t->hardware_dirty &&
-      Pte::from_raw(used->descriptor).dbm()) {
-    dirty_update(cpu, *t, ipa, *used);
+      Pte::from_raw(used->descriptor).dbm() && !dirty_update(cpu, *t, ipa, *used)) {
+    // The live descriptor is no longer the writable-clean leaf the TLB held (unmapped, replaced,
+    // write-protected): the update uses, and faults on, what is there now (Arm ARM D8.4.7, the
+    // update is an atomic read-modify-write of the descriptor), so translate afresh.
+    Translation tr = walk(cpu, *t, ipa);
+    if (tr.result != AccessResult::ok) {
+      a.result = tr.result;
+      record(cpu, a);
+      return a;
+    }
+    used = tr.entry;
+    if (!has(used->perm, Perm::write) && Pte::from_raw(used->descriptor).dbm()) {
+      dirty_update(cpu, *t, ipa, *used);
+    }
   }
   if (!has(used->perm, write ? Perm::write : Perm::read)) {
     a.result = AccessResult::permission_fault;

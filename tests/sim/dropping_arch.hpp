@@ -22,7 +22,9 @@ class DroppingArch final : public SteppingArch {
 
   Features features() const override { return inner_.features(); }
   void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
-    const bool by_ipa = op != TlbiOp::vmalle1is && op != TlbiOp::vmalls12e1is;
+    // The broadcast forms only, as the flags say: this CPU's own invalidations (IPAS2E1, VMALLE1)
+    // go through, so a fault path's local invalidation still lets its vCPU make progress.
+    const bool by_ipa = !is_local(op) && op != TlbiOp::vmalle1is && op != TlbiOp::vmalls12e1is;
     if ((drop_tlbi_ipa && by_ipa) || (drop_vmalle1is && op == TlbiOp::vmalle1is) ||
         (drop_vmalls12e1is && op == TlbiOp::vmalls12e1is)) {
       return;
