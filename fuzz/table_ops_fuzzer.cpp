@@ -793,7 +793,13 @@ class Run {
     if (in_window && leaf_bytes > g.level_bytes(Level{2}) && is_leaf_size(leaf_bytes)) {
       const bool used =
           model_.any_used(model_.clip(IpaRange{ipa.align_down(leaf_bytes), leaf_bytes}));
-      if (used == bounds_.coarse()) leaf_bytes = g.level_bytes(Level{2});
+      if (used == bounds_.coarse()) {
+        leaf_bytes = g.level_bytes(Level{2});
+      } else if (bounds_.coarse() && leaf_bytes > model_.end() - model_.start()) {
+        // A 52-bit layout's larger blocks (64 GiB, 512 GiB, 4 TiB) reach past even the 1 GiB
+        // mode's window: its own 1 GiB block instead.
+        leaf_bytes = bounds_.block;
+      }
     }
 
     // The output: that of the current mapping (a permission or access fault), shifted by a leaf
