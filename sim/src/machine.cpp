@@ -251,27 +251,24 @@ Access Machine::access(unsigned c, Vmid vmid, Ipa ipa, bool write) {
     }
   }
   a.tlb_hit = used.has_value();
-  if (!used) {
-    Translation tr = walk(cpu, *t, ipa);
+  // A walk of the live tables; a fault it meets is the access's result.
+  auto translate = [&] {
+    const Translation tr = walk(cpu, *t, ipa);
     if (tr.result != AccessResult::ok) {
       a.result = tr.result;
       record(cpu, a);
-      return a;
+      return false;
     }
     used = tr.entry;
-  }
+    return true;
+  };
+  if (!used && !translate()) return a;
   if (write && !has(used->perm, Perm::write) && t->hardware_dirty &&
       Pte::from_raw(used->descriptor).dbm() && !dirty_update(cpu, *t, ipa, *used)) {
     // The live descriptor is no longer the writable-clean leaf the TLB held (unmapped, replaced,
     // write-protected): the update uses, and faults on, what is there now (Arm ARM D8.4.7, the
     // update is an atomic read-modify-write of the descriptor), so translate afresh.
-    Translation tr = walk(cpu, *t, ipa);
-    if (tr.result != AccessResult::ok) {
-      a.result = tr.result;
-      record(cpu, a);
-      return a;
-    }
-    used = tr.entry;
+    if (!translate()) return a;
     if (!has(used->perm, Perm::write) && Pte::from_raw(used->descriptor).dbm()) {
       dirty_update(cpu, *t, ipa, *used);
     }
