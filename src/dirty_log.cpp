@@ -114,13 +114,13 @@ Progress Table::enable_dirty_log(IpaRange range, DirtyBitmap bitmap,
       (options.tracking == DirtyTracking::write_protect || hardware) &&
       (options.blocks == BlockSplitting::lazy || options.blocks == BlockSplitting::eager);
   const Status input = first_failure(
-      {known ? Status::ok : Status::bad_flags,
-       hardware && !core_.features().hw_dirty ? Status::missing_feature : Status::ok,
-       // The hardware keeps one dirty state per leaf: a block would be reported whole.
-       hardware && options.blocks != BlockSplitting::eager ? Status::bad_flags : Status::ok,
-       bitmap.covers(pages_in(core_, range)) ? Status::ok : Status::bitmap_too_small,
-       logged.overlaps(range) ? Status::already_logging : Status::ok,
-       logged.full() ? Status::too_many_logged_ranges : Status::ok});
+      known ? Status::ok : Status::bad_flags,
+      hardware && !core_.features().hw_dirty ? Status::missing_feature : Status::ok,
+      // The hardware keeps one dirty state per leaf: a block would be reported whole.
+      hardware && options.blocks != BlockSplitting::eager ? Status::bad_flags : Status::ok,
+      bitmap.covers(pages_in(core_, range)) ? Status::ok : Status::bitmap_too_small,
+      logged.overlaps(range) ? Status::already_logging : Status::ok,
+      logged.full() ? Status::too_many_logged_ranges : Status::ok);
   if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
   if (options.blocks == BlockSplitting::eager) {
     const Progress split_done = split(range, kLastLevel, options.split_page_budget);
@@ -161,8 +161,8 @@ Progress Table::clear_dirty(IpaRange range, DirtyBitmap mask, DirtyBitmap cleare
   const LoggedRange* logged = core_.logged().holding(range);
   const u64 pages = pages_in(core_, range);
   const Status input = first_failure(
-      {logged != nullptr ? Status::ok : Status::not_logging,
-       mask.covers(pages) && cleared.covers(pages) ? Status::ok : Status::bitmap_too_small});
+      logged != nullptr ? Status::ok : Status::not_logging,
+      mask.covers(pages) && cleared.covers(pages) ? Status::ok : Status::bitmap_too_small);
   if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
 
   // Take the bits first: no fault runs meanwhile (this call is exclusive), and a page written

@@ -185,6 +185,10 @@ Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& c
   const Progress p = walk(core_, IpaRange{fault.ipa.align_down(g.page_bytes()), g.page_bytes()},
                           visitor, WalkMode::shared);
   if (!p.ok()) return p.status;
+  // Under the locking rules nothing is retired while a fault is inside. A caller that lets an
+  // unmap run beside it may have had this walk's write land in a detached table (kept allocated
+  // by the guard, but no longer translating): the fault is not reported done.
+  if (inside.retired_meanwhile()) return Status::again;
   return visitor.outcome();
 }
 

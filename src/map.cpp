@@ -104,8 +104,8 @@ class MapVisitor {
 Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
   const Geometry& g = core_.geometry();
   const bool known_flags = (static_cast<u8>(flags) & ~u8{3}) == 0;
-  const Status input = first_failure({check_output(g, pa, range.size), check_attrs(attrs, g),
-                                      known_flags ? Status::ok : Status::bad_flags});
+  const Status input = first_failure(check_output(g, pa, range.size), check_attrs(attrs, g),
+                                     known_flags ? Status::ok : Status::bad_flags);
   if (Status s = check_call(core_, range, input); s != Status::ok) return {s, 0};
 
   // In a logged range the leaves are pages (as the fault path maps them there), each armed for

@@ -58,8 +58,18 @@ constexpr Pa link_page(u64 link) {
 constexpr Level link_level(u64 link) {
   return Level{static_cast<int>((link & kLevelMask) >> kLevelShift) - 2};
 }
+// A link to a retire-log page (a page of links to retired subtrees, not a table): the level
+// field holds 7, which no level uses.
+constexpr u64 link_to_log(Pa log) {
+  return (log.raw & bits::kOutputAddress) | kLevelMask | kHasNext | bits::kLocked | kLink;
+}
+constexpr bool link_is_log(u64 link) {
+  return (link & kLevelMask) == kLevelMask;
+}
 static_assert(link_level(link_to(Pa{0x1234'5000}, Level{3})) == Level{3});
 static_assert(link_page(link_to(Pa{0x1234'5000}, Level{-1})) == Pa{0x1234'5000});
 static_assert(Pte::from_raw(kEndOfList).is_busy());
+static_assert(link_is_log(link_to_log(Pa{0x1234'5000})) && !link_is_log(link_to(Pa{0}, Level{3})));
+static_assert(link_page(link_to_log(Pa{0x1234'5000})) == Pa{0x1234'5000});
 
 }  // namespace s2pt::marker

@@ -10,22 +10,71 @@ namespace {
 using Batch = RetiredPages::Batch;
 using Frame = RetiredPages::Frame;
 
-void push(TableCore& core, Batch& batch, Pa page, Level level) {
-  u64* first = core.table(page);
-  entry::store(first, Pte::from_raw(batch.head != 0 ? batch.head : marker::kEndOfList));
+// Puts `page` at the head of the batch, `link` naming it (a table page's or a log page's).
+void push(TableCore& core, Batch& batch, Pa page, u64 link) {
+  entry::store(core.table(page), Pte::from_raw(batch.head != 0 ? batch.head : marker::kEndOfList));
   if (batch.head == 0) batch.tail = page;
-  batch.head = marker::link_to(page, level);
-  ++batch.pages;
+  batch.head = link;
 }
 
-// The batch's first page, unlinked from it. The batch must not be empty.
-Pa pop(TableCore& core, Batch& batch, Level& level) {
-  const Pa page = marker::link_page(batch.head);
-  level = marker::link_level(batch.head);
-  const u64 next = entry::load(core.table(page)).raw();
+// The link naming the batch's first member, which is unlinked from it. The batch must not be
+// empty.
+u64 pop(TableCore& core, Batch& batch) {
+  const u64 link = batch.head;
+  const u64 next = entry::load(core.table(marker::link_page(link))).raw();
   batch.head = marker::link_has_next(next) ? next : 0;
-  --batch.pages;
-  return page;
+  return link;
+}
+
+// Names the subtree in the current batch's log page, starting a log page when there is none or
+// it is full. False when no page could be had for it.
+bool log_subtree(TableCore& core, const DetachedTable& t) {
+  RetiredPages& r = core.retired();
+  if (r.log == Pa{} || r.log_slot == core.geometry().entries_per_table()) {
+    Result<Pa> page = core.alloc_log_page();
+    if (!page.ok()) {
+      r.log = Pa{};
+      return false;
+    }
+    push(core, r.current, page.value(), marker::link_to_log(page.value()));
+    r.log = page.value();
+    r.log_slot = 1;
+  }
+  core.table(r.log)[r.log_slot++] = marker::link_to(t.table, t.level);
+  return true;
+}
+
+// Retires subtrees through their own pages, when no log page can be had: each top page's first
+// entry becomes its link in the batch, and the child that entry pointed to is retired in turn.
+// That touches one cold page per level of each subtree, so a level at a time for up to
+// kRetireBatch subtrees, their loads started together so that the misses overlap.
+void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
+  while (count > 0) {
+    DetachedTable batch[kRetireBatch];
+    unsigned live = count < kRetireBatch ? count : kRetireBatch;
+    for (unsigned i = 0; i < live; ++i)
+      batch[i] = tables[i];
+    tables += live;
+    count -= live;
+    while (live > 0) {
+      for (unsigned i = 0; i < live; ++i)
+        core.prefetch_for_retire(batch[i].table);
+      // Each subtree's page at this level goes; its first entry, if a table, goes in the next
+      // round (the link overwrites it). Compacting in place is safe: slot `deeper` is never ahead
+      // of slot `i`, which was read already.
+      unsigned deeper = 0;
+      for (unsigned i = 0; i < live; ++i) {
+        const DetachedTable t = batch[i];
+        const Pte first =
+            t.level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(t.table)));
+        core.mark_retired(t.table);
+        push(core, core.retired().current, t.table, marker::link_to(t.table, t.level));
+        if (first.is_table(t.level))
+          batch[deeper++] = {first.table_address(core.oa()), t.level.deeper()};
+      }
+      live = deeper;
+    }
+  }
 }
 
 // Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
@@ -91,30 +140,17 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
 }  // namespace
 
 void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
-  while (count > 0) {
-    DetachedTable batch[kRetireBatch];
-    unsigned live = count < kRetireBatch ? count : kRetireBatch;
-    for (unsigned i = 0; i < live; ++i)
-      batch[i] = tables[i];
-    tables += live;
-    count -= live;
-    while (live > 0) {
-      for (unsigned i = 0; i < live; ++i)
-        core.prefetch_for_retire(batch[i].table);
-      // Each subtree's page at this level goes; its first entry, if a table, goes in the next
-      // round (the link overwrites it, see push()). Compacting in place is safe: slot `deeper`
-      // is never ahead of slot `i`, which was read already.
-      unsigned deeper = 0;
-      for (unsigned i = 0; i < live; ++i) {
-        const DetachedTable t = batch[i];
-        const Pte first =
-            t.level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(t.table)));
-        core.mark_retired(t.table);
-        push(core, core.retired().current, t.table, t.level);
-        if (first.is_table(t.level))
-          batch[deeper++] = {first.table_address(core.oa()), t.level.deeper()};
-      }
-      live = deeper;
+  // The top page's count drops to zero (no walker takes a reference on it from now on); the
+  // subtree's pages are not read or written until their grace period is over. The counts are
+  // cold lines after a large unmap: their loads are all started first, so that the misses
+  // overlap instead of following one another.
+  for (unsigned i = 0; i < count; ++i)
+    core.prefetch_count(tables[i].table);
+  for (unsigned i = 0; i < count; ++i) {
+    core.mark_retired(tables[i].table);
+    if (!log_subtree(core, tables[i])) {
+      link_subtrees(core, tables + i, count - i);
+      return;
     }
   }
 }
@@ -136,10 +172,10 @@ void close_retired(TableCore& core) {
     // stamp, which is only later, never unsafe.
     entry::store(core.table(closed.tail), Pte::from_raw(r.waiting.head));
     closed.tail = r.waiting.tail;
-    closed.pages += r.waiting.pages;
   }
   r.waiting = closed;
   r.current = Batch{};
+  r.log = Pa{};
 }
 
 u64 reclaim(TableCore& core, u64 budget) {
@@ -151,12 +187,38 @@ u64 reclaim(TableCore& core, u64 budget) {
       freed += free_frames(core, leaves, budget - freed);
       continue;
     }
+    if (r.freeing_log != Pa{}) {
+      const u64 link = r.freeing_slot < core.geometry().entries_per_table()
+                           ? core.table(r.freeing_log)[r.freeing_slot]
+                           : 0;
+      if (link == 0) {
+        core.free_log_page(r.freeing_log);
+        r.freeing_log = Pa{};
+        continue;
+      }
+      ++r.freeing_slot;
+      r.frames.start(Frame{.page = marker::link_page(link),
+                           .level = marker::link_level(link).value(),
+                           .next_index = 0,
+                           .base = Ipa{},
+                           .root = false});
+      r.frames_hold_leaves = false;
+      continue;
+    }
     if (r.ready.head != 0) {
-      Level level{0};
-      const Pa page = pop(core, r.ready, level);
-      // Entry 0 holds the link; what it replaced was retired on its own.
-      r.frames.start(Frame{
-          .page = page, .level = level.value(), .next_index = 1, .base = Ipa{}, .root = false});
+      const u64 link = pop(core, r.ready);
+      if (marker::link_is_log(link)) {
+        r.freeing_log = marker::link_page(link);
+        r.freeing_slot = 1;
+        continue;
+      }
+      // A table page retired through itself: entry 0 holds the link; what it replaced was
+      // retired on its own.
+      r.frames.start(Frame{.page = marker::link_page(link),
+                           .level = marker::link_level(link).value(),
+                           .next_index = 1,
+                           .base = Ipa{},
+                           .root = false});
       r.frames_hold_leaves = false;
       continue;
     }
@@ -183,8 +245,8 @@ u64 reclaim(TableCore& core, u64 budget) {
 
 bool reclaim_pending(TableCore& core) {
   const RetiredPages& r = core.retired();
-  return !r.frames.empty() || r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 ||
-         r.teardown_pending;
+  return !r.frames.empty() || r.freeing_log != Pa{} || r.current.head != 0 || r.waiting.head != 0 ||
+         r.ready.head != 0 || r.teardown_pending;
 }
 
 void reclaim_all(TableCore& core) {

@@ -1,13 +1,19 @@
 // Retiring unlinked table pages and freeing them after their grace period (see
 // include/s2pt/reclaim.hpp for the epoch rules).
 //
-// Retired pages are chained through their own first entry: a retired page is ours, and its first
-// entry is overwritten with a link (a busy encoding, see markers.hpp) to the next retired page.
-// A shared walker still holding the page reads a busy entry there and backs off; the hardware
-// cannot reach it any more (its TLBI completed before retirement). The value the link replaced
-// is not lost: when it pointed to a table, that table is retired as well, right away (so
-// retiring a subtree touches one page per level), and the rest of the subtree is found by
-// reading the other entries once the grace period is over and the pages are no longer shared.
+// Retired subtrees are kept in lists that need no memory of their own beyond pages from Mm. A
+// subtree is named by a link in a log page, a page of such links taken from Mm when the first
+// subtree of a batch is retired: retiring then writes the top page's reference count and one word
+// of the log, and leaves the subtree's pages alone (cold after a large unmap, each would cost a
+// cache and TLB miss inside the exclusive section). The log pages of a batch are chained through
+// their first entry.
+//
+// When Mm has no page for a log, the subtree is chained through its own pages instead: its top
+// page's first entry is overwritten with the link (a busy encoding, see markers.hpp), and the
+// table that entry pointed to is retired the same way right away, so that nothing is lost. A
+// shared walker still holding such a page reads a busy entry and backs off; the hardware cannot
+// reach it any more (its TLBI completed before retirement). The rest of a subtree is found by
+// reading its entries once the grace period is over and the pages are no longer shared.
 #pragma once
 
 #include "table_core.hpp"
@@ -15,9 +21,8 @@
 namespace s2pt {
 
 // Hands over unlinked subtrees, each rooted at a table page at its level. Their TLB invalidation
-// has completed and their leaves need no more attention. Retiring touches the first entry and the
-// count of one page per level of each subtree, cold after a large unmap: so a level at a time for
-// up to kRetireBatch subtrees, their loads started together so that the misses overlap.
+// has completed and their leaves need no more attention. kRetireBatch is how many the callers
+// gather before handing them over (and how many the fallback without a log page retires at once).
 struct DetachedTable {
   Pa table{};
   Level level{0};

@@ -7,12 +7,13 @@
 namespace s2pt {
 
 struct RetiredPages {
-  // A list is named by a link word (see src/reclaim.cpp); 0 is the empty list.
+  // A list is named by a link word (see src/reclaim.cpp); 0 is the empty list. Its members are
+  // log pages (each a page of links to retired subtrees) and, when no log page could be had,
+  // retired table pages themselves.
   struct Batch {
     u64 head = 0;
-    Pa tail{};      // first page retired into the batch: its link is spliced on merge
+    Pa tail{};      // first page put in the batch: its link is spliced on merge
     u64 stamp = 0;  // epoch the batch was closed in
-    u64 pages = 0;
   };
   // A table page being freed entry by entry, after its grace period.
   struct Frame {
@@ -55,6 +56,13 @@ struct RetiredPages {
   Pa teardown_root{};
   u64 teardown_stamp = 0;
   bool teardown_pending = false;
+  // The log page of `current` being filled, and its next free slot (zero Pa: none yet). Slot 0
+  // holds the page's own link in the batch.
+  Pa log{};
+  u64 log_slot = 0;
+  // The log page whose subtrees are being freed, and the slot of the next (zero Pa: none).
+  Pa freeing_log{};
+  u64 freeing_slot = 0;
   // Frees in progress: a depth-first stack over one subtree.
   Frames frames;
   // Whether the subtree on the frame stack still holds leaves that need cache maintenance or the

@@ -121,6 +121,10 @@ class TableCore {
     mm_.free(root, geometry_.root_bytes());
     __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
   }
+  // A page for the reclaimer's records of retired subtrees: not a table page (not counted, no
+  // reference count kept).
+  Result<Pa> alloc_log_page() { return mm_.alloc_zeroed(geometry_.page_bytes()); }
+  void free_log_page(Pa page) { mm_.free(page, geometry_.page_bytes()); }
   u64 table_pages() const { return __atomic_load_n(&table_pages_, __ATOMIC_RELAXED); }
 
   // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
@@ -158,8 +162,9 @@ class TableCore {
   // a batch of cold pages costs about one memory latency instead of one each.
   void prefetch_for_retire(Pa page) const {
     __builtin_prefetch(table(page), 1);
-    __builtin_prefetch(mm_.refcount(page), 1);
+    prefetch_count(page);
   }
+  void prefetch_count(Pa page) const { __builtin_prefetch(mm_.refcount(page), 1); }
 
   Reclaimer& reclaimer() { return reclaimer_; }
   RetiredPages& retired() { return retired_; }

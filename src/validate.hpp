@@ -1,8 +1,6 @@
 // Checks of caller input, done before anything is touched so that bad input changes nothing.
 #pragma once
 
-#include <initializer_list>
-
 #include "s2pt/geometry.hpp"
 #include "s2pt/pte.hpp"
 #include "table_core.hpp"
@@ -22,19 +20,20 @@ constexpr Status check_range(const Geometry& g, IpaRange range) {
   return Status::ok;
 }
 
-// The first failed check of several, in the order given.
-constexpr Status first_failure(std::initializer_list<Status> checks) {
-  for (Status s : checks) {
-    if (s != Status::ok) return s;
-  }
-  return Status::ok;
+// The first failed check of several, in the order given. (A fold, not a loop over a list: every
+// map call passes here, and the compiler kept the list in memory.)
+template <class... Checks>
+constexpr Status first_failure(Checks... checks) {
+  Status first = Status::ok;
+  ((first = first != Status::ok ? first : checks), ...);
+  return first;
 }
 
 // What every Table operation on a range checks first, in this order: the range, the operation's
 // own input checks (`input`: the first that failed), then whether the table still exists.
 inline Status check_call(const TableCore& core, IpaRange range, Status input = Status::ok) {
-  return first_failure({check_range(core.geometry(), range), input,
-                        core.has_root() ? Status::ok : Status::destroyed});
+  return first_failure(check_range(core.geometry(), range), input,
+                       core.has_root() ? Status::ok : Status::destroyed);
 }
 
 constexpr Status check_output(const Geometry& g, Pa pa, u64 size) {

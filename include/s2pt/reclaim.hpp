@@ -10,9 +10,10 @@
 // the epoch it started in; a batch retired while the epoch was `e` is freed once no walker that
 // entered at or before `e` is still inside.
 //
-// This class holds only that state and the epoch logic. The retired pages themselves are chained
-// through their own first entry (src/reclaim.cpp, src/retired_pages.hpp): there is no bound on
-// how many pages can wait, and no memory besides the pages is needed.
+// This class holds only that state and the epoch logic. The retired subtrees themselves are
+// named in log pages taken from Mm, or, when Mm has none to give, chained through their own first
+// entries (src/reclaim.hpp): there is no bound on how many pages can wait, and running out of
+// memory never stops a retirement.
 #pragma once
 
 #include "s2pt/types.hpp"
@@ -30,12 +31,14 @@ class Reclaimer {
   // can reach from the root stays allocated, even if it is unlinked meanwhile. A walker must not
   // take a reference on a page whose reference count is zero (TableCore::try_get): such a page
   // was retired.
-  void enter(unsigned slot) {
+  // Returns the epoch entered.
+  u64 enter(unsigned slot) {
     const u64 now = __atomic_load_n(&epoch_.value, __ATOMIC_SEQ_CST);
     __atomic_store_n(&slots_[slot].epoch, now, __ATOMIC_SEQ_CST);
     // The store above is ordered before every entry this walker loads afterwards: a writer that
     // does not see it yet has already unlinked what it retires, so the walker cannot reach it.
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return now;
   }
   void exit(unsigned slot) { __atomic_store_n(&slots_[slot].epoch, kIdle, __ATOMIC_RELEASE); }
 
@@ -60,14 +63,18 @@ class Reclaimer {
   // Scoped enter/exit.
   class Guard {
    public:
-    Guard(Reclaimer& r, unsigned slot) : r_(r), slot_(slot) { r_.enter(slot_); }
+    Guard(Reclaimer& r, unsigned slot) : r_(r), slot_(slot), entered_(r_.enter(slot_)) {}
     ~Guard() { r_.exit(slot_); }
     Guard(const Guard&) = delete;
     Guard& operator=(const Guard&) = delete;
+    // Whether something was retired since the walker entered: what it wrote may have landed in
+    // a page that is no longer linked (only a caller breaking the locking rules lets that happen).
+    bool retired_meanwhile() const { return r_.epoch() != entered_; }
 
    private:
     Reclaimer& r_;
     unsigned slot_;
+    u64 entered_;
   };
 
  private:

@@ -126,8 +126,9 @@ TEST(Race, TwoFaultsOnTheSameEmptyTableSlot) {
 
 // A fault that read an empty entry of a last-level table, and meanwhile the table was detached
 // and retired (only a caller that breaks the locking rules lets an exclusive unmap run there):
-// the fault must neither write into the retired page nor take a reference on it, whose count
-// reached zero. It backs off with `again`; the page stays retired and is freed normally.
+// whatever the fault wrote went into a page that stays allocated while it is inside, and it does
+// not report the page mapped: it backs off with `again`. The pages stay retired, are not revived,
+// and are freed normally.
 TEST(Race, FaultNeverRevivesARetiredTable) {
   RaceRig rig(test::kNoFeatures);  // without FWB the fault cleans the page: the hook point
   ASSERT_TRUE(rig.table.map({Ipa{k1G}, k4K}, Pa{0}, Attrs::normal(Perm::rw)).ok());

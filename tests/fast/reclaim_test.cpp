@@ -183,7 +183,8 @@ TEST(UnmapFast, LeavesWhatItDetachedToTheReclaimer) {
     ASSERT_TRUE(table.unmap({Ipa{k1G}, gib * k1G}, UnmapStrategy::fast).ok());
     EXPECT_FALSE(table.lookup(Ipa{k1G}).ok());
     EXPECT_EQ(table.stats().table_pages, pages) << "unmap(fast) freed inside the call";
-    EXPECT_EQ(rig.pool.bytes_in_use(), bytes);
+    // One page more: the log page naming the detached subtrees (up to 511 with 4K pages).
+    EXPECT_EQ(rig.pool.bytes_in_use(), bytes + rig.geometry.page_bytes());
     EXPECT_TRUE(table.reclaim_pending());
     const test::AuditReport retired = test::audit(table);
     EXPECT_TRUE(retired.clean()) << retired.summary();
@@ -219,6 +220,50 @@ TEST(UnmapFast, NothingLeaksWhenTheTableGoesBeforeReclaiming) {
       }
     }
     EXPECT_EQ(pool.bytes_in_use(), 0u) << (destroy_first ? "destroy" : "destructor");
+  }
+}
+
+// Retiring names each detached subtree in a log page, one page per 511 subtrees (4K pages; the
+// first entry links the log into its batch). When Mm has no page to give, the subtrees are
+// retired through their own pages instead: the unmap never fails for it, and nothing leaks.
+TEST(UnmapFast, RetiresThroughLogPagesOrWithoutThem) {
+  struct Case {
+    const char* name;
+    u64 pages_for_logs;  // allocations that succeed during the unmap
+    u64 log_pages;       // log pages the unmap is expected to take
+  };
+  const Case cases[] = {
+      {"two log pages", ~u64{0}, 2},
+      {"the first log page, then none", 1, 1},
+      {"no log page at all", 0, 0},
+  };
+  // 1 GiB root entries, each a level-2 table of 2 MiB blocks (the PA is not 1 GiB-aligned).
+  constexpr u64 kSubtrees = 600;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Rig rig(test::make_geometry(Granule::k4, 40, 40), test::kAllFeatures, false);
+    Table& table = rig.table();
+    ASSERT_TRUE(table.map({Ipa{0}, kSubtrees * k1G}, Pa{k2M}, Attrs::normal(Perm::rw)).ok());
+    const u64 pages = table.stats().table_pages;
+    ASSERT_EQ(pages, rig.geometry.root_pages() + kSubtrees);
+    const u64 bytes = rig.pool.bytes_in_use();
+    if (c.pages_for_logs != ~u64{0}) rig.pool.fail_after(c.pages_for_logs);
+    ASSERT_TRUE(table.unmap({Ipa{0}, kSubtrees * k1G}, UnmapStrategy::fast).ok());
+    rig.pool.never_fail();
+    EXPECT_EQ(rig.pool.bytes_in_use(), bytes + c.log_pages * rig.geometry.page_bytes());
+    const test::AuditReport retired = test::audit(table);
+    EXPECT_TRUE(retired.clean()) << retired.summary();
+    EXPECT_EQ(retired.retired_pages, kSubtrees);
+    // In bounded steps, as a hypervisor would between other work.
+    u64 freed = 0;
+    while (table.reclaim_pending()) {
+      const u64 step = table.reclaim(100);
+      EXPECT_LE(step, 100u);
+      freed += step;
+    }
+    EXPECT_EQ(freed, kSubtrees);
+    EXPECT_EQ(rig.pool.bytes_in_use(), rig.geometry.root_bytes());
+    EXPECT_TRUE(test::audit(table).clean());
   }
 }
 

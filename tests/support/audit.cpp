@@ -45,8 +45,20 @@ u64 subtree_pages(TableCore& core, Pa table, Level level, u64 first, u64 entries
   return pages;
 }
 
-// Pages unlinked from the table and not yet freed: the retired lists (each page's entry 0 is the
-// link; what it replaced was retired on its own), the subtree being freed, and a destroyed root.
+// The subtrees a retire-log page names from `slot` on.
+u64 logged_subtree_pages(TableCore& core, Pa log, u64 slot) {
+  const u64 slots = core.geometry().entries_per_table();
+  u64 pages = 0;
+  for (const u64* links = core.table(log); slot < slots && links[slot] != 0; ++slot) {
+    pages += subtree_pages(core, marker::link_page(links[slot]), marker::link_level(links[slot]), 0,
+                           slots);
+  }
+  return pages;
+}
+
+// Pages unlinked from the table and not yet freed: the retired lists (log pages naming whole
+// subtrees; table pages whose entry 0 is the link, what it replaced retired on its own), the log
+// and the subtree being freed, and a destroyed root.
 u64 retired_pages(TableCore& core) {
   const RetiredPages& r = core.retired();
   const Geometry& g = core.geometry();
@@ -54,11 +66,14 @@ u64 retired_pages(TableCore& core) {
   for (const RetiredPages::Batch* batch : {&r.current, &r.waiting, &r.ready}) {
     for (u64 link = batch->head; link != 0;) {
       const Pa page = marker::link_page(link);
-      pages += subtree_pages(core, page, marker::link_level(link), 1, g.entries_per_table());
+      pages += marker::link_is_log(link)
+                   ? logged_subtree_pages(core, page, 1)
+                   : subtree_pages(core, page, marker::link_level(link), 1, g.entries_per_table());
       const u64 next = core.table(page)[0];
       link = marker::link_has_next(next) ? next : 0;
     }
   }
+  if (r.freeing_log != Pa{}) pages += logged_subtree_pages(core, r.freeing_log, r.freeing_slot);
   RetiredPages::Frames frames = r.frames;
   for (; !frames.empty(); frames.pop()) {
     const RetiredPages::Frame& f = frames.top();
