@@ -77,6 +77,35 @@ void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count)
   }
 }
 
+// Table pages on their way back to Mm, handed over kBatch at a time; the table's count of pages
+// goes down once at the end.
+class Releaser {
+ public:
+  explicit Releaser(TableCore& core) : core_(core) {}
+  Releaser(const Releaser&) = delete;
+  Releaser& operator=(const Releaser&) = delete;
+  ~Releaser() {
+    flush();
+    core_.uncount_tables(released_);
+  }
+  void release(Pa page) {
+    if (pending_ == kBatch) flush();
+    pages_[pending_++] = page;
+    ++released_;
+  }
+
+ private:
+  static constexpr unsigned kBatch = 64;
+  void flush() {
+    core_.release_tables(pages_, pending_);
+    pending_ = 0;
+  }
+  TableCore& core_;
+  Pa pages_[kBatch];
+  unsigned pending_ = 0;
+  u64 released_ = 0;
+};
+
 // Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
 // freed. Returns the pages freed.
 u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
@@ -84,7 +113,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   const Geometry& g = core.geometry();
   const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed_for_memory(core);
   u64 freed = 0;
-  u64 released = 0;  // table pages freed, counted off the table's total at the end
+  Releaser releaser(core);
   while (!r.frames.empty() && freed < budget) {
     Frame& f = r.frames.top();
     const Level level{f.level};
@@ -104,8 +133,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
           const Pa child = e.table_address(core.oa());
           if (level.deeper().is_last() && !read_leaves) {
             // A last-level table whose leaves need nothing: freed without reading it.
-            core.release_table(child);
-            ++released;
+            releaser.release(child);
             ++freed;
             continue;
           }
@@ -127,13 +155,11 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
       core.free_detached_root(f.page);
       freed += g.root_pages();
     } else {
-      core.release_table(f.page);
-      ++released;
+      releaser.release(f.page);
       ++freed;
     }
     r.frames.pop();
   }
-  core.uncount_tables(released);
   return freed;
 }
 

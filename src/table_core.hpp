@@ -86,15 +86,19 @@ class TableCore {
   }
   // Gives back a table page that no hardware or software walker can reach any more: it was never
   // linked, or it was unlinked and the TLB invalidation that followed has completed.
+  // Its count drops to zero first: a shared walker that still held a pointer to it (only a
+  // caller breaking the locking rules lets one) can take no reference on it.
   void free_table(Pa page) {
-    release_table(page);
-    uncount_tables(1);
-  }
-  // free_table in two parts, for the reclaimer, which frees pages by the thousand: the page, and
-  // the count of table pages once for many (one locked instruction, not one per page).
-  void release_table(Pa page) {
     __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
     mm_.free(page, geometry_.page_bytes());
+    uncount_tables(1);
+  }
+  // free_table for the reclaimer, which frees pages by the thousand once their grace period is
+  // over, so no walker holds them: in batches (one Mm call for many), their counts left as they
+  // are (a cold line per page; alloc_table sets it again), and the count of table pages goes down
+  // once for many (uncount_tables: one locked instruction, not one per page).
+  void release_tables(const Pa* pages, u64 count) {
+    mm_.free_batch(pages, count, geometry_.page_bytes());
   }
   void uncount_tables(u64 pages) { __atomic_sub_fetch(&table_pages_, pages, __ATOMIC_RELAXED); }
   // The root: root_pages() granules, concatenated and aligned to their total size.

@@ -44,10 +44,28 @@ PagePool::PagePool(const PagePoolConfig& config) : config_(config) {
   refcounts_ =
       static_cast<u32*>(reserve(units * kRefcountStride * sizeof(u32), config_.huge_pages));
   block_order_ = static_cast<u8*>(reserve(units, config_.huge_pages));
-  free_lists_.resize(order_of(kMaxBlock) + 1);
+  static_assert(kMaxBlock == kUnit << (kOrders - 1));
+  if (units > u64{1} << 32) die("arena too large for 32-bit unit numbers", config_.arena_bytes);
+  u64 slots = 0;
+  for (unsigned order = 0; order < kOrders; ++order)
+    slots += units >> order;
+  free_storage_bytes_ = slots * sizeof(u32);
+  // Benchmark pools (huge pages) touch them now, outside anything timed; test pools, made by the
+  // hundred, as they are used.
+  void* storage =
+      mmap(nullptr, free_storage_bytes_, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | (config_.huge_pages ? MAP_POPULATE : 0), -1, 0);
+  if (storage == MAP_FAILED) die("cannot map the free lists", free_storage_bytes_);
+  free_storage_ = static_cast<u32*>(storage);
+  u32* next = free_storage_;
+  for (unsigned order = 0; order < kOrders; ++order) {
+    free_lists_[order].units = next;
+    next += units >> order;
+  }
 }
 
 PagePool::~PagePool() {
+  munmap(free_storage_, free_storage_bytes_);
   munmap(refcounts_, config_.arena_bytes / kUnit * kRefcountStride * sizeof(u32));
   munmap(block_order_, config_.arena_bytes / kUnit);
   munmap(reservation_, config_.arena_bytes + kMaxBlock);
@@ -61,10 +79,9 @@ Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
   if (allocations_++ >= fail_at_) return Status::no_memory;
   const unsigned order = order_of(bytes);
   u64 offset = 0;
-  auto& list = free_lists_[order];
-  if (!list.empty()) {
-    offset = list.back();
-    list.pop_back();
+  FreeList& list = free_lists_[order];
+  if (list.count != 0) {
+    offset = u64{list.units[--list.count]} * kUnit;
     std::memset(arena_ + offset, 0, bytes);
   } else {
     offset = (bump_ + bytes - 1) & ~(bytes - 1);
@@ -79,6 +96,16 @@ Result<Pa> PagePool::alloc_zeroed(u64 bytes) {
 
 void PagePool::free(Pa pa, u64 bytes) {
   std::lock_guard lock(mutex_);
+  free_locked(pa, bytes);
+}
+
+void PagePool::free_batch(const Pa* blocks, u64 count, u64 bytes) {
+  std::lock_guard lock(mutex_);
+  for (u64 i = 0; i < count; ++i)
+    free_locked(blocks[i], bytes);
+}
+
+void PagePool::free_locked(Pa pa, u64 bytes) {
   const u64 offset = offset_of(pa);
   if (block_order_[offset / kUnit] != order_of(bytes) + 1)
     die("free of a block not allocated as such", pa.raw);
@@ -88,7 +115,8 @@ void PagePool::free(Pa pa, u64 bytes) {
     for (u64 i = 0; i < bytes / sizeof(u32); ++i)
       words[i] = kPoison;
   }
-  free_lists_[order_of(bytes)].push_back(offset);
+  FreeList& list = free_lists_[order_of(bytes)];
+  list.units[list.count++] = static_cast<u32>(offset / kUnit);
   bytes_in_use_ -= bytes;
 }
 

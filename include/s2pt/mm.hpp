@@ -13,6 +13,12 @@ class Mm {
   // Returns a block obtained from alloc_zeroed. The core calls this only once no hardware or
   // software walker can reach the page any more.
   virtual void free(Pa pa, u64 bytes) = 0;
+  // Returns `count` blocks of `bytes` each, as free() would one by one. Reclamation frees table
+  // pages by the thousand: an allocator that takes a lock per call can take it once here.
+  virtual void free_batch(const Pa* blocks, u64 count, u64 bytes) {
+    for (u64 i = 0; i < count; ++i)
+      free(blocks[i], bytes);
+  }
   // Where the core reads and writes a table page. Concatenated root pages must be virtually
   // contiguous.
   virtual void* phys_to_virt(Pa pa) = 0;

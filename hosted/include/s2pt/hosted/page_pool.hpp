@@ -4,7 +4,6 @@
 
 #include <cstddef>
 #include <mutex>
-#include <vector>
 
 #include "s2pt/mm.hpp"
 
@@ -31,6 +30,7 @@ class PagePool final : public Mm {
 
   Result<Pa> alloc_zeroed(u64 bytes) override;
   void free(Pa pa, u64 bytes) override;
+  void free_batch(const Pa* blocks, u64 count, u64 bytes) override;
   void* phys_to_virt(Pa pa) override;
   u32* refcount(Pa pa) override;
 
@@ -51,6 +51,7 @@ class PagePool final : public Mm {
 
  private:
   u64 offset_of(Pa pa) const;
+  void free_locked(Pa pa, u64 bytes);  // mutex_ held
 
   PagePoolConfig config_;
   std::byte* reservation_ = nullptr;  // what mmap returned; the arena starts aligned inside it
@@ -61,7 +62,17 @@ class PagePool final : public Mm {
   u32* refcounts_ = nullptr;
   u8* block_order_ = nullptr;  // per 4K unit: log2(size) + 1 of the live block starting here
   u64 bump_ = 0;
-  std::vector<std::vector<u64>> free_lists_;  // by log2(size / kUnit)
+  // Free blocks by log2(size / kUnit), as unit numbers: each list has room for every block of
+  // its size, so that freeing pages by the thousand never grows a list (with huge_pages, its
+  // memory is touched when the pool is made, not during a timed reclamation).
+  struct FreeList {
+    u32* units = nullptr;
+    u64 count = 0;
+  };
+  static constexpr unsigned kOrders = 9;  // kUnit .. kMaxBlock
+  FreeList free_lists_[kOrders];
+  u32* free_storage_ = nullptr;
+  u64 free_storage_bytes_ = 0;
   u64 bytes_in_use_ = 0;
   u64 allocations_ = 0;
   u64 fail_at_ = ~u64{0};
