@@ -19,7 +19,7 @@ void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level) {
     table[i] = entry.raw();
     non_zero += entry.is_zero() ? 0 : 1;
   }
-  __atomic_add_fetch(core.mm().refcount(page), non_zero, __ATOMIC_RELEASE);
+  __atomic_add_fetch(core.refcount(page), non_zero, __ATOMIC_RELEASE);
 }
 
 Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {

@@ -21,6 +21,7 @@ class TableCore {
         vmid_(vmid),
         format_{features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic, geometry.oa_layout()},
         mm_(mm),
+        linear_(mm.linear_map()),
         maintenance_(arch, vmid, geometry, features, limits, WalkMode::exclusive),
         shared_maintenance_(arch, vmid, geometry, features, limits, WalkMode::shared) {}
 
@@ -64,24 +65,26 @@ class TableCore {
   }
   bool has_root() const { return root_ != nullptr; }
 
-  u64* table(Pa pa) const { return static_cast<u64*>(mm_.phys_to_virt(pa)); }
+  u64* table(Pa pa) const {
+    return static_cast<u64*>(linear_.covers(pa) ? linear_.virt(pa) : mm_.phys_to_virt(pa));
+  }
 
   // A fresh table page, referenced once (by its parent entry-to-be).
   Result<Pa> alloc_table() {
     Result<Pa> page = mm_.alloc_zeroed(geometry_.page_bytes());
     if (!page.ok()) return page.status();
-    __atomic_store_n(mm_.refcount(page.value()), 1u, __ATOMIC_RELAXED);
+    __atomic_store_n(refcount(page.value()), 1u, __ATOMIC_RELAXED);
     __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
     return page.value();
   }
   // Makes a zeroed page from a page cache a table page (referenced once, by the entry about to
   // point at it), or undoes that for a page that lost the race to be linked.
   void adopt_table(Pa page) {
-    __atomic_store_n(mm_.refcount(page), 1u, __ATOMIC_RELAXED);
+    __atomic_store_n(refcount(page), 1u, __ATOMIC_RELAXED);
     __atomic_add_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
   }
   void disown_table(Pa page) {
-    __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(refcount(page), 0u, __ATOMIC_RELAXED);
     __atomic_sub_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
   }
   // Gives back a table page that no hardware or software walker can reach any more: it was never
@@ -89,7 +92,7 @@ class TableCore {
   // Its count drops to zero first: a shared walker that still held a pointer to it (only a
   // caller breaking the locking rules lets one) can take no reference on it.
   void free_table(Pa page) {
-    __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELAXED);
+    __atomic_store_n(refcount(page), 0u, __ATOMIC_RELAXED);
     mm_.free(page, geometry_.page_bytes());
     uncount_tables(1);
   }
@@ -132,8 +135,10 @@ class TableCore {
   u64 table_pages() const { return __atomic_load_n(&table_pages_, __ATOMIC_RELAXED); }
 
   // Reference counts: 1 + the number of non-zero entries of a (non-root) table page.
-  u32* refcount(Pa page) { return mm_.refcount(page); }
-  u32 refs(Pa page) { return __atomic_load_n(mm_.refcount(page), __ATOMIC_ACQUIRE); }
+  u32* refcount(Pa page) const {
+    return linear_.covers(page) ? linear_.count(page) : mm_.refcount(page);
+  }
+  u32 refs(Pa page) { return __atomic_load_n(refcount(page), __ATOMIC_ACQUIRE); }
   // Shared walkers count with atomic read-modify-writes. An exclusive walker is the only one
   // counting (the lock keeps shared walkers out, and the reclaimer only frees pages whose count
   // is settled), so a plain load and store do, without the locked instruction's cost.
@@ -141,7 +146,7 @@ class TableCore {
   void put(Pa page, WalkMode mode) { adjust(page, ~0u, mode); }
   // Takes a reference unless the count already reached zero (the page was retired): a shared
   // walker holding a stale pointer must never revive a page that is on its way to being freed.
-  bool try_get(Pa page) { return try_get(mm_.refcount(page)); }
+  bool try_get(Pa page) { return try_get(refcount(page)); }
   static bool try_get(u32* count) {
     u32 seen = __atomic_load_n(count, __ATOMIC_ACQUIRE);
     while (seen != 0) {
@@ -152,7 +157,7 @@ class TableCore {
     }
     return false;
   }
-  void adjust(Pa page, u32 delta, WalkMode mode) { adjust(mm_.refcount(page), delta, mode); }
+  void adjust(Pa page, u32 delta, WalkMode mode) { adjust(refcount(page), delta, mode); }
   static void adjust(u32* count, u32 delta, WalkMode mode) {
     if (mode == WalkMode::shared) {
       __atomic_add_fetch(count, delta, __ATOMIC_ACQ_REL);
@@ -161,14 +166,14 @@ class TableCore {
     }
   }
   // Marks a table page as retired: its count drops to zero, so try_get() fails from now on.
-  void mark_retired(Pa page) { __atomic_store_n(mm_.refcount(page), 0u, __ATOMIC_RELEASE); }
+  void mark_retired(Pa page) { __atomic_store_n(refcount(page), 0u, __ATOMIC_RELEASE); }
   // Starts loading what retiring `page` writes (its first entry and its reference count), so that
   // a batch of cold pages costs about one memory latency instead of one each.
   void prefetch_for_retire(Pa page) const {
     __builtin_prefetch(table(page), 1);
     prefetch_count(page);
   }
-  void prefetch_count(Pa page) const { __builtin_prefetch(mm_.refcount(page), 1); }
+  void prefetch_count(Pa page) const { __builtin_prefetch(refcount(page), 1); }
 
   Reclaimer& reclaimer() { return reclaimer_; }
   RetiredPages& retired() { return retired_; }
@@ -190,6 +195,7 @@ class TableCore {
   Vmid vmid_;
   DescriptorFormat format_;
   Mm& mm_;
+  MmLinearMap linear_;
   Maintenance maintenance_;
   Maintenance shared_maintenance_;
   Pa root_pa_{};

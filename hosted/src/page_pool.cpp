@@ -128,6 +128,16 @@ u32* PagePool::refcount(Pa pa) {
   return refcounts_ + offset_of(pa) / kUnit * kRefcountStride;
 }
 
+MmLinearMap PagePool::linear_map() const {
+  static_assert(kUnit == u64{1} << 12);
+  return {.phys_base = config_.base,
+          .bytes = config_.arena_bytes,
+          .virt_base = reinterpret_cast<u8*>(arena_),
+          .counts = refcounts_,
+          .count_shift = 12,
+          .count_stride = kRefcountStride};
+}
+
 u64 PagePool::bytes_in_use() const {
   std::lock_guard lock(mutex_);
   return bytes_in_use_;

@@ -33,6 +33,7 @@ class PagePool final : public Mm {
   void free_batch(const Pa* blocks, u64 count, u64 bytes) override;
   void* phys_to_virt(Pa pa) override;
   u32* refcount(Pa pa) override;
+  MmLinearMap linear_map() const override;
 
   // Bytes currently allocated and not yet freed.
   u64 bytes_in_use() const;
