@@ -23,24 +23,19 @@ class Geometry {
   constexpr unsigned pa_bits() const { return pa_bits_; }
   constexpr unsigned vmid_bits() const { return vmid_bits_; }
   constexpr unsigned levels() const { return levels_; }
-  constexpr Level start_level() const {
-    return Level{Level::kLast + 1 - static_cast<int>(levels_)};
-  }
+  constexpr Level start_level() const { return Level{start_level_}; }
   constexpr unsigned root_pages() const { return root_pages_; }
   constexpr u64 root_bytes() const { return u64{root_pages_} * page_bytes(); }
   constexpr u64 page_bytes() const { return granule_bytes(granule_); }
-  constexpr u64 entries_per_table() const { return u64{1} << bits_per_level(granule_); }
+  constexpr u64 entries_per_table() const { return u64{1} << table_bits_; }
   // Entries of the (possibly concatenated) root table at the start level.
   constexpr u64 root_entries() const { return u64{1} << root_bits_; }
   constexpr u64 ipa_limit() const { return u64{1} << ipa_bits_; }
   constexpr u64 pa_limit() const { return u64{1} << pa_bits_; }
   constexpr OaLayout oa_layout() const { return oa_layout_; }
 
-  // log2 of the bytes one entry at `level` maps.
-  constexpr unsigned level_shift(Level level) const {
-    return granule_shift(granule_) +
-           static_cast<unsigned>(Level::kLast - level.value()) * bits_per_level(granule_);
-  }
+  // log2 of the bytes one entry at `level` maps (any level from -1 to the last).
+  constexpr unsigned level_shift(Level level) const { return level_shift_[level.value() + 1]; }
   constexpr u64 level_bytes(Level level) const { return u64{1} << level_shift(level); }
 
   // Index of the entry translating `ipa` in the table at `level` (the root spans all its pages).
@@ -56,9 +51,7 @@ class Geometry {
   // (Arm ARM D8.3.1): 4K at levels 1 and 2, 16K and 64K at level 2; one level higher with the
   // 52-bit layouts (4K: 512 GiB at level 0, 16K: 64 GiB and 64K: 4 TiB at level 1).
   constexpr bool block_allowed(Level level) const {
-    if (!has_level(level) || level.is_last()) return false;
-    const int lowest = (granule_ == Granule::k4 ? 1 : 2) - (oa_layout_ != OaLayout::bits48);
-    return level.value() >= lowest;
+    return has_level(level) && ((block_levels_ >> (level.value() + 1)) & 1) != 0;
   }
   constexpr bool leaf_allowed(Level level) const { return level.is_last() || block_allowed(level); }
   // Whether one leaf (a page, or a block at a level that allows blocks) maps exactly `bytes`.
@@ -90,6 +83,11 @@ class Geometry {
   u8 root_bits_ = 0;
   u8 root_pages_ = 0;
   OaLayout oa_layout_ = OaLayout::bits48;
+  // Derived from the above once, in make(): every step of every walk asks for them.
+  std::int8_t start_level_ = 0;
+  u8 table_bits_ = 0;       // log2 of a (non-root) table's entries
+  u8 block_levels_ = 0;     // bit level + 1: blocks are allowed there (if the level exists)
+  u8 level_shift_[5] = {};  // by level + 1, levels -1 to 3
 };
 
 namespace vtcr {
@@ -179,6 +177,15 @@ constexpr Result<Geometry> Geometry::make(Granule granule, unsigned ipa_bits, un
   g.root_bits_ = static_cast<u8>(table_bits - (levels - 1) * stride);
   g.root_pages_ = static_cast<u8>(g.root_bits_ > stride ? 1u << (g.root_bits_ - stride) : 1u);
   if (pa_bits == 52) g.oa_layout_ = granule == Granule::k64 ? OaLayout::lpa : OaLayout::lpa2;
+  g.start_level_ = static_cast<std::int8_t>(Level::kLast + 1 - static_cast<int>(levels));
+  g.table_bits_ = static_cast<u8>(stride);
+  // Where blocks may live: see block_allowed().
+  const int lowest_block = (granule == Granule::k4 ? 1 : 2) - (g.oa_layout_ != OaLayout::bits48);
+  for (int level = -1; level <= Level::kLast; ++level) {
+    g.level_shift_[level + 1] = static_cast<u8>(
+        granule_shift(granule) + static_cast<unsigned>(Level::kLast - level) * stride);
+    if (level >= lowest_block && level < Level::kLast) g.block_levels_ |= u8(1u << (level + 1));
+  }
 
   // The start levels VTCR_EL2 can encode (Arm ARM, AArch64.S2InvalidSL): level 0 for 4K only
   // with a PA range over 42 bits, for 16K only with DS; level -1 only for 4K with DS.
