@@ -11,7 +11,7 @@ class AccessFlagVisitor {
   explicit AccessFlagVisitor(bool young) : young_(young) {}
 
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_locked()) return Status::again;
+    if (ctx.old.is_busy()) return Status::again;
     if (!ctx.old.is_valid()) return Status::ok;
     was_young_ |= ctx.old.af();
     if (ctx.old.af() != young_) ctx.set(ctx.old.with_af(young_));

@@ -9,7 +9,7 @@ namespace {
 class MappedVisitor {
  public:
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_locked()) return Status::again;
+    if (ctx.old.is_busy()) return Status::again;
     return ctx.old.is_valid() ? Status::exists : Status::ok;
   }
 };

@@ -44,7 +44,7 @@ class MapVisitor {
   }
 
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_locked()) return Status::again;
+    if (ctx.old.is_busy()) return Status::again;
     if (!ctx.old.is_zero() && !has(flags_, MapFlags::replace)) return Status::exists;
     if (fits_leaf(ctx)) {
       const Pte next = new_leaf(ctx);

@@ -14,27 +14,26 @@ class PendingInvalidation {
     if (empty_ || base < start_) start_ = base;
     if (empty_ || end > end_) end_ = end;
     empty_ = false;
-    levels_ |= 1u << ctx.level.value();
+    levels_.add(ctx.level);
   }
 
   // Completes the invalidation of everything added; nothing if nothing was.
   void complete(Maintenance& m) {
     if (empty_) return;
-    const bool one_level = (levels_ & (levels_ - 1)) == 0;
     m.invalidate(InvalidationScope{
         .range = IpaRange{start_, end_ - start_},
-        .leaf_level = one_level ? LevelHint::at(Level{__builtin_ctz(levels_)}) : LevelHint::none(),
+        .leaf_level = LevelHint::of(levels_),
         .leaf_only = true,
     });
     empty_ = true;
-    levels_ = 0;
+    levels_ = LevelSet{};
   }
 
  private:
   bool empty_ = true;
   Ipa start_;
   Ipa end_;
-  u32 levels_ = 0;
+  LevelSet levels_;
 };
 
 }  // namespace s2pt

@@ -13,7 +13,7 @@ class PermissionVisitor {
   PermissionVisitor(Perm remove, Perm add) : remove_(remove), add_(add) {}
 
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_locked()) return Status::again;
+    if (ctx.old.is_busy()) return Status::again;
     if (!ctx.old.is_valid()) return Status::ok;
     const Pte next = changed(ctx);
     if (next == ctx.old) return Status::ok;

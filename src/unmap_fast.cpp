@@ -91,7 +91,7 @@ class DetachVisitor {
     if (!ctx.old.is_valid()) return Status::ok;  // annotations stay: unmap removes translations
     if (!ctx.covers_entry()) return split_entry(ctx);
     park(ctx);
-    leaf_levels_ |= 1u << (ctx.level.value() + 1);
+    leaf_levels_.add(ctx.level);
     return Status::ok;
   }
 
@@ -116,13 +116,10 @@ class DetachVisitor {
   bool changed() const { return changed_; }
   u64 pages_detached() const { return pages_; }
   InvalidationScope scope(IpaRange range) const {
-    const bool one_level = (leaf_levels_ & (leaf_levels_ - 1)) == 0;
     return InvalidationScope{
         .range = range,
         .tables_removed = tables_removed_,
-        .leaf_level = !tables_removed_ && one_level && leaf_levels_ != 0
-                          ? LevelHint::at(Level{__builtin_ctz(leaf_levels_) - 1})
-                          : LevelHint::none(),
+        .leaf_level = tables_removed_ ? LevelHint::none() : LevelHint::of(leaf_levels_),
         .leaf_only = !tables_removed_,
     };
   }
@@ -138,7 +135,7 @@ class DetachVisitor {
   u64 parked_[5] = {};  // levels -1..3
   bool count_pages_;
   u64 pages_ = 0;
-  u32 leaf_levels_ = 0;
+  LevelSet leaf_levels_;
   bool tables_removed_ = false;
   bool changed_ = false;
 };

@@ -51,7 +51,7 @@ class Geometry {
   // (Arm ARM D8.3.1): 4K at levels 1 and 2, 16K and 64K at level 2; one level higher with the
   // 52-bit layouts (4K: 512 GiB at level 0, 16K: 64 GiB and 64K: 4 TiB at level 1).
   constexpr bool block_allowed(Level level) const {
-    return has_level(level) && ((block_levels_ >> (level.value() + 1)) & 1) != 0;
+    return has_level(level) && block_levels_.contains(level);
   }
   constexpr bool leaf_allowed(Level level) const { return level.is_last() || block_allowed(level); }
   // Whether one leaf (a page, or a block at a level that allows blocks) maps exactly `bytes`.
@@ -86,7 +86,7 @@ class Geometry {
   // Derived from the above once, in make(): every step of every walk asks for them.
   std::int8_t start_level_ = 0;
   u8 table_bits_ = 0;       // log2 of a (non-root) table's entries
-  u8 block_levels_ = 0;     // bit level + 1: blocks are allowed there (if the level exists)
+  LevelSet block_levels_;   // where blocks are allowed (if the level exists)
   u8 level_shift_[5] = {};  // by level + 1, levels -1 to 3
 };
 
@@ -184,7 +184,7 @@ constexpr Result<Geometry> Geometry::make(Granule granule, unsigned ipa_bits, un
   for (int level = -1; level <= Level::kLast; ++level) {
     g.level_shift_[level + 1] = static_cast<u8>(
         granule_shift(granule) + static_cast<unsigned>(Level::kLast - level) * stride);
-    if (level >= lowest_block && level < Level::kLast) g.block_levels_ |= u8(1u << (level + 1));
+    if (level >= lowest_block && level < Level::kLast) g.block_levels_.add(Level{level});
   }
 
   // The start levels VTCR_EL2 can encode (Arm ARM, AArch64.S2InvalidSL): level 0 for 4K only

@@ -65,6 +65,10 @@ class LevelHint {
   static constexpr LevelHint at(Level level) {
     return level.value() >= 0 && level.value() <= 3 ? LevelHint{level.value()} : none();
   }
+  // The level of a set of leaves that are all at one level; none() for mixed levels.
+  static constexpr LevelHint of(LevelSet leaves) {
+    return leaves.single() ? at(leaves.lowest()) : none();
+  }
   constexpr bool known() const { return level_ != kNone; }
   constexpr Level level() const { return Level{level_}; }
   constexpr bool operator==(const LevelHint&) const = default;

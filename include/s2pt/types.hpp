@@ -65,6 +65,29 @@ class Level {
 
 inline constexpr Level kLastLevel{Level::kLast};
 
+// A set of levels, -1 to 3: the one way levels are collected into a mask.
+class LevelSet {
+ public:
+  constexpr void add(Level level) { bits_ = static_cast<u8>(bits_ | bit(level)); }
+  constexpr bool contains(Level level) const { return (bits_ & bit(level)) != 0; }
+  constexpr bool empty() const { return bits_ == 0; }
+  // Holds exactly one level, which lowest() then is.
+  constexpr bool single() const { return bits_ != 0 && (bits_ & (bits_ - 1)) == 0; }
+  constexpr Level lowest() const { return Level{__builtin_ctz(bits_) - 1}; }
+  constexpr bool operator==(const LevelSet&) const = default;
+
+ private:
+  static constexpr u8 bit(Level level) { return static_cast<u8>(1u << (level.value() + 1)); }
+  u8 bits_ = 0;
+};
+static_assert([] {
+  LevelSet s;
+  s.add(Level{-1});
+  s.add(Level{3});
+  return s.contains(Level{-1}) && s.contains(Level{3}) && !s.contains(Level{0}) && !s.single() &&
+         s.lowest() == Level{-1};
+}());
+
 // Where descriptors keep the output address, and a table descriptor the next table's address
 // (Arm ARM D8.3, "Translation table descriptor formats"). A 52-bit physical address space needs
 // one of the two 52-bit layouts, and the CPU feature behind it.
