@@ -29,7 +29,7 @@ class AnnotateVisitor {
     return split_entry(ctx);
   }
   Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
+    prune_if_empty(ctx);
     return Status::ok;
   }
 

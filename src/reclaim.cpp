@@ -77,33 +77,27 @@ void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count)
   }
 }
 
-// Table pages on their way back to Mm, handed over kBatch at a time; the table's count of pages
-// goes down once at the end.
-class Releaser {
+// Table pages on their way back to Mm, handed over kBatch at a time.
+class FreeBatch {
  public:
-  explicit Releaser(TableCore& core) : core_(core) {}
-  Releaser(const Releaser&) = delete;
-  Releaser& operator=(const Releaser&) = delete;
-  ~Releaser() {
-    flush();
-    core_.uncount_tables(released_);
-  }
-  void release(Pa page) {
+  explicit FreeBatch(TableCore& core) : core_(core) {}
+  FreeBatch(const FreeBatch&) = delete;
+  FreeBatch& operator=(const FreeBatch&) = delete;
+  ~FreeBatch() { flush(); }
+  void add(Pa page) {
     if (pending_ == kBatch) flush();
     pages_[pending_++] = page;
-    ++released_;
   }
 
  private:
   static constexpr unsigned kBatch = 64;
   void flush() {
-    core_.release_tables(pages_, pending_);
+    core_.free_tables(pages_, pending_);
     pending_ = 0;
   }
   TableCore& core_;
   Pa pages_[kBatch];
   unsigned pending_ = 0;
-  u64 released_ = 0;
 };
 
 // Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
@@ -113,7 +107,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   const Geometry& g = core.geometry();
   const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed_for_memory(core);
   u64 freed = 0;
-  Releaser releaser(core);
+  FreeBatch to_free(core);
   while (!r.frames.empty() && freed < budget) {
     Frame& f = r.frames.top();
     const Level level{f.level};
@@ -133,7 +127,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
           const Pa child = e.table_address(core.oa());
           if (level.deeper().is_last() && !read_leaves) {
             // A last-level table whose leaves need nothing: freed without reading it.
-            releaser.release(child);
+            to_free.add(child);
             ++freed;
             continue;
           }
@@ -152,10 +146,10 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
     }
     if (f.root) {
       if (freed > 0 && freed + g.root_pages() > budget) break;  // next call
-      core.free_detached_root(f.page);
+      core.free_root(f.page);
       freed += g.root_pages();
     } else {
-      releaser.release(f.page);
+      to_free.add(f.page);
       ++freed;
     }
     r.frames.pop();

@@ -74,15 +74,6 @@ class BuildVisitor {
   Level target_;
 };
 
-// Frees every table page below the top of an unlinked subtree, deepest first.
-class FreeVisitor {
- public:
-  Status table_post(WalkContext& ctx) {
-    ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
-    return Status::ok;
-  }
-};
-
 }  // namespace
 
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
@@ -91,16 +82,10 @@ Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   const Subtree subtree{.table = top.value(), .level = level.deeper(), .base = Ipa{}};
   BuildVisitor build(target);
   if (Status s = walk_detached(core, subtree, build); s != Status::ok) {
-    free_unreachable(core, top.value(), level.deeper());
+    free_subtree(core, subtree, SubtreeLeaves::unread);
     return s;
   }
   return top.value();
-}
-
-void free_unreachable(TableCore& core, Pa table, Level level) {
-  FreeVisitor visitor;
-  walk_detached(core, Subtree{.table = table, .level = level, .base = Ipa{}}, visitor);
-  core.free_table(table);
 }
 
 bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
@@ -118,11 +103,13 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
       .tables_removed = was_table,
       .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
   });
-  if (was_table && old_memory == OldMemory::still_mapped) {
-    free_unreachable(ctx.core, old.table_address(ctx.core.oa()), ctx.level.deeper());
-  } else if (was_table) {
-    dispose_subtree(ctx.core, old.table_address(ctx.core.oa()), ctx.level.deeper(),
-                    ctx.entry_base());
+  if (was_table) {
+    free_subtree(
+        ctx.core,
+        Subtree{.table = old.table_address(ctx.core.oa()),
+                .level = ctx.level.deeper(),
+                .base = ctx.entry_base()},
+        old_memory == OldMemory::still_mapped ? SubtreeLeaves::unread : SubtreeLeaves::removed);
   } else if (old_memory == OldMemory::released && clean_removed_leaf(ctx.core, old, ctx.level)) {
     ctx.core.maintenance().dsb_ish();
   }
@@ -142,53 +129,53 @@ Status split_entry(WalkContext& ctx) {
 
 namespace {
 
-// Frees the pages of a detached subtree bottom-up, cleaning cacheable leaves on the way when
-// FWB is off, adjacent memory in one DC CIVAC range. With FWB a last-level table holds nothing
-// that needs cleaning, so it is freed without reading its entries.
-class DisposeVisitor {
+// Frees the pages of a detached subtree bottom-up, handing over what its leaves need on the way
+// (cleaning without FWB, adjacent memory in one DC CIVAC range; the dirty state the hardware
+// recorded). A last-level table whose leaves need nothing is freed without reading it.
+class FreeVisitor {
  public:
-  explicit DisposeVisitor(TableCore& core) : leaves_(core) {}
+  FreeVisitor(TableCore& core, SubtreeLeaves leaves)
+      : leaves_(core),
+        read_leaves_(leaves == SubtreeLeaves::removed &&
+                     (!core.fwb() || core.logged().any_by_hardware())) {}
 
   Status table_pre(WalkContext& ctx) {
-    if (!reads_pages(ctx.core) && ctx.level.deeper().is_last()) {
+    if (!read_leaves_ && ctx.level.deeper().is_last()) {
       ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
       ctx.skip_children();
     }
     return Status::ok;
   }
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_leaf(ctx.level)) leaves_.replaced(ctx.old, ctx.level, ctx.entry_base());
+    if (read_leaves_ && ctx.old.is_leaf(ctx.level)) {
+      leaves_.replaced(ctx.old, ctx.level, ctx.entry_base());
+    }
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
     ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
     return Status::ok;
   }
+  bool reads_leaves() const { return read_leaves_; }
   // Issues the cleaning still batched; whether any was issued.
   bool finish() { return leaves_.finish(); }
-  // Whether the pages of a last-level table matter: their memory to clean (no FWB), or their
-  // dirty state to keep.
-  static bool reads_pages(const TableCore& core) {
-    return !core.fwb() || core.logged().any_by_hardware();
-  }
 
  private:
   LeafRemoval leaves_;
+  bool read_leaves_;
 };
 
 }  // namespace
 
-void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base) {
-  DisposeVisitor visitor(core);
-  const bool skip_leaves = !DisposeVisitor::reads_pages(core) && level.is_last();
-  if (!skip_leaves)
-    walk_detached(core, Subtree{.table = table, .level = level, .base = base}, visitor);
+void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves) {
+  FreeVisitor visitor(core, leaves);
+  if (visitor.reads_leaves() || !subtree.level.is_last()) walk_detached(core, subtree, visitor);
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
   if (visitor.finish()) core.maintenance().dsb_ish();
-  core.free_table(table);
+  core.free_table(subtree.table);
 }
 
-void free_if_empty(WalkContext& ctx) {
+void prune_if_empty(WalkContext& ctx) {
   if (!ctx.old.is_table(ctx.level)) return;
   const Pa child = ctx.old.table_address(ctx.core.oa());
   if (ctx.core.refs(child) != 1) return;

@@ -1,5 +1,5 @@
 // Building blocks shared by the table operations: splitting a leaf into a table, the
-// break-before-make sequence, and disposing of a subtree that is no longer reachable.
+// break-before-make sequence, and freeing a subtree that is no longer reachable.
 #pragma once
 
 #include "walker.hpp"
@@ -39,18 +39,20 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs,
 // `target` level, and returns its top table. On no_memory nothing is left allocated.
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target);
 
-// Frees the pages of a subtree no walker can reach (never linked, or unlinked with its
-// invalidation completed) without reading its leaves: the caller knows none needs cleaning.
-void free_unreachable(TableCore& core, Pa table, Level level);
+// What freeing a subtree has to do with its leaves.
+enum class SubtreeLeaves : u8 {
+  unread,   // nothing: it was never linked, or the memory it mapped stays mapped (a split)
+  removed,  // their translations are gone: memory cleaned to PoC without FWB, dirty state kept
+};
+
+// Frees every table page of a subtree no walker can reach (never linked, or unlinked with its TLB
+// invalidation completed), its top table last. Last-level tables whose leaves need nothing are
+// freed without being read.
+void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves);
 
 // Splits the block or annotation at ctx into a table of the next level (break-before-make for
 // a live block). The walker then descends into it.
 Status split_entry(WalkContext& ctx);
-
-// Frees every table page of an unlinked subtree rooted at `table` (level `level`, translating
-// from `base`), cleaning its cacheable leaves to PoC first when FWB is off. The caller has
-// already completed the TLB invalidation that made the subtree unreachable.
-void dispose_subtree(TableCore& core, Pa table, Level level, Ipa base);
 
 // Cleans and invalidates to PoC the memory a removed leaf mapped, if needed (no FWB, cacheable).
 // Issues no barrier: the caller ends a batch of them with one DSB ISH.
@@ -58,14 +60,14 @@ bool clean_removed_leaf(TableCore& core, Pte leaf, Level level);
 
 // Unlinks the table at ctx if it has no entries left, invalidates its walk-cache entries and
 // frees it.
-void free_if_empty(WalkContext& ctx);
+void prune_if_empty(WalkContext& ctx);
 
 // Frees the tables of a range left empty by an operation that stopped early: the walker returns
 // at the failure without visiting the tables above it on the way out.
 class PruneVisitor {
  public:
   Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
+    prune_if_empty(ctx);
     return Status::ok;
   }
 };

@@ -97,11 +97,12 @@ class TableCore {
     uncount_tables(1);
   }
   // free_table for the reclaimer, which frees pages by the thousand once their grace period is
-  // over, so no walker holds them: in batches (one Mm call for many), their counts left as they
-  // are (a cold line per page; alloc_table sets it again), and the count of table pages goes down
-  // once for many (uncount_tables: one locked instruction, not one per page).
-  void release_tables(const Pa* pages, u64 count) {
+  // over, so no walker holds them: many at a time (one Mm call and one locked instruction for
+  // all), their counts left as they are (a cold line per page; alloc_table sets it again).
+  void free_tables(const Pa* pages, u64 count) {
+    if (count == 0) return;
     mm_.free_batch(pages, count, geometry_.page_bytes());
+    uncount_tables(count);
   }
   void uncount_tables(u64 pages) { __atomic_sub_fetch(&table_pages_, pages, __ATOMIC_RELAXED); }
   // The root: root_pages() granules, concatenated and aligned to their total size.
@@ -112,11 +113,6 @@ class TableCore {
     set_root(root.value());
     return root.value();
   }
-  void free_root() {
-    mm_.free(root_pa_, geometry_.root_bytes());
-    __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
-    clear_root();
-  }
   // Forgets the root without freeing it (teardown hands it to the reclaimer).
   Pa detach_root() {
     const Pa root = root_pa_;
@@ -124,7 +120,7 @@ class TableCore {
     return root;
   }
   // Frees a root obtained from detach_root() once nothing can reach it.
-  void free_detached_root(Pa root) {
+  void free_root(Pa root) {
     mm_.free(root, geometry_.root_bytes());
     __atomic_sub_fetch(&table_pages_, geometry_.root_pages(), __ATOMIC_RELAXED);
   }

@@ -31,7 +31,7 @@ class PerEntryUnmap {
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
+    prune_if_empty(ctx);
     return Status::ok;
   }
 };

@@ -22,7 +22,7 @@ class DeferredUnmap {
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
+    prune_if_empty(ctx);
     return Status::ok;
   }
   PendingInvalidation& pending() { return pending_; }

@@ -181,7 +181,7 @@ class CollectVisitor {
   }
   // Only after a detach walk that stopped early can a table be left empty here.
   Status table_post(WalkContext& ctx) {
-    free_if_empty(ctx);
+    prune_if_empty(ctx);
     return Status::ok;
   }
   LeafRemoval& leaves() { return leaves_; }
