@@ -18,8 +18,7 @@
 namespace s2pt {
 namespace {
 
-constexpr u64 k4K = 0x1000;
-constexpr u64 k2M = 2ull << 20;
+using namespace test::sizes;
 constexpr Ipa kBase{1ull << 30};
 constexpr u64 kRegion = 32 * k2M;
 constexpr Pa kBacking{1ull << 34};

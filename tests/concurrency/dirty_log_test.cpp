@@ -18,8 +18,7 @@
 namespace s2pt {
 namespace {
 
-constexpr u64 k4K = 0x1000;
-constexpr u64 k2M = 2ull << 20;
+using namespace test::sizes;
 constexpr Ipa kBase{1ull << 30};
 constexpr u64 kBlocks = 8;
 constexpr u64 kPages = kBlocks * 512;

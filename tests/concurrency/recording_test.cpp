@@ -13,7 +13,7 @@
 namespace s2pt {
 namespace {
 
-constexpr u64 k4K = 0x1000;
+using namespace test::sizes;
 constexpr Ipa kBase{1ull << 30};
 constexpr Pa kBacking{1ull << 34};
 constexpr unsigned kCpus = 3;

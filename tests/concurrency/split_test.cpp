@@ -9,9 +9,7 @@ namespace {
 
 using test::Rig;
 
-constexpr u64 k4K = 0x1000;
-constexpr u64 k2M = 2ull << 20;
-constexpr u64 k1G = 1ull << 30;
+using namespace test::sizes;
 const Geometry k4 = test::make_geometry(Granule::k4, 40, 40);
 const Attrs kRw = Attrs::normal(Perm::rw);
 

@@ -12,7 +12,7 @@ namespace {
 
 using test::Rig;
 
-constexpr u64 k1G = 1ull << 30;
+using namespace test::sizes;
 const Attrs kRw = Attrs::normal(Perm::rw);
 
 class OutOfMemory : public ::testing::TestWithParam<Granule> {};

@@ -17,9 +17,7 @@ namespace {
 
 using Lines = std::vector<std::string>;
 
-constexpr u64 k4K = 0x1000;
-constexpr u64 k2M = 2ull << 20;
-constexpr u64 k1G = 1ull << 30;
+using namespace test::sizes;
 const Geometry k4 = test::make_geometry(Granule::k4, 40, 40);
 // No FWB and no DIC: every preparation is needed. Range TLBIs keep the removal of a table short.
 constexpr Features kNoFwb{.tlbi_range = true, .ttl = true};

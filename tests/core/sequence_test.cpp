@@ -10,7 +10,7 @@ namespace {
 using test::Rig;
 using Lines = std::vector<std::string>;
 
-constexpr u64 k2M = 2ull << 20;
+using namespace test::sizes;
 const Geometry k4 = test::make_geometry(Granule::k4, 40, 40);
 
 TEST(Sequence, LiveBlockToTableSplitIsBreakBeforeMake) {

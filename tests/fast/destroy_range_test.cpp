@@ -8,8 +8,7 @@
 namespace s2pt {
 namespace {
 
-constexpr u64 k1G = u64{1} << 30;
-constexpr u64 k16K = u64{16} << 10;
+using namespace test::sizes;
 constexpr Pa kBacking{u64{8} << 30};
 
 // 16K/40-bit: the root is at level 2, 32 MiB an entry, so 1 GiB spans 32 destroy_range chunks.

@@ -21,8 +21,7 @@ namespace {
 
 using test::Rig;
 
-constexpr u64 k1G = u64{1} << 30;
-constexpr u64 k2M = u64{2} << 20;
+using namespace test::sizes;
 
 TEST(ReclaimerEpochs, EachThreadGetsItsOwnSlot) {
   const unsigned mine = hosted::this_thread_walker_slot();

@@ -17,8 +17,7 @@ namespace {
 
 using test::Rig;
 
-constexpr u64 k1G = u64{1} << 30;
-constexpr u64 k2M = u64{2} << 20;
+using namespace test::sizes;
 
 std::string strategy_name(const ::testing::TestParamInfo<UnmapStrategy>& info) {
   return name(info.param);

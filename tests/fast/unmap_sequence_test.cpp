@@ -11,7 +11,7 @@ using counting::Op;
 using counting::OpKind;
 using test::Rig;
 
-constexpr u64 k1G = u64{1} << 30;
+using namespace test::sizes;
 constexpr Ipa kBase{k1G};
 constexpr Pa kBacking{u64{8} << 30};
 

@@ -5,13 +5,14 @@
 
 #include "core_access.hpp"
 #include "rig.hpp"
+#include "support/fixture.hpp"
 #include "walker.hpp"
 
 namespace s2pt::sim::test {
 namespace {
 
 constexpr Ipa kIpa{u64{1} << 30};
-constexpr u64 k2M = u64{2} << 20;
+using namespace s2pt::test::sizes;
 
 std::size_t count(const std::vector<Violation>& vs, ViolationKind kind) {
   std::size_t n = 0;
@@ -47,7 +48,7 @@ struct ClearLeaves {
 // (a) unmap whose TLBIs are never completed by a DSB ISH.
 TEST(SimBroken, UnmapWithoutDsbAfterTlbi) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, 4 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
     rig.arch().drop_dsb_ish = broken;
     rig.machine().begin_op("unmap");
@@ -70,7 +71,7 @@ TEST(SimBroken, UnmapWithoutDsbAfterTlbi) {
 // (b) without FWB: the CMO issued before the TLBI completed; another CPU writes through its
 // still-cached translation right after the clean, so the page is dirty again when unmap returns.
 struct EarlyCmoUnmap {
-  Rig::ByHand m;
+  ModelRig::ByHand m;
   Status leaf(WalkContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
     const Pte old = ctx.old;
@@ -89,9 +90,9 @@ struct EarlyCmoUnmap {
 
 TEST(SimBroken, CmoBeforeTheTlbiCompleted) {
   for (const bool broken : {false, true}) {
-    RigConfig c;
+    ModelRigConfig c;
     c.fwb = false;
-    Rig rig(c);
+    ModelRig rig(c);
     rig.map_and_cache(kIpa, rig.page());
     // CPU 1 writes to the page right after every clean.
     rig.machine().set_step_hook([&](const char* what, unsigned) {
@@ -122,9 +123,9 @@ TEST(SimBroken, UnmapWithoutCacheMaintenance) {
     const auto strategy = UnmapStrategy(k);
     if (std::string(name(strategy)) == "?") continue;
     for (const bool broken : {false, true}) {
-      RigConfig c;
+      ModelRigConfig c;
       c.fwb = false;
-      Rig rig(c);
+      ModelRig rig(c);
       rig.map_and_cache(kIpa, k2M);  // a block, and pages in the next 2 MiB
       rig.map_and_cache(kIpa + k2M, 8 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
       rig.machine().access(1, kVmid, kIpa + 0x1000, true);
@@ -160,7 +161,7 @@ struct DetachTable {
 
 TEST(SimBroken, DetachedTableFreedBeforeTheGracePeriod) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, 4 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
     TableCore& core = rig.core();
     rig.machine().begin_op("detach");
@@ -197,7 +198,7 @@ TEST(SimBroken, DetachedTableFreedBeforeTheGracePeriod) {
 
 // (c') the same page freed before the TLBI that removes it from the walk caches completed.
 TEST(SimBroken, DetachedTableFreedBeforeItsTlbiCompleted) {
-  Rig rig;
+  ModelRig rig;
   rig.map_and_cache(kIpa, 4 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
   rig.arch().drop_dsb_ish = true;
   rig.machine().begin_op("detach");
@@ -214,7 +215,7 @@ TEST(SimBroken, DetachedTableFreedBeforeItsTlbiCompleted) {
 // (d) per_entry unmap with VMALLE1IS dropped: combined stage-1+2 entries survive.
 TEST(SimBroken, NoVmalle1isAfterIpaTlbi) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, 2 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
     rig.arch().drop_vmalle1is = broken;
     rig.machine().begin_op("unmap");
@@ -235,7 +236,7 @@ TEST(SimBroken, NoVmalle1isAfterIpaTlbi) {
 // entry that the IPA-based TLBI removes only afterwards.
 TEST(SimBroken, NoDsbBetweenStage2AndStage1Tlbi) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, rig.page());
     rig.machine().set_step_hook([&](const char* what, unsigned) {
       if (std::string(what) == "TLBI completion") rig.machine().access(1, kVmid, kIpa, false);
@@ -243,7 +244,7 @@ TEST(SimBroken, NoDsbBetweenStage2AndStage1Tlbi) {
     rig.machine().begin_op("unmap");
     ClearLeaves clear;
     ASSERT_TRUE(walk(rig.core(), IpaRange{kIpa, rig.page()}, clear).ok());
-    Rig::ByHand m = rig.by_hand();
+    ModelRig::ByHand m = rig.by_hand();
     m.dsb_ishst();
     m.tlbi(TlbiOp::ipas2le1is, tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel)));
     if (!broken) m.dsb_ish();
@@ -286,7 +287,7 @@ TEST(SimBroken, RangeTlbiNumWithoutClamping) {
   const u64 bytes = u64{8} << 30;
   ASSERT_EQ(bytes >> 12, tlbi::kMaxRangePages);
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     for (u64 gib = 0; gib < 8; ++gib)
       rig.map_and_cache(start + (gib << 30), rig.page());
     rig.machine().begin_op("unmap 8 GiB");
@@ -295,7 +296,7 @@ TEST(SimBroken, RangeTlbiNumWithoutClamping) {
     ASSERT_EQ(clear.cleared.size(), 8u);
     Maintenance& m = rig.core().maintenance();
     if (broken) {
-      Rig::ByHand h = rig.by_hand();
+      ModelRig::ByHand h = rig.by_hand();
       h.dsb_ishst();
       unclamped_range_ops(start, bytes >> 12,
                           [&](u64 operand) { h.tlbi(TlbiOp::ripas2le1is, operand); });
@@ -323,14 +324,14 @@ TEST(SimBroken, RangeTlbiNumWithoutClamping) {
 // (f) a block unmapped with a level-3 TTL hint: the level-2 entry survives.
 TEST(SimBroken, WrongTtlHint) {
   for (const Level hinted : {Level{2}, Level{3}}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, k2M);
     rig.machine().begin_op("unmap block");
     ClearLeaves clear;
     ASSERT_TRUE(walk(rig.core(), IpaRange{kIpa, k2M}, clear).ok());
     ASSERT_EQ(clear.cleared.size(), 1u);
     ASSERT_EQ(clear.cleared[0].level, Level{2});
-    Rig::ByHand m = rig.by_hand();
+    ModelRig::ByHand m = rig.by_hand();
     m.dsb_ishst();
     m.tlbi(TlbiOp::ipas2le1is, tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(hinted)));
     m.dsb_ish();
@@ -354,7 +355,7 @@ TEST(SimBroken, TtlNamingAnotherGranule) {
     for (const bool broken : {false, true}) {
       SCOPED_TRACE(std::string(granule == Granule::k16 ? "16K" : "64K") +
                    (broken ? " broken" : " correct"));
-      Rig rig(RigConfig{.granule = granule, .fwb = true, .tlbi_range = false});
+      ModelRig rig(ModelRigConfig{.granule = granule, .fwb = true, .tlbi_range = false});
       rig.arch().ttl_names_4k = broken;
       const IpaRange range{kIpa, 4 * rig.page()};
       rig.map_and_cache(range.start, range.size, Attrs::normal(Perm::rw), MapFlags::no_blocks);
@@ -381,7 +382,7 @@ TEST(SimBroken, MapWithoutCleaningTheNewMemory) {
   for (const char* before : {"nothing", "pages", "a block"}) {
     for (const bool broken : {false, true}) {
       SCOPED_TRACE(std::string(before) + (broken ? " broken" : " correct"));
-      Rig rig(RigConfig{.fwb = false});
+      ModelRig rig(ModelRigConfig{.fwb = false});
       if (std::string(before) == "pages") {
         rig.map_and_cache(kIpa, k2M, Attrs::normal(Perm::rw), MapFlags::no_blocks);
       } else if (std::string(before) == "a block") {
@@ -410,9 +411,9 @@ TEST(SimBroken, ExecutableWithoutICacheInvalidation) {
   for (const bool by_relax : {false, true}) {
     for (const bool broken : {false, true}) {
       SCOPED_TRACE(std::string(by_relax ? "relax" : "map") + (broken ? " broken" : " correct"));
-      RigConfig config;
+      ModelRigConfig config;
       config.machine.features.dic = false;
-      Rig rig(config);
+      ModelRig rig(config);
       rig.arch().drop_ic_ivau = broken;
       rig.machine().begin_op("executable");
       if (by_relax) {
@@ -447,7 +448,7 @@ struct ClearWrite {
 TEST(SimBroken, LocalInvalidationAfterRemovingAPermission) {
   for (const bool adds : {true, false}) {
     SCOPED_TRACE(adds ? "relax" : "write-protect with a local invalidation");
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, rig.page(), Attrs::normal(adds ? Perm::read : Perm::rw));
     Machine& m = rig.machine();
     m.begin_op(adds ? "fault relax" : "broken write-protect");
@@ -511,7 +512,7 @@ struct RefAfterZero {
 
 TEST(SimBroken, ReferenceTakenAfterCountReachedZero) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, rig.page());
     rig.machine().begin_op("unmap");
     RefAfterZero visitor{broken};
@@ -548,7 +549,7 @@ struct SplitWithoutBbm {
 
 TEST(SimBroken, BlockToTableWithoutBreakBeforeMake) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, k2M);
     rig.machine().begin_op("split");
     if (broken) {
@@ -577,7 +578,7 @@ TEST(SimBroken, BlockToTableWithoutBreakBeforeMake) {
 // meanwhile would cache another table's translations under it. The model names it.
 TEST(SimBroken, TlbiUnderAnotherTablesRoot) {
   for (const bool broken : {false, true}) {
-    Rig rig;
+    ModelRig rig;
     rig.map_and_cache(kIpa, 4 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
     rig.arch().borrow_vmid_only = broken;
     rig.machine().begin_op("unmap");

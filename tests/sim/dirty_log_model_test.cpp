@@ -26,10 +26,10 @@ struct Case {
 };
 
 std::vector<Ipa> run(const Case& c, u64* faults) {
-  RigConfig config;
+  ModelRigConfig config;
   config.hw_dirty = true;
   config.machine.features.hw_dirty = true;
-  Rig rig(config);
+  ModelRig rig(config);
   const u64 page = rig.page();
   rig.map_and_cache(kIpa, kPages * page, Attrs::normal(Perm::rw), MapFlags::no_blocks);
   std::vector<u64> dirty((kPages + 63) / 64, 0);
@@ -170,8 +170,8 @@ struct LoggedRig {
     rig.cache(range);
     rig.machine().watch_writes(kVmid, range);
   }
-  static RigConfig config() {
-    RigConfig c;
+  static ModelRigConfig config() {
+    ModelRigConfig c;
     c.hw_dirty = true;
     c.machine.features.hw_dirty = true;
     return c;
@@ -199,7 +199,7 @@ struct LoggedRig {
                                                           .leaf_level = LevelHint::at(kLastLevel)});
   }
 
-  Rig rig;
+  ModelRig rig;
   u64 dirty[1] = {};
   IpaRange range;
 };

@@ -18,7 +18,7 @@ bool cached(Machine& m, unsigned cpu, Ipa ipa, bool combined) {
 }
 
 TEST(SimModel, WalkTranslatesAndFaultsLikeTheArchitecture) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   ASSERT_TRUE(
       rig.table().map(IpaRange{kIpa, 2 * rig.page()}, kGuest, Attrs::normal(Perm::read)).ok());
@@ -38,7 +38,7 @@ TEST(SimModel, WalkTranslatesAndFaultsLikeTheArchitecture) {
 }
 
 TEST(SimModel, BroadcastTlbiCompletesOnlyAtTheIssuersDsb) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, rig.page());
   const u64 op = tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel));
@@ -57,7 +57,7 @@ TEST(SimModel, BroadcastTlbiCompletesOnlyAtTheIssuersDsb) {
 
 // Non-shareable TLBIs reach the issuing CPU only, and complete at its DSB NSH.
 TEST(SimModel, LocalTlbiReachesOnlyTheIssuer) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, rig.page());
   const u64 op = tlbi::ipa_operand(kIpa, Granule::k4, LevelHint::at(kLastLevel));
@@ -78,7 +78,7 @@ TEST(SimModel, LocalTlbiReachesOnlyTheIssuer) {
 }
 
 TEST(SimModel, LevelHintIsHonouredExactly) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, u64{2} << 20);  // one 2 MiB block at level 2
   m.tlbi(0, rig.context(), TlbiOp::ipas2le1is,
@@ -92,7 +92,7 @@ TEST(SimModel, LevelHintIsHonouredExactly) {
 }
 
 TEST(SimModel, RangeOperandIsDecodedExactly) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, 8 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
   // SCALE 0, NUM 1: (1 + 1) * 2 = 4 pages from the base.
@@ -111,9 +111,9 @@ TEST(SimModel, RangeOperandIsDecodedExactly) {
 }
 
 TEST(SimModel, CleaningFollowsWritesThroughCacheableTranslations) {
-  RigConfig c;
+  ModelRigConfig c;
   c.fwb = false;
-  Rig rig(c);
+  ModelRig rig(c);
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, 2 * rig.page());
   ASSERT_TRUE(rig.table()
@@ -139,9 +139,9 @@ TEST(SimModel, CleaningFollowsWritesThroughCacheableTranslations) {
 // Found by the scenario fuzzer on the model: a page mapped at two IPAs (a small alias below a
 // block over the same memory) was judged unmapped once the alias's ranges came first in order.
 TEST(SimModel, DirtyPagesCoveredByAnAliasedBlockAreStillMapped) {
-  RigConfig c;
+  ModelRigConfig c;
   c.fwb = false;
-  Rig rig(c);
+  ModelRig rig(c);
   Machine& m = rig.machine();
   const u64 block = rig.table().geometry().level_bytes(Level{2});
   const Ipa alias = kIpa + 4 * block;
@@ -162,14 +162,14 @@ TEST(SimModel, DirtyPagesCoveredByAnAliasedBlockAreStillMapped) {
 }
 
 TEST(SimModel, WithFwbWritesLeaveNothingDirty) {
-  Rig rig;  // FWB on
+  ModelRig rig;  // FWB on
   rig.map_and_cache(kIpa, rig.page());
   rig.machine().access(1, kVmid, kIpa, true);
   EXPECT_FALSE(rig.machine().may_be_dirty(kGuest + kIpa.raw));
 }
 
 TEST(SimModel, ModelledTimeIsTheCostOfTheCountedInstructions) {
-  Rig rig;
+  ModelRig rig;
   Machine& m = rig.machine();
   rig.map_and_cache(kIpa, 4 * rig.page(), Attrs::normal(Perm::rw), MapFlags::no_blocks);
   const double before = m.modeled_ns();

@@ -16,7 +16,7 @@ namespace s2pt::sim::test {
 inline constexpr Vmid kVmid{3};
 inline constexpr Pa kGuest{u64{1} << 38};
 
-struct RigConfig {
+struct ModelRigConfig {
   Granule granule = Granule::k4;
   bool fwb = true;
   bool tlbi_range = true;
@@ -25,9 +25,9 @@ struct RigConfig {
   MachineConfig machine{};
 };
 
-class Rig {
+class ModelRig {
  public:
-  explicit Rig(const RigConfig& c = {})
+  explicit ModelRig(const ModelRigConfig& c = {})
       : machine_(c.machine, mm_),
         sim_arch_(machine_),
         arch_(sim_arch_),
@@ -41,7 +41,7 @@ class Rig {
     EXPECT_TRUE(created_.ok());
     machine_.attach(table());
   }
-  ~Rig() {
+  ~ModelRig() {
     if (!table().destroyed()) table().destroy();
   }
 

@@ -13,6 +13,17 @@ namespace s2pt::test {
 
 Geometry make_geometry(Granule granule, unsigned ipa_bits, unsigned pa_bits = 48);
 
+// The sizes tests speak in (`using namespace test::sizes;`).
+namespace sizes {
+inline constexpr u64 k4K = u64{4} << 10;
+inline constexpr u64 k16K = u64{16} << 10;
+inline constexpr u64 k64K = u64{64} << 10;
+inline constexpr u64 k2M = u64{2} << 20;
+inline constexpr u64 k32M = u64{32} << 20;
+inline constexpr u64 k512M = u64{512} << 20;
+inline constexpr u64 k1G = u64{1} << 30;
+}  // namespace sizes
+
 inline constexpr Features kAllFeatures{.fwb = true, .tlbi_range = true, .ttl = true};
 inline constexpr Features kNoFeatures{};
 
