@@ -71,14 +71,14 @@ class FaultVisitor {
   Status split_logged_block(WalkContext& ctx) {
     Result<Pa> page = cache_.take();
     if (!page.ok()) return Status::no_memory;
-    ctx.core.adopt_table(page.value());
+    ctx.core.pages().adopt_table(page.value());
     fill_split_table(ctx.core, page.value(), ctx.old, ctx.level);
     if (!ctx.set(Pte::locked())) {
       // Never linked: cleared and back to the cache.
-      u64* entries = ctx.core.table(page.value());
+      u64* entries = ctx.core.pages().table(page.value());
       for (u64 i = 0; i < ctx.core.geometry().entries_per_table(); ++i)
         entries[i] = 0;
-      ctx.core.disown_table(page.value());
+      ctx.core.pages().disown_table(page.value());
       cache_.put_back(page.value());
       return lost_race(ctx);
     }
@@ -93,10 +93,10 @@ class FaultVisitor {
   Status install_table(WalkContext& ctx) {
     Result<Pa> page = cache_.take();
     if (!page.ok()) return Status::no_memory;
-    ctx.core.adopt_table(page.value());
+    ctx.core.pages().adopt_table(page.value());
     if (!ctx.set(Pte::table(page.value(), ctx.core.oa()))) {
       // Never linked, never seen by any walker: straight back to the cache, still zeroed.
-      ctx.core.disown_table(page.value());
+      ctx.core.pages().disown_table(page.value());
       cache_.put_back(page.value());
       return lost_race(ctx);
     }

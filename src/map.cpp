@@ -64,7 +64,7 @@ class MapVisitor {
     }
     // Go one level down: a new table, or the existing block/annotation split into one.
     if (ctx.old.is_zero()) {
-      Result<Pa> table = ctx.core.alloc_table();
+      Result<Pa> table = ctx.core.pages().alloc_table();
       if (!table.ok()) return table.status();
       ctx.set(Pte::table(table.value(), ctx.core.oa()));
       return Status::ok;

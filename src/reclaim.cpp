@@ -12,7 +12,8 @@ using Frame = RetiredPages::Frame;
 
 // Puts `page` at the head of the batch, `link` naming it (a table page's or a log page's).
 void push(TableCore& core, Batch& batch, Pa page, u64 link) {
-  entry::store(core.table(page), Pte::from_raw(batch.head != 0 ? batch.head : marker::kEndOfList));
+  entry::store(core.pages().table(page),
+               Pte::from_raw(batch.head != 0 ? batch.head : marker::kEndOfList));
   if (batch.head == 0) batch.tail = page;
   batch.head = link;
 }
@@ -21,7 +22,7 @@ void push(TableCore& core, Batch& batch, Pa page, u64 link) {
 // empty.
 u64 pop(TableCore& core, Batch& batch) {
   const u64 link = batch.head;
-  const u64 next = entry::load(core.table(marker::link_page(link))).raw();
+  const u64 next = entry::load(core.pages().table(marker::link_page(link))).raw();
   batch.head = marker::link_has_next(next) ? next : 0;
   return link;
 }
@@ -31,7 +32,7 @@ u64 pop(TableCore& core, Batch& batch) {
 bool log_subtree(TableCore& core, const DetachedTable& t) {
   RetiredPages& r = core.retired();
   if (r.log == Pa{} || r.log_slot == core.geometry().entries_per_table()) {
-    Result<Pa> page = core.alloc_log_page();
+    Result<Pa> page = core.pages().alloc_log_page();
     if (!page.ok()) {
       r.log = Pa{};
       return false;
@@ -40,7 +41,7 @@ bool log_subtree(TableCore& core, const DetachedTable& t) {
     r.log = page.value();
     r.log_slot = 1;
   }
-  core.table(r.log)[r.log_slot++] = marker::link_to(t.table, t.level);
+  core.pages().table(r.log)[r.log_slot++] = marker::link_to(t.table, t.level);
   return true;
 }
 
@@ -58,16 +59,17 @@ void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count)
     count -= live;
     while (live > 0) {
       for (unsigned i = 0; i < live; ++i)
-        core.prefetch_for_retire(batch[i].table);
+        core.pages().prefetch_for_retire(batch[i].table);
       // Each subtree's page at this level goes; its first entry, if a table, goes in the next
       // round (the link overwrites it). Compacting in place is safe: slot `deeper` is never ahead
       // of slot `i`, which was read already.
       unsigned deeper = 0;
       for (unsigned i = 0; i < live; ++i) {
         const DetachedTable t = batch[i];
-        const Pte first =
-            t.level.is_last() ? Pte::invalid() : marker::original(entry::load(core.table(t.table)));
-        core.mark_retired(t.table);
+        const Pte first = t.level.is_last()
+                              ? Pte::invalid()
+                              : marker::original(entry::load(core.pages().table(t.table)));
+        core.pages().mark_retired(t.table);
         push(core, core.retired().current, t.table, marker::link_to(t.table, t.level));
         if (first.is_table(t.level))
           batch[deeper++] = {first.table_address(core.oa()), t.level.deeper()};
@@ -92,7 +94,7 @@ class FreeBatch {
  private:
   static constexpr unsigned kBatch = 64;
   void flush() {
-    core_.free_tables(pages_, pending_);
+    core_.pages().free_tables(pages_, pending_);
     pending_ = 0;
   }
   TableCore& core_;
@@ -112,7 +114,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
     Frame& f = r.frames.top();
     const Level level{f.level};
     const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
-    u64* table = core.table(f.page);
+    u64* table = core.pages().table(f.page);
     if (level.is_last() && read_leaves && !core.observer()) {
       leaves.removed_pages(table + f.next_index, entries - f.next_index);
       f.next_index = entries;
@@ -146,7 +148,7 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
     }
     if (f.root) {
       if (freed > 0 && freed + g.root_pages() > budget) break;  // next call
-      core.free_root(f.page);
+      core.pages().free_root(f.page);
       freed += g.root_pages();
     } else {
       to_free.add(f.page);
@@ -165,9 +167,9 @@ void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned coun
   // cold lines after a large unmap: their loads are all started first, so that the misses
   // overlap instead of following one another.
   for (unsigned i = 0; i < count; ++i)
-    core.prefetch_count(tables[i].table);
+    core.pages().prefetch_count(tables[i].table);
   for (unsigned i = 0; i < count; ++i) {
-    core.mark_retired(tables[i].table);
+    core.pages().mark_retired(tables[i].table);
     if (!log_subtree(core, tables[i])) {
       link_subtrees(core, tables + i, count - i);
       return;
@@ -190,7 +192,7 @@ void close_retired(TableCore& core) {
   if (r.waiting.head != 0) {
     // One waiting batch at a time: the older one joins the newer, and waits for the newer
     // stamp, which is only later, never unsafe.
-    entry::store(core.table(closed.tail), Pte::from_raw(r.waiting.head));
+    entry::store(core.pages().table(closed.tail), Pte::from_raw(r.waiting.head));
     closed.tail = r.waiting.tail;
   }
   r.waiting = closed;
@@ -209,10 +211,10 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     if (r.freeing_log != Pa{}) {
       const u64 link = r.freeing_slot < core.geometry().entries_per_table()
-                           ? core.table(r.freeing_log)[r.freeing_slot]
+                           ? core.pages().table(r.freeing_log)[r.freeing_slot]
                            : 0;
       if (link == 0) {
-        core.free_log_page(r.freeing_log);
+        core.pages().free_log_page(r.freeing_log);
         r.freeing_log = Pa{};
         continue;
       }

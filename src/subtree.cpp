@@ -8,7 +8,7 @@ void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level) {
   const Geometry& g = core.geometry();
   const Level child = level.deeper();
   const u64 entries = g.entries_per_table();
-  u64* table = core.table(page);
+  u64* table = core.pages().table(page);
   u32 non_zero = 0;
   const OaLayout oa = core.oa();
   for (u64 i = 0; i < entries; ++i) {
@@ -19,11 +19,11 @@ void fill_split_table(TableCore& core, Pa page, Pte leaf, Level level) {
     table[i] = entry.raw();
     non_zero += entry.is_zero() ? 0 : 1;
   }
-  __atomic_add_fetch(core.refcount(page), non_zero, __ATOMIC_RELEASE);
+  __atomic_add_fetch(core.pages().refcount(page), non_zero, __ATOMIC_RELEASE);
 }
 
 Result<Pa> build_split_table(TableCore& core, Pte leaf, Level level) {
-  Result<Pa> page = core.alloc_table();
+  Result<Pa> page = core.pages().alloc_table();
   if (!page.ok()) return page.status();
   fill_split_table(core, page.value(), leaf, level);
   return page.value();
@@ -141,7 +141,7 @@ class FreeVisitor {
 
   Status table_pre(WalkContext& ctx) {
     if (!read_leaves_ && ctx.level.deeper().is_last()) {
-      ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
+      ctx.core.pages().free_table(ctx.old.table_address(ctx.core.oa()));
       ctx.skip_children();
     }
     return Status::ok;
@@ -153,7 +153,7 @@ class FreeVisitor {
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {
-    ctx.core.free_table(ctx.old.table_address(ctx.core.oa()));
+    ctx.core.pages().free_table(ctx.old.table_address(ctx.core.oa()));
     return Status::ok;
   }
   bool reads_leaves() const { return read_leaves_; }
@@ -172,20 +172,20 @@ void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves) {
   if (visitor.reads_leaves() || !subtree.level.is_last()) walk_detached(core, subtree, visitor);
   // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
   if (visitor.finish()) core.maintenance().dsb_ish();
-  core.free_table(subtree.table);
+  core.pages().free_table(subtree.table);
 }
 
 void prune_if_empty(WalkContext& ctx) {
   if (!ctx.old.is_table(ctx.level)) return;
   const Pa child = ctx.old.table_address(ctx.core.oa());
-  if (ctx.core.refs(child) != 1) return;
+  if (ctx.core.pages().refs(child) != 1) return;
   ctx.set(Pte::invalid());
   ctx.core.maintenance().invalidate(InvalidationScope{
       .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
       .tables_removed = true,
       .empty_tables = true,
   });
-  ctx.core.free_table(child);
+  ctx.core.pages().free_table(child);
 }
 
 }  // namespace s2pt

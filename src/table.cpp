@@ -158,7 +158,7 @@ bool Table::destroyed() const {
 }
 
 TableStats Table::stats() const {
-  return TableStats{.table_pages = core_.table_pages(),
+  return TableStats{.table_pages = core_.pages().table_pages(),
                     .maintenance = core_.maintenance_counters()};
 }
 

@@ -103,7 +103,7 @@ class DetachVisitor {
     const unsigned below = slot(ctx.level.deeper());
     const u64 parked_below = parked_[below];
     if (ctx.end >= ctx.entry_end()) parked_[below] = 0;
-    if (ctx.core.refs(ctx.old.table_address(ctx.core.oa())) == 1 + parked_below) {
+    if (ctx.core.pages().refs(ctx.old.table_address(ctx.core.oa())) == 1 + parked_below) {
       // The table goes whole; its count must not carry over to the next table at that level.
       parked_[below] = 0;
       park(ctx);

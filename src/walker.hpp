@@ -91,9 +91,9 @@ struct WalkContext : EntryView {
     const bool removes = !in_root && !old.is_zero() && next.is_zero();
     Pte replaced = old;
     if (mode == WalkMode::shared) {
-      if (adds && !TableCore::try_get(count())) return false;
+      if (adds && !TablePages::try_get(count())) return false;
       if (!entry::compare_exchange(slot, replaced, next)) {
-        if (adds) TableCore::adjust(count(), ~0u, mode);
+        if (adds) TablePages::adjust(count(), ~0u, mode);
         old = replaced;
         return false;
       }
@@ -103,24 +103,24 @@ struct WalkContext : EntryView {
       // D8.4.7: the update is atomic with respect to other accesses to the descriptor).
       while (!entry::compare_exchange(slot, replaced, next)) {
       }
-      if (adds) TableCore::adjust(count(), 1, mode);
+      if (adds) TablePages::adjust(count(), 1, mode);
     } else {
       entry::store(slot, next);
-      if (adds) TableCore::adjust(count(), 1, mode);
+      if (adds) TablePages::adjust(count(), 1, mode);
     }
     if (replaced.hw_dirty() && !next.hw_dirty() &&
         !(handoff == DirtyHandoff::reported && old.hw_dirty())) {
       core.log_hardware_dirty(IpaRange{entry_base(), bytes});
     }
     if (next.is_annotated()) core.note_annotation();
-    if (removes) TableCore::adjust(count(), ~0u, mode);
+    if (removes) TablePages::adjust(count(), ~0u, mode);
     old = next;
     return true;
   }
 
  private:
   u32* count() {
-    if (*refcount == nullptr) *refcount = core.refcount(table_pa);
+    if (*refcount == nullptr) *refcount = core.pages().refcount(table_pa);
     return *refcount;
   }
 };
@@ -158,7 +158,8 @@ class Walker {
   // stopped in `from`.
   Status walk(Subtree subtree, Ipa& from) {
     const Ipa end = subtree.base + g_.entries_per_table() * g_.level_bytes(subtree.level);
-    return walk_table(core_.table(subtree.table), subtree.table, subtree.level, false, from, end);
+    return walk_table(core_.pages().table(subtree.table), subtree.table, subtree.level, false, from,
+                      end);
   }
 
  private:
@@ -234,7 +235,8 @@ class Walker {
     if (ctx.descend && now.is_table(level)) {
       Ipa child_cursor = cursor;
       const Pa child = now.table_address(core_.oa());
-      status = walk_table(core_.table(child), child, level.deeper(), false, child_cursor, stop);
+      status =
+          walk_table(core_.pages().table(child), child, level.deeper(), false, child_cursor, stop);
       if (status != Status::ok) {
         cursor = child_cursor;
         return status;

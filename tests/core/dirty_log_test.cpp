@@ -337,7 +337,7 @@ u64* slot_of(Table& table, Ipa ipa) {
                       ((level == g.start_level() ? g.root_entries() : g.entries_per_table()) - 1);
     const Pte e = Pte::from_raw(slots[index]);
     if (level.is_last() || !e.is_table(level)) return &slots[index];
-    slots = core.table(e.table_address(core.oa()));
+    slots = core.pages().table(e.table_address(core.oa()));
   }
 }
 void hardware_write(Table& table, Ipa ipa) {

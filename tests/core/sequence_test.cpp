@@ -73,7 +73,7 @@ TEST(Sequence, SplitWritesInvalidBeforeTheBarrierAndTheTableAfterTheIsb) {
   // The level-2 entry of IPA 1 GiB: root entry 1 -> level-2 table, entry 0.
   const Pte l1 = Pte::from_raw(CoreAccess::core(table).root()[1]);
   ASSERT_TRUE(l1.is_table(Level{1}));
-  const u64* l2_slot = CoreAccess::core(table).table(l1.table_address(OaLayout::bits48));
+  const u64* l2_slot = CoreAccess::core(table).pages().table(l1.table_address(OaLayout::bits48));
   const u64 block = *l2_slot;
   arch.watch(l2_slot);
   arch.seen.clear();

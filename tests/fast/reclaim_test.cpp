@@ -77,11 +77,11 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   // The walker enters and walks down to a last-level table, taking a reference on it.
   table.reclaimer().enter(5);
   const Pte l1 = Pte::from_raw(core.root()[rig.geometry.index(base, Level{1})]);
-  const Pte l2 = Pte::from_raw(core.table(l1.table_address(core.oa()))[7]);
+  const Pte l2 = Pte::from_raw(core.pages().table(l1.table_address(core.oa()))[7]);
   const Pa held = l2.table_address(core.oa());
-  ASSERT_TRUE(core.try_get(held));
-  core.put(held, WalkMode::shared);
-  const u64 held_entry = core.table(held)[3];
+  ASSERT_TRUE(core.pages().try_get(held));
+  core.pages().put(held, WalkMode::shared);
+  const u64 held_entry = core.pages().table(held)[3];
   ASSERT_TRUE(Pte::from_raw(held_entry).is_leaf(Level{3}));
 
   ASSERT_TRUE(table.unmap({base, k1G}, UnmapStrategy::fast).ok());
@@ -90,10 +90,10 @@ TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
   EXPECT_EQ(table.stats().table_pages, mapped_pages);
   EXPECT_TRUE(table.reclaim_pending());
   EXPECT_EQ(table.reclaim(~u64{0}), 0u);
-  EXPECT_EQ(core.table(held)[3], held_entry) << "a held page was changed or reused";
+  EXPECT_EQ(core.pages().table(held)[3], held_entry) << "a held page was changed or reused";
   // The detached subtree's root (the level-2 table) reached a zero count when it was retired: no
   // reference can be taken on it any more, so a walker cannot revive the subtree.
-  EXPECT_FALSE(core.try_get(l1.table_address(core.oa())));
+  EXPECT_FALSE(core.pages().try_get(l1.table_address(core.oa())));
 
   // A second walker entering now cannot reach the detached pages and does not delay them.
   table.reclaimer().enter(9);
@@ -387,7 +387,7 @@ TEST(Reclaim, ConcurrentSharedWalkerNeverSeesAFreedPage) {
           break;
         }
         if (!e.is_table(level)) break;
-        t = core.table(e.table_address(core.oa()));
+        t = core.pages().table(e.table_address(core.oa()));
       }
       walks.fetch_add(1, std::memory_order_relaxed);
     }

@@ -302,10 +302,10 @@ class NoReadOfLeafTables : public ::testing::Test {
     TableCore& core = CoreAccess::core(rig.table());
     const Geometry& g = rig.geometry;
     const Pte l1 = Pte::from_raw(core.root()[g.index(base, Level{1})]);
-    const u64* l2 = core.table(l1.table_address(core.oa()));
+    const u64* l2 = core.pages().table(l1.table_address(core.oa()));
     std::vector<void*> pages;
     for (u64 i = 1; i < g.entries_per_table(); ++i) {
-      void* p = core.table(Pte::from_raw(l2[i]).table_address(core.oa()));
+      void* p = core.pages().table(Pte::from_raw(l2[i]).table_address(core.oa()));
       EXPECT_EQ(mprotect(p, 4096, PROT_NONE), 0);
       pages.push_back(p);
     }

@@ -168,23 +168,25 @@ TEST(SimBroken, DetachedTableFreedBeforeTheGracePeriod) {
     // The shared walker enters: it read the level-2 table entry and now reads the level-3 table.
     const Geometry& g = core.geometry();
     const Pa l2 = entry::load(core.root() + g.index(kIpa, Level{1})).table_address(core.oa());
-    const Pa l3 = entry::load(core.table(l2) + g.index(kIpa, Level{2})).table_address(core.oa());
-    const Pte first = entry::load(core.table(l3) + g.index(kIpa, kLastLevel));
+    const Pa l3 =
+        entry::load(core.pages().table(l2) + g.index(kIpa, Level{2})).table_address(core.oa());
+    const Pte first = entry::load(core.pages().table(l3) + g.index(kIpa, kLastLevel));
     EXPECT_TRUE(first.is_leaf(kLastLevel));
 
     DetachTable writer;
     ASSERT_TRUE(walk(core, IpaRange{kIpa, k2M}, writer).ok());
     ASSERT_EQ(writer.detached, l3);
     auto reader_continues = [&] {
-      const Pte second = entry::load(core.table(l3) + g.index(kIpa + rig.page(), kLastLevel));
+      const Pte second =
+          entry::load(core.pages().table(l3) + g.index(kIpa + rig.page(), kLastLevel));
       EXPECT_TRUE(broken || second.is_leaf(kLastLevel));
     };
     if (broken) {
-      core.free_table(l3);  // no grace period
+      core.pages().free_table(l3);  // no grace period
       reader_continues();
     } else {
       reader_continues();
-      core.free_table(l3);  // the reader has left
+      core.pages().free_table(l3);  // the reader has left
     }
     const auto found = rig.machine().end_op();
     if (broken) {
@@ -204,7 +206,7 @@ TEST(SimBroken, DetachedTableFreedBeforeItsTlbiCompleted) {
   rig.machine().begin_op("detach");
   DetachTable writer;
   ASSERT_TRUE(walk(rig.core(), IpaRange{kIpa, k2M}, writer).ok());
-  rig.core().free_table(writer.detached);
+  rig.core().pages().free_table(writer.detached);
   rig.arch().drop_dsb_ish = false;
   rig.core().maintenance().dsb_ish();
   const auto found = rig.machine().end_op();
@@ -497,15 +499,15 @@ struct RefAfterZero {
   Status table_post(WalkContext& ctx) {
     if (ctx.level != Level{2}) return Status::ok;
     const Pa child = ctx.old.table_address(ctx.core.oa());
-    if (ctx.core.refs(child) != 1) return Status::ok;
+    if (ctx.core.pages().refs(child) != 1) return Status::ok;
     ctx.set(Pte::invalid());
     ctx.core.maintenance().invalidate(
         InvalidationScope{.range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
                           .tables_removed = true,
                           .empty_tables = true});
-    ctx.core.put(child, WalkMode::exclusive);  // 1 -> 0: the last reference is gone
-    ctx.core.free_table(child);
-    if (broken) ctx.core.get(child, WalkMode::exclusive);  // ... and taken back
+    ctx.core.pages().put(child, WalkMode::exclusive);  // 1 -> 0: the last reference is gone
+    ctx.core.pages().free_table(child);
+    if (broken) ctx.core.pages().get(child, WalkMode::exclusive);  // ... and taken back
     return Status::ok;
   }
 };
@@ -531,16 +533,16 @@ struct SplitWithoutBbm {
   Status leaf(WalkContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level) || ctx.level.is_last()) return Status::ok;
     const Geometry& g = ctx.core.geometry();
-    Result<Pa> page = ctx.core.alloc_table();
+    Result<Pa> page = ctx.core.pages().alloc_table();
     if (!page.ok()) return page.status();
-    u64* table = ctx.core.table(page.value());
+    u64* table = ctx.core.pages().table(page.value());
     for (u64 i = 0; i < g.entries_per_table(); ++i) {
       table[i] =
           ctx.old
               .as_leaf_at(kLastLevel, ctx.old.output_address(ctx.core.oa()) + i * g.page_bytes(),
                           ctx.core.oa())
               .raw();
-      ctx.core.get(page.value(), WalkMode::exclusive);
+      ctx.core.pages().get(page.value(), WalkMode::exclusive);
     }
     ctx.set(Pte::table(page.value(), ctx.core.oa()));
     return Status::ok;

@@ -19,7 +19,7 @@ template <class OnTable>
 void visit_tables(TableCore& core, Pa table, Level level, bool root, OnTable&& on_table) {
   const Geometry& g = core.geometry();
   const u64 entries = root ? g.root_entries() : g.entries_per_table();
-  const u64* slots = core.table(table);
+  const u64* slots = core.pages().table(table);
   on_table(table, level, root, slots, entries);
   if (level.is_last()) return;
   for (u64 i = 0; i < entries; ++i) {
@@ -34,7 +34,7 @@ void visit_tables(TableCore& core, Pa table, Level level, bool root, OnTable&& o
 u64 subtree_pages(TableCore& core, Pa table, Level level, u64 first, u64 entries) {
   u64 pages = 1;
   if (level.is_last()) return pages;
-  const u64* slots = core.table(table);
+  const u64* slots = core.pages().table(table);
   for (u64 i = first; i < entries; ++i) {
     const Pte e = marker::original(Pte::from_raw(slots[i]));
     if (e.is_table(level)) {
@@ -49,7 +49,7 @@ u64 subtree_pages(TableCore& core, Pa table, Level level, u64 first, u64 entries
 u64 logged_subtree_pages(TableCore& core, Pa log, u64 slot) {
   const u64 slots = core.geometry().entries_per_table();
   u64 pages = 0;
-  for (const u64* links = core.table(log); slot < slots && links[slot] != 0; ++slot) {
+  for (const u64* links = core.pages().table(log); slot < slots && links[slot] != 0; ++slot) {
     pages += subtree_pages(core, marker::link_page(links[slot]), marker::link_level(links[slot]), 0,
                            slots);
   }
@@ -69,7 +69,7 @@ u64 retired_pages(TableCore& core) {
       pages += marker::link_is_log(link)
                    ? logged_subtree_pages(core, page, 1)
                    : subtree_pages(core, page, marker::link_level(link), 1, g.entries_per_table());
-      const u64 next = core.table(page)[0];
+      const u64 next = core.pages().table(page)[0];
       link = marker::link_has_next(next) ? next : 0;
     }
   }
@@ -131,7 +131,7 @@ AuditReport audit(Table& table) {
                  }
                  if (root) return;
                  if (non_zero == 0) report.problems.push_back("empty table " + hex(pa.raw));
-                 const u32 refs = core.refs(pa);
+                 const u32 refs = core.pages().refs(pa);
                  if (refs != non_zero + 1) {
                    report.problems.push_back("table " + hex(pa.raw) + " refcount " +
                                              std::to_string(refs) + " != 1 + " +
@@ -154,7 +154,7 @@ TableSnapshot snapshot(Table& table) {
   visit_tables(core, core.root_pa(), core.geometry().start_level(), true,
                [&](Pa pa, Level, bool root, const u64* slots, u64 entries) {
                  snap.pages[pa.raw] = std::vector<u64>(slots, slots + entries);
-                 if (!root) snap.refcounts[pa.raw] = core.refs(pa);
+                 if (!root) snap.refcounts[pa.raw] = core.pages().refs(pa);
                });
   return snap;
 }

@@ -9,7 +9,7 @@ void collect(TableCore& core, Pa table, Level level, Ipa base, bool root,
              std::vector<LeafEntry>& out) {
   const Geometry& g = core.geometry();
   const u64 entries = root ? g.root_entries() : g.entries_per_table();
-  const u64* slots = core.table(table);
+  const u64* slots = core.pages().table(table);
   for (u64 i = 0; i < entries; ++i) {
     const Pte e = Pte::from_raw(slots[i]);
     const Ipa at = base + i * g.level_bytes(level);
