@@ -159,6 +159,16 @@ u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
   return freed;
 }
 
+// Puts the retired subtree `link` names on the frame stack, to be freed from entry `first` on.
+void start_freeing(RetiredPages& r, u64 link, u64 first) {
+  r.frames.start(Frame{.page = marker::link_page(link),
+                       .level = marker::link_level(link).value(),
+                       .next_index = first,
+                       .base = Ipa{},
+                       .root = false});
+  r.frames_hold_leaves = false;
+}
+
 }  // namespace
 
 void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
@@ -219,12 +229,7 @@ u64 reclaim(TableCore& core, u64 budget) {
         continue;
       }
       ++r.freeing_slot;
-      r.frames.start(Frame{.page = marker::link_page(link),
-                           .level = marker::link_level(link).value(),
-                           .next_index = 0,
-                           .base = Ipa{},
-                           .root = false});
-      r.frames_hold_leaves = false;
+      start_freeing(r, link, 0);
       continue;
     }
     if (r.ready.head != 0) {
@@ -236,12 +241,7 @@ u64 reclaim(TableCore& core, u64 budget) {
       }
       // A table page retired through itself: entry 0 holds the link; what it replaced was
       // retired on its own.
-      r.frames.start(Frame{.page = marker::link_page(link),
-                           .level = marker::link_level(link).value(),
-                           .next_index = 1,
-                           .base = Ipa{},
-                           .root = false});
-      r.frames_hold_leaves = false;
+      start_freeing(r, link, 1);
       continue;
     }
     if (r.waiting.head != 0 && core.reclaimer().grace_over(r.waiting.stamp)) {
