@@ -49,7 +49,7 @@ class FaultVisitor {
   Status install_leaf(WalkContext& ctx) {
     const Pa out = output_for(ctx);
     if (memory_needs_preparing(ctx.core, fault_.attrs)) {
-      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs, ctx.mode);
+      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs, ctx.maintenance());
     }
     // Logged by the hardware: writable-clean, the guest's retried write makes it dirty.
     const Pte leaf = Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level);
@@ -82,7 +82,7 @@ class FaultVisitor {
       cache_.put_back(page.value());
       return lost_race(ctx);
     }
-    ctx.core.maintenance(ctx.mode).invalidate(InvalidationScope{
+    ctx.maintenance().invalidate(InvalidationScope{
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
         .leaf_level = LevelHint::at(ctx.level),
     });
@@ -133,18 +133,18 @@ class FaultVisitor {
     if (next == old) {
       // Another CPU resolved it. If it relaxed permissions, it invalidated only its own TLB:
       // this CPU may still hold the entry that faulted, and would fault on it again.
-      ctx.core.maintenance(ctx.mode).invalidate_local(ctx.entry_base(), ctx.level);
+      ctx.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::already_resolved;
       mark_dirty(ctx);
       return Status::ok;
     }
-    prepare_for_exec(ctx.core, old, next, ctx.level, ctx.mode);
+    prepare_for_exec(ctx.core, old, next, ctx.level, ctx.maintenance());
     if (!ctx.set(next)) return Status::again;
     if (next.perm() != old.perm() || next.dbm() != old.dbm()) {
       // This CPU's TLB may hold the entry with its old permissions: gone before we return. Other
       // CPUs' copies grant less than the table, so at worst they fault and come here too
       // (Linux's local invalidation on this path, __kvm_tlb_flush_vmid_ipa_nsh).
-      ctx.core.maintenance(ctx.mode).invalidate_local(ctx.entry_base(), ctx.level);
+      ctx.maintenance().invalidate_local(ctx.entry_base(), ctx.level);
       outcome_ = FaultOutcome::relaxed;
     } else {
       outcome_ = FaultOutcome::made_young;  // a translation with AF clear is never cached
@@ -183,7 +183,7 @@ Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& c
   // Table pages that an exclusive operation unlinked stay allocated while this walk may hold them.
   Reclaimer::Guard inside(core_.reclaimer(), cache.walker_slot());
   const Progress p = walk(core_, IpaRange{fault.ipa.align_down(g.page_bytes()), g.page_bytes()},
-                          visitor, WalkMode::shared);
+                          visitor, WalkMode::shared, cache.walker_slot());
   if (!p.ok()) return p.status;
   // Under the locking rules nothing is retired while a fault is inside. A caller that lets an
   // unmap run beside it may have had this walk's write land in a detached table (kept allocated

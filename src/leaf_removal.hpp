@@ -12,8 +12,9 @@ namespace s2pt {
 
 class LeafRemoval {
  public:
-  explicit LeafRemoval(TableCore& core, WalkMode mode = WalkMode::exclusive)
-      : core_(core), maintenance_(core.maintenance(mode)) {}
+  // Cleaning issued through `m`: the exclusive maintenance, unless the caller names another.
+  explicit LeafRemoval(TableCore& core) : LeafRemoval(core, core.maintenance()) {}
+  LeafRemoval(TableCore& core, Maintenance& m) : core_(core), maintenance_(m) {}
   LeafRemoval(const LeafRemoval&) = delete;
   LeafRemoval& operator=(const LeafRemoval&) = delete;
 

@@ -38,7 +38,8 @@ class MapVisitor {
     // Tables are never left empty, so a table where one leaf would go holds mappings or
     // annotations: refused without replace, collapsed into the leaf with it.
     if (!has(flags_, MapFlags::replace)) return Status::exists;
-    if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
+    if (prepare_leaves_)
+      prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
     break_before_make(ctx, new_leaf(ctx));
     return Status::ok;
   }
@@ -49,7 +50,8 @@ class MapVisitor {
     if (fits_leaf(ctx)) {
       const Pte next = new_leaf(ctx);
       if (ctx.old == next) return Status::ok;
-      if (prepare_leaves_) prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_);
+      if (prepare_leaves_)
+        prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
@@ -121,7 +123,7 @@ Progress Table::map(IpaRange range, Pa pa, const Attrs& attrs, MapFlags flags) {
     OccupiedVisitor occupied;
     if (Progress p = walk(core_, range, occupied); !p.ok()) return {p.status, 0};
   }
-  if (!single_leaf) prepare_memory(core_, pa, range.size, attrs);
+  if (!single_leaf) prepare_memory(core_, pa, range.size, attrs, core_.maintenance());
 
   MapVisitor visitor(range.start, pa, attrs, flags,
                      single_leaf && memory_needs_preparing(core_, attrs), logged);

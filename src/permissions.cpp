@@ -18,7 +18,7 @@ class PermissionVisitor {
     const Pte next = changed(ctx);
     if (next == ctx.old) return Status::ok;
     if (!ctx.covers_entry()) return split_entry(ctx);
-    prepare_for_exec(ctx.core, ctx.old, next, ctx.level);
+    prepare_for_exec(ctx.core, ctx.old, next, ctx.level, ctx.maintenance());
     ctx.set(next);
     pending_.add(ctx);
     return Status::ok;

@@ -10,6 +10,9 @@ namespace {
 using Batch = RetiredPages::Batch;
 using Frame = RetiredPages::Frame;
 
+// The shared maintenance set reclamation counts in (any would do: shared sets count atomically).
+constexpr unsigned kReclaimSlot = TableCore::kSharedMaintenance - 1;
+
 // Puts `page` at the head of the batch, `link` naming it (a table page's or a log page's).
 void push(TableCore& core, Batch& batch, Pa page, u64 link) {
   entry::store(core.pages().table(page),
@@ -212,7 +215,9 @@ void close_retired(TableCore& core) {
 
 u64 reclaim(TableCore& core, u64 budget) {
   RetiredPages& r = core.retired();
-  LeafRemoval leaves(core, WalkMode::shared);  // reclamation may run beside the fault path
+  // Reclamation may run beside the fault path: it counts as a shared walker would.
+  Maintenance& m = core.maintenance(WalkMode::shared, kReclaimSlot);
+  LeafRemoval leaves(core, m);
   u64 freed = 0;
   while (freed < budget) {
     if (!r.frames.empty()) {
@@ -261,7 +266,7 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     break;
   }
-  if (leaves.finish()) core.maintenance(WalkMode::shared).dsb_ish();
+  if (leaves.finish()) m.dsb_ish();
   return freed;
 }
 

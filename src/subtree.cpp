@@ -33,8 +33,7 @@ bool memory_needs_preparing(const TableCore& core, const Attrs& attrs) {
   return core.needs_cleaning(attrs) || (has(attrs.perm, Perm::exec) && !core.features().dic);
 }
 
-void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, WalkMode mode) {
-  Maintenance& m = core.maintenance(mode);
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, Maintenance& m) {
   if (core.needs_cleaning(attrs)) {
     m.dc_civac(pa, bytes);
     m.dsb_ish();
@@ -46,9 +45,8 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, WalkM
   }
 }
 
-void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level, WalkMode mode) {
+void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level, Maintenance& m) {
   if (core.features().dic || has(old.perm(), Perm::exec) || !has(next.perm(), Perm::exec)) return;
-  Maintenance& m = core.maintenance(mode);
   m.invalidate_icache(next.output_address(core.oa()).align_down(core.geometry().level_bytes(level)),
                       core.geometry().level_bytes(level));
   m.dsb_ish();

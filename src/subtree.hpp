@@ -30,10 +30,9 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory = OldMem
 bool memory_needs_preparing(const TableCore& core, const Attrs& attrs);
 // A leaf that gains execute permission may hit stale instructions: invalidates the I-cache for its
 // memory to PoU (unless DIC) before the new permission is written.
-void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level,
-                      WalkMode mode = WalkMode::exclusive);
-void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs,
-                    WalkMode mode = WalkMode::exclusive);
+// Both issue through `m`, the caller's maintenance (its walk's, or the exclusive one).
+void prepare_for_exec(TableCore& core, Pte old, Pte next, Level level, Maintenance& m);
+void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, Maintenance& m);
 
 // Builds, unlinked, the subtree that maps what the block `leaf` at `level` maps with leaves of
 // `target` level, and returns its top table. On no_memory nothing is left allocated.

@@ -2,6 +2,8 @@
 // the bookkeeping of table pages (allocation, reference counts, retirement).
 #pragma once
 
+#include <utility>
+
 #include "logged_ranges.hpp"
 #include "maintenance.hpp"
 #include "retired_pages.hpp"
@@ -18,12 +20,8 @@ class TableCore {
  public:
   TableCore(const Geometry& geometry, Vmid vmid, Mm& mm, Arch& arch, Features features,
             PlannerLimits limits)
-      : geometry_(geometry),
-        vmid_(vmid),
-        format_{features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic, geometry.oa_layout()},
-        pages_(mm, geometry),
-        maintenance_(arch, vmid, geometry, features, limits, WalkMode::exclusive),
-        shared_maintenance_(arch, vmid, geometry, features, limits, WalkMode::shared) {}
+      : TableCore(geometry, vmid, mm, arch, features, limits,
+                  std::make_index_sequence<kSharedMaintenance>{}) {}
 
   const Geometry& geometry() const { return geometry_; }
   Vmid vmid() const { return vmid_; }
@@ -39,15 +37,21 @@ class TableCore {
     return !fwb() && leaf.has_memtype(MemType::normal_wb, format_);
   }
   const Features& features() const { return maintenance_.features(); }
-  // Maintenance for a walk in `mode`. The shared walkers (the fault path, and reclamation, which
-  // may run beside it) count in their own block with atomic adds; exclusive operations count
-  // without locked instructions.
-  Maintenance& maintenance(WalkMode mode = WalkMode::exclusive) {
-    return mode == WalkMode::shared ? shared_maintenance_ : maintenance_;
+  // Maintenance for a walk in `mode`. Exclusive operations count without locked instructions.
+  // Shared walkers (the fault path, and reclamation, which may run beside it) count with atomic
+  // adds, in one of kSharedMaintenance sets chosen by their walker slot, each on cache lines of
+  // its own: vCPUs faulting at once would otherwise bounce one set of counters between their
+  // caches on every DC CIVAC and DSB.
+  static constexpr unsigned kSharedMaintenance = 8;
+  Maintenance& maintenance(WalkMode mode = WalkMode::exclusive, unsigned slot = 0) {
+    return mode == WalkMode::shared ? shared_[slot % kSharedMaintenance].issuer : maintenance_;
   }
   const Maintenance& maintenance() const { return maintenance_; }
   MaintenanceCounters maintenance_counters() const {
-    return maintenance_.counters() + shared_maintenance_.counters();
+    MaintenanceCounters total = maintenance_.counters();
+    for (const SharedMaintenance& shared : shared_)
+      total = total + shared.issuer.counters();
+    return total;
   }
   Mm& mm() { return pages_.mm(); }
 
@@ -57,7 +61,8 @@ class TableCore {
     root_pa_ = pa;
     root_ = pages_.table(pa);
     maintenance_.set_root(pa);
-    shared_maintenance_.set_root(pa);
+    for (SharedMaintenance& shared : shared_)
+      shared.issuer.set_root(pa);
   }
   void clear_root() {
     root_pa_ = Pa{};
@@ -98,12 +103,31 @@ class TableCore {
   void note_annotation() { annotations_possible_ = true; }
 
  private:
+  template <std::size_t... Set>
+  TableCore(const Geometry& geometry, Vmid vmid, Mm& mm, Arch& arch, Features features,
+            PlannerLimits limits, std::index_sequence<Set...>)
+      : geometry_(geometry),
+        vmid_(vmid),
+        format_{features.fwb ? MemAttrFormat::fwb : MemAttrFormat::classic, geometry.oa_layout()},
+        pages_(mm, geometry),
+        maintenance_(arch, vmid, geometry, features, limits, WalkMode::exclusive),
+        shared_{
+            ((void)Set, SharedMaintenance{.issuer = Maintenance(arch, vmid, geometry, features,
+                                                                limits, WalkMode::shared)})...} {}
+
   Geometry geometry_;
   Vmid vmid_;
   DescriptorFormat format_;
   TablePages pages_;
   Maintenance maintenance_;
-  Maintenance shared_maintenance_;
+  // A cache line of padding after each set: the counters (at the end of a Maintenance) never
+  // share a line with the next set's fields, whatever the table's alignment (the C API places a
+  // table in storage aligned to 8 bytes only).
+  struct SharedMaintenance {
+    Maintenance issuer;
+    unsigned char padding[64] = {};
+  };
+  SharedMaintenance shared_[kSharedMaintenance];
   Pa root_pa_{};
   u64* root_ = nullptr;
   Reclaimer reclaimer_;

@@ -74,6 +74,10 @@ struct WalkContext : EntryView {
   u32** refcount;
   bool in_root = false;  // the entry is in the root table (which has no reference count)
   WalkMode mode = WalkMode::exclusive;
+  unsigned walker_slot = 0;  // a shared walker's slot (Reclaimer, PageCache::walker_slot)
+
+  // Where this walk issues and counts its maintenance.
+  Maintenance& maintenance() const { return core.maintenance(mode, walker_slot); }
 
   // Replaces the entry, keeping the table page's reference count equal to 1 + its non-zero
   // entries. Exclusive walks store; shared walks compare-and-swap against `old` and, when another
@@ -142,8 +146,13 @@ class Walker {
   using Context = std::conditional_t<kRead, ReadContext, WalkContext>;
 
  public:
-  Walker(Core& core, Visitor& visitor, WalkMode mode = WalkMode::exclusive)
-      : core_(core), g_(core.geometry()), visitor_(visitor), mode_(mode) {}
+  Walker(Core& core, Visitor& visitor, WalkMode mode = WalkMode::exclusive,
+         unsigned walker_slot = 0)
+      : core_(core),
+        g_(core.geometry()),
+        visitor_(visitor),
+        mode_(mode),
+        walker_slot_(walker_slot) {}
 
   // Walks [range.start, range.end()) from the root. The range must be non-empty and inside the
   // table's IPA space.
@@ -211,7 +220,7 @@ class Walker {
     if constexpr (kRead) {
       return ReadContext{view, core_};
     } else {
-      return WalkContext{view, core_, slot, table_pa, refcount, in_root, mode_};
+      return WalkContext{view, core_, slot, table_pa, refcount, in_root, mode_, walker_slot_};
     }
   }
 
@@ -258,13 +267,14 @@ class Walker {
   const Geometry& g_;
   Visitor& visitor_;
   WalkMode mode_;
+  unsigned walker_slot_;
 };
 
 // The live table, writing.
 template <class Visitor>
 Progress walk(TableCore& core, IpaRange range, Visitor& visitor,
-              WalkMode mode = WalkMode::exclusive) {
-  return Walker<Visitor>(core, visitor, mode).walk(range);
+              WalkMode mode = WalkMode::exclusive, unsigned walker_slot = 0) {
+  return Walker<Visitor>(core, visitor, mode, walker_slot).walk(range);
 }
 
 // The live table, read only.

@@ -263,7 +263,7 @@ class Table {
   Table(const TableConfig& config, Mm& mm, Arch& arch, Features features);
 
   // The state lives in the table object itself (no allocation); its layout is internal.
-  static constexpr u64 kCoreBytes = 4096;
+  static constexpr u64 kCoreBytes = 6144;
   alignas(u64) unsigned char core_storage_[kCoreBytes];
   TableCore& core_;
 };
