@@ -8,6 +8,8 @@
 
 namespace s2pt {
 
+// core_storage_ is raw storage for the TableCore built in it, not a field to initialise.
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init)
 Table::Table(const TableConfig& config, Mm& mm, Arch& arch, Features features)
     : core_(*new (core_storage_)
                 TableCore(config.geometry, config.vmid, mm, arch, features, config.limits)) {
@@ -27,6 +29,7 @@ Result<Table> Table::create(const TableConfig& config, Mm& mm, Arch& arch) {
   return Result<Table>(static_cast<Table&&>(table));
 }
 
+// NOLINTNEXTLINE(cppcoreguidelines-pro-type-member-init): raw storage, as above
 Table::Table(Table&& other) noexcept : core_(*new (core_storage_) TableCore(other.core_)) {
   other.core_.clear_root();
   other.core_.reclaimer() = Reclaimer{};

@@ -71,7 +71,7 @@ struct WalkContext : EntryView {
   Pa table_pa;          // the table page holding the entry
   // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
   // call per table page and walk, not one per entry changed.
-  u32** refcount;
+  u32** refcount = nullptr;
   bool in_root = false;  // the entry is in the root table (which has no reference count)
   WalkMode mode = WalkMode::exclusive;
   unsigned walker_slot = 0;  // a shared walker's slot (Reclaimer, PageCache::walker_slot)
@@ -133,7 +133,7 @@ struct WalkContext : EntryView {
 // `base` (its first entry's IPA).
 struct Subtree {
   Pa table;
-  Level level;
+  Level level{kLastLevel};
   Ipa base;
 };
 

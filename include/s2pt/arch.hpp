@@ -50,7 +50,7 @@ class SteppingArch : public Arch {
   // Non-shareable barriers, for local invalidation. A backend without them may use the inner
   // shareable ones, which are stronger.
   virtual void dsb_nshst() { dsb_ishst(); }
-  virtual void dsb_nsh() { dsb_ish(); }
+  virtual void dsb_nsh() { dsb_ish(); }  // NOLINT(bugprone-virtual-near-miss): the NSH form
 
  protected:
   SteppingArch() = default;

@@ -44,7 +44,7 @@ static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).root() ==
 enum class StepKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb };
 
 struct PlanStep {
-  StepKind kind;
+  StepKind kind = StepKind::isb;
   TlbiInstr tlbi{TlbiOp::vmalle1is, 0};  // kind == tlbi
 };
 
