@@ -20,7 +20,7 @@ enum class OldMemory : u8 {
 
 // Replaces the live entry at ctx by `next` with break-before-make: lock (invalid to the
 // hardware), invalidate what the old entry translated, then store `next`. A removed table's
-// subtree is disposed of; a released cacheable leaf is cleaned to PoC (without FWB) after the
+// subtree is freed; a released cacheable leaf is cleaned to PoC (without FWB) after the
 // invalidation completed.
 void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory = OldMemory::released);
 
