@@ -22,15 +22,11 @@ class FaultVisitor {
         log_(logged != nullptr && has(fault.attrs.perm, Perm::write) && !hardware_ ? logged
                                                                                    : nullptr) {}
 
-  Status table_pre(WalkContext& ctx) {
-    // A table already sits where the requested block would go (part of the block's range is
-    // mapped, or annotated): map the faulting page inside it.
-    if (ctx.entry_bytes() <= target_bytes_) target_bytes_ = page_bytes_;
-    return Status::ok;
-  }
-
+  // No table hooks: the walker descends through tables on its own.
   Status leaf(WalkContext& ctx) {
-    // Inside a table another CPU linked where the block would go: same as above.
+    // Below the level where the requested block would go, a table sits in its place (part of
+    // the block's range is mapped or annotated, or another CPU just linked one): map the
+    // faulting page only.
     if (ctx.entry_bytes() < target_bytes_) target_bytes_ = page_bytes_;
     if (ctx.old.is_busy()) return Status::again;
     if (ctx.old.is_valid()) return resolve_existing(ctx);

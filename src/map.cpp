@@ -33,6 +33,9 @@ class MapVisitor {
         prepare_leaves_(prepare_leaves),
         logged_(logged) {}
 
+  // A leaf replaces a table only where it covers the table's whole range.
+  static constexpr bool kTableHooksOnCoveredOnly = true;
+
   Status table_pre(WalkContext& ctx) {
     if (!fits_leaf(ctx)) return Status::ok;
     // Tables are never left empty, so a table where one leaf would go holds mappings or

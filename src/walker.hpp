@@ -20,6 +20,10 @@
 // Any kind: table_pre may call ctx.skip_children() to keep the walk out of that table. A visitor
 // with nothing to do on empty entries (zero: not valid, not annotated, not busy) declares
 // `static constexpr bool kSkipsEmpty = true;` and the walker steps over them without a context.
+// Table entries cost no context either when the visitor has no table hooks, or when it declares
+// `static constexpr bool kTableHooksOnCoveredOnly = true;` (its hooks act only on a table the
+// walk covers whole) and the walk covers the table only in part: the walker reads the entry and
+// descends. A single-page map or fault builds one context, at its leaf, not one per level.
 #pragma once
 
 #include <type_traits>
@@ -158,8 +162,25 @@ class Walker {
   // table's IPA space.
   Progress walk(IpaRange range) {
     Ipa cursor = range.start;
-    const Status status =
-        walk_table(core_.root(), core_.root_pa(), g_.start_level(), true, cursor, range.end());
+    const Ipa end = range.end();
+    u64* table = core_.root();
+    Pa table_pa = core_.root_pa();
+    Level level = g_.start_level();
+    bool is_root = true;
+    // While the whole range lies inside one table entry that the visitor passes through, go
+    // down a level in this loop instead of a recursive call per level: a single-page map or
+    // fault reaches its leaf table with one load per level.
+    for (;;) {
+      const unsigned shift = g_.level_shift(level);
+      if ((cursor.raw >> shift) != ((end.raw - 1) >> shift)) break;
+      const Pte entry = read(table + g_.index(cursor, level));
+      if (!entry.is_table(level) || !passes_through(cursor, end, shift)) break;
+      table_pa = entry.table_address(core_.oa());
+      table = core_.pages().table(table_pa);
+      level = level.deeper();
+      is_root = false;
+    }
+    const Status status = walk_table(table, table_pa, level, is_root, cursor, end);
     return Progress{status, cursor - range.start};
   }
 
@@ -180,18 +201,55 @@ class Walker {
     u32* refcount = nullptr;
     for (u64 index = (cursor.raw >> shift) & (entries - 1); index < entries && cursor < end;
          ++index) {
+      const Pte entry = read(table + index);
       if constexpr (skips_empty()) {
-        if (read(table + index).is_zero()) {
+        if (entry.is_zero()) {
           const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
           cursor = next < end ? next : end;
           continue;
         }
+      }
+      if (entry.is_table(level) && passes_through(cursor, end, shift)) {
+        const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
+        const Ipa stop = next < end ? next : end;
+        const Pa child = entry.table_address(core_.oa());
+        const Status status =
+            walk_table(core_.pages().table(child), child, level.deeper(), false, cursor, stop);
+        if (status != Status::ok) return status;
+        cursor = stop;
+        continue;
       }
       const Status status =
           walk_entry(table + index, table_pa, &refcount, level, is_root, cursor, end);
       if (status != Status::ok) return status;
     }
     return Status::ok;
+  }
+
+  static constexpr bool has_table_hooks() {
+    return requires(Visitor& v, Context& c) { v.table_pre(c); } ||
+           requires(Visitor& v, Context& c) { v.table_post(c); };
+  }
+
+  static constexpr bool table_hooks_on_covered_only() {
+    if constexpr (requires { Visitor::kTableHooksOnCoveredOnly; }) {
+      return Visitor::kTableHooksOnCoveredOnly;
+    } else {
+      return false;
+    }
+  }
+
+  // Whether a table entry of `1 << shift` bytes, walked over [cursor, end), is descended into
+  // without calling the visitor on it.
+  static bool passes_through(Ipa cursor, Ipa end, unsigned shift) {
+    if constexpr (!has_table_hooks()) {
+      return true;
+    } else if constexpr (table_hooks_on_covered_only()) {
+      const u64 bytes = u64{1} << shift;
+      return !cursor.aligned(bytes) || end - cursor < bytes;
+    } else {
+      return false;
+    }
   }
 
   static constexpr bool skips_empty() {
