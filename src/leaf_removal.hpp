@@ -56,17 +56,21 @@ class LeafRemoval {
     clean(leaf.output_address(core_.oa()), core_.geometry().level_bytes(level));
   }
 
-  // The pages of a detached last-level table, when only their cleaning matters (no FWB, no
-  // observer): one tight pass over the entries, parked ones included.
-  void removed_pages(const u64* table, u64 count) {
-    const u64 page = core_.geometry().page_bytes();
+  // The pages a detached last-level table maps, when only their cleaning matters (a destroyed
+  // table, no observer): one pass over its entries, parked ones included.
+  void clean_pages(const u64* table, u64 count) {
+    if (core_.fwb()) return;
+    // Without FWB the attributes are the classic encoding: a page is cacheable when its MemAttr
+    // field is Normal write-back's.
     constexpr u64 kCacheable = encode_memattr(MemType::normal_wb, MemAttrFormat::classic)
                                << bits::kMemAttrShift;
     constexpr u64 kValidPage = bits::kValid | bits::kTableOrPage;
+    const u64 page = core_.geometry().page_bytes();
+    const OaLayout oa = core_.oa();
     for (u64 i = 0; i < count; ++i) {
-      const u64 raw = marker::original(entry::load(table + i)).raw();
-      if ((raw & kValidPage) == kValidPage && (raw & bits::kMemAttr) == kCacheable) {
-        clean(Pa{raw & bits::kOutputAddress}, page);
+      const Pte leaf = marker::original(entry::load(table + i));
+      if ((leaf.raw() & kValidPage) == kValidPage && (leaf.raw() & bits::kMemAttr) == kCacheable) {
+        clean(leaf.output_address(oa), page);
       }
     }
   }

@@ -3,12 +3,12 @@
 #include "entry.hpp"
 #include "leaf_removal.hpp"
 #include "markers.hpp"
+#include "subtree_freer.hpp"
 
 namespace s2pt {
 namespace {
 
 using Batch = RetiredPages::Batch;
-using Frame = RetiredPages::Frame;
 
 // The shared maintenance set reclamation counts in (any would do: shared sets count atomically).
 constexpr unsigned kReclaimSlot = TableCore::kSharedMaintenance - 1;
@@ -32,7 +32,7 @@ u64 pop(TableCore& core, Batch& batch) {
 
 // Names the subtree in the current batch's log page, starting a log page when there is none or
 // it is full. False when no page could be had for it.
-bool log_subtree(TableCore& core, const DetachedTable& t) {
+bool log_subtree(TableCore& core, const Subtree& t) {
   RetiredPages& r = core.retired();
   if (r.log == Pa{} || r.log_slot == core.geometry().entries_per_table()) {
     Result<Pa> page = core.pages().alloc_log_page();
@@ -52,9 +52,9 @@ bool log_subtree(TableCore& core, const DetachedTable& t) {
 // entry becomes its link in the batch, and the child that entry pointed to is retired in turn.
 // That touches one cold page per level of each subtree, so a level at a time for up to
 // kRetireBatch subtrees, their loads started together so that the misses overlap.
-void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
+void link_subtrees(TableCore& core, const Subtree* tables, unsigned count) {
   while (count > 0) {
-    DetachedTable batch[kRetireBatch];
+    Subtree batch[kRetireBatch];
     unsigned live = count < kRetireBatch ? count : kRetireBatch;
     for (unsigned i = 0; i < live; ++i)
       batch[i] = tables[i];
@@ -68,113 +68,65 @@ void link_subtrees(TableCore& core, const DetachedTable* tables, unsigned count)
       // of slot `i`, which was read already.
       unsigned deeper = 0;
       for (unsigned i = 0; i < live; ++i) {
-        const DetachedTable t = batch[i];
+        const Subtree t = batch[i];
         const Pte first = t.level.is_last()
                               ? Pte::invalid()
                               : marker::original(entry::load(core.pages().table(t.table)));
         core.pages().mark_retired(t.table);
         push(core, core.retired().current, t.table, marker::link_to(t.table, t.level));
         if (first.is_table(t.level))
-          batch[deeper++] = {first.table_address(core.oa()), t.level.deeper()};
+          batch[deeper++] = {first.table_address(core.oa()), t.level.deeper(), Ipa{}};
       }
       live = deeper;
     }
   }
 }
 
-// Table pages on their way back to Mm, handed over kBatch at a time.
-class FreeBatch {
- public:
-  explicit FreeBatch(TableCore& core) : core_(core) {}
-  FreeBatch(const FreeBatch&) = delete;
-  FreeBatch& operator=(const FreeBatch&) = delete;
-  ~FreeBatch() { flush(); }
-  void add(Pa page) {
-    if (pending_ == kBatch) flush();
-    pages_[pending_++] = page;
-  }
-
- private:
-  static constexpr unsigned kBatch = 64;
-  void flush() {
-    core_.pages().free_tables(pages_, pending_);
-    pending_ = 0;
-  }
-  TableCore& core_;
-  Pa pages_[kBatch];
-  unsigned pending_ = 0;
-};
-
-// Frees (part of) the subtree on the frame stack, depth first, stopping once `budget` pages were
-// freed. Returns the pages freed.
-u64 free_frames(TableCore& core, LeafRemoval& leaves, u64 budget) {
+// Goes on freeing the subtree in `r.freeing`, up to `budget` pages: the walk from where the last
+// call stopped, then the top table. Returns the pages freed.
+u64 free_some(TableCore& core, LeafRemoval& leaves, FreeBatch& pages, u64 budget) {
   RetiredPages& r = core.retired();
+  SubtreeFreer freer(core, r.freeing_leaves, leaves, pages, budget);
   const Geometry& g = core.geometry();
-  const bool read_leaves = r.frames_hold_leaves && LeafRemoval::needed_for_memory(core);
-  u64 freed = 0;
-  FreeBatch to_free(core);
-  while (!r.frames.empty() && freed < budget) {
-    Frame& f = r.frames.top();
-    const Level level{f.level};
-    const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
-    u64* table = core.pages().table(f.page);
-    if (level.is_last() && read_leaves && !core.observer()) {
-      leaves.removed_pages(table + f.next_index, entries - f.next_index);
-      f.next_index = entries;
-    }
-    if (!level.is_last() || read_leaves) {
-      bool descended = false;
-      while (f.next_index < entries && freed < budget) {
-        const u64 index = f.next_index++;
-        const Pte e = marker::original(entry::load(table + index));
-        const Ipa ipa = f.base + index * g.level_bytes(level);
-        if (e.is_table(level)) {
-          const Pa child = e.table_address(core.oa());
-          if (level.deeper().is_last() && !read_leaves) {
-            // A last-level table whose leaves need nothing: freed without reading it.
-            to_free.add(child);
-            ++freed;
-            continue;
-          }
-          descended = r.frames.push(Frame{.page = child,
-                                          .level = level.deeper().value(),
-                                          .next_index = 0,
-                                          .base = ipa,
-                                          .root = false});
-          if (descended) break;
-          continue;
-        }
-        if (read_leaves && e.is_leaf(level)) leaves.removed(e, level, ipa);
-      }
-      // Descended, or out of budget: come back to this table later.
-      if (descended || f.next_index < entries || freed >= budget) continue;
-    }
-    if (f.root) {
-      if (freed > 0 && freed + g.root_pages() > budget) break;  // next call
-      core.pages().free_root(f.page);
-      freed += g.root_pages();
-    } else {
-      to_free.add(f.page);
-      ++freed;
-    }
-    r.frames.pop();
+  const Ipa end = subtree_end(g, r.freeing);
+  Status walked = Status::ok;
+  if (r.freeing_from == end ||
+      freer.free_bottom_in_one_pass(core, r.freeing, g.index(r.freeing_from, r.freeing.level))) {
+    r.freeing_from = end;  // nothing left below the top
+  } else {
+    walked = Walker<SubtreeFreer, WalkKind::detached>(core, freer).walk(r.freeing, r.freeing_from);
   }
-  return freed;
+  const u64 freed = freer.freed();
+  if (walked != Status::ok) {
+    r.owed = freer.owed();
+    return freed;
+  }
+  const bool root = r.freeing.level == g.start_level();
+  const u64 top_pages = root ? g.root_pages() : 1;
+  // The next call finds the walk done and frees only the top (a root larger than any budget
+  // goes whole, in a call that freed nothing else).
+  if (freed > 0 && freed + top_pages > budget) return freed;
+  if (root) {
+    core.pages().free_root(r.freeing.table);
+  } else {
+    pages.add(r.freeing.table);
+  }
+  r.freeing = Subtree{};
+  return freed + top_pages;
 }
 
-// Puts the retired subtree `link` names on the frame stack, to be freed from entry `first` on.
-void start_freeing(RetiredPages& r, u64 link, u64 first) {
-  r.frames.start(Frame{.page = marker::link_page(link),
-                       .level = marker::link_level(link).value(),
-                       .next_index = first,
-                       .base = Ipa{},
-                       .root = false});
-  r.frames_hold_leaves = false;
+// Makes the retired subtree `link` names the one being freed, from entry `first` on.
+void start_freeing(TableCore& core, u64 link, u64 first) {
+  RetiredPages& r = core.retired();
+  const Level level = marker::link_level(link);
+  r.freeing = Subtree{.table = marker::link_page(link), .level = level, .base = Ipa{}};
+  r.freeing_from = Ipa{first * core.geometry().level_bytes(level)};
+  r.freeing_leaves = SubtreeLeaves::unread;
 }
 
 }  // namespace
 
-void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count) {
+void retire_subtrees(TableCore& core, const Subtree* tables, unsigned count) {
   // The top page's count drops to zero (no walker takes a reference on it from now on); the
   // subtree's pages are not read or written until their grace period is over. The counts are
   // cold lines after a large unmap: their loads are all started first, so that the misses
@@ -218,10 +170,19 @@ u64 reclaim(TableCore& core, u64 budget) {
   // Reclamation may run beside the fault path: it counts as a shared walker would.
   Maintenance& m = core.maintenance(WalkMode::shared, kReclaimSlot);
   LeafRemoval leaves(core, m);
+  FreeBatch pages(core);
   u64 freed = 0;
   while (freed < budget) {
-    if (!r.frames.empty()) {
-      freed += free_frames(core, leaves, budget - freed);
+    if (r.owed != Pa{}) {
+      pages.add(r.owed);
+      r.owed = Pa{};
+      ++freed;
+      continue;
+    }
+    if (r.freeing.table != Pa{}) {
+      const u64 step = free_some(core, leaves, pages, budget - freed);
+      freed += step;
+      if (r.freeing.table != Pa{}) break;  // out of budget
       continue;
     }
     if (r.freeing_log != Pa{}) {
@@ -234,7 +195,7 @@ u64 reclaim(TableCore& core, u64 budget) {
         continue;
       }
       ++r.freeing_slot;
-      start_freeing(r, link, 0);
+      start_freeing(core, link, 0);
       continue;
     }
     if (r.ready.head != 0) {
@@ -246,7 +207,7 @@ u64 reclaim(TableCore& core, u64 budget) {
       }
       // A table page retired through itself: entry 0 holds the link; what it replaced was
       // retired on its own.
-      start_freeing(r, link, 1);
+      start_freeing(core, link, 1);
       continue;
     }
     if (r.waiting.head != 0 && core.reclaimer().grace_over(r.waiting.stamp)) {
@@ -256,12 +217,10 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     if (r.teardown_pending && core.reclaimer().grace_over(r.teardown_stamp)) {
       r.teardown_pending = false;
-      r.frames.start(Frame{.page = r.teardown_root,
-                           .level = core.geometry().start_level().value(),
-                           .next_index = 0,
-                           .base = Ipa{},
-                           .root = true});
-      r.frames_hold_leaves = true;
+      r.freeing =
+          Subtree{.table = r.teardown_root, .level = core.geometry().start_level(), .base = Ipa{}};
+      r.freeing_from = Ipa{};
+      r.freeing_leaves = SubtreeLeaves::torn_down;
       continue;
     }
     break;
@@ -272,8 +231,8 @@ u64 reclaim(TableCore& core, u64 budget) {
 
 bool reclaim_pending(TableCore& core) {
   const RetiredPages& r = core.retired();
-  return !r.frames.empty() || r.freeing_log != Pa{} || r.current.head != 0 || r.waiting.head != 0 ||
-         r.ready.head != 0 || r.teardown_pending;
+  return r.owed != Pa{} || r.freeing.table != Pa{} || r.freeing_log != Pa{} ||
+         r.current.head != 0 || r.waiting.head != 0 || r.ready.head != 0 || r.teardown_pending;
 }
 
 void reclaim_all(TableCore& core) {

@@ -23,12 +23,8 @@ namespace s2pt {
 // Hands over unlinked subtrees, each rooted at a table page at its level. Their TLB invalidation
 // has completed and their leaves need no more attention. kRetireBatch is how many the callers
 // gather before handing them over (and how many the fallback without a log page retires at once).
-struct DetachedTable {
-  Pa table{};
-  Level level{0};
-};
 inline constexpr unsigned kRetireBatch = 16;
-void retire_subtrees(TableCore& core, const DetachedTable* tables, unsigned count);
+void retire_subtrees(TableCore& core, const Subtree* tables, unsigned count);
 
 // Hands over a whole table's root (already unlinked from the tables' users: its entries are
 // parked and the VMID invalidated). Its leaves are still reported and cleaned when freed.

@@ -1,6 +1,7 @@
 #include "subtree.hpp"
 
 #include "leaf_removal.hpp"
+#include "subtree_freer.hpp"
 
 namespace s2pt {
 
@@ -125,52 +126,16 @@ Status split_entry(WalkContext& ctx) {
   return Status::ok;
 }
 
-namespace {
-
-// Frees the pages of a detached subtree bottom-up, handing over what its leaves need on the way
-// (cleaning without FWB, adjacent memory in one DC CIVAC range; the dirty state the hardware
-// recorded). A last-level table whose leaves need nothing is freed without reading it.
-class FreeVisitor {
- public:
-  FreeVisitor(TableCore& core, SubtreeLeaves leaves)
-      : leaves_(core),
-        read_leaves_(leaves == SubtreeLeaves::removed &&
-                     (!core.fwb() || core.logged().any_by_hardware())) {}
-
-  Status table_pre(WalkContext& ctx) {
-    if (!read_leaves_ && ctx.level.deeper().is_last()) {
-      ctx.core.pages().free_table(ctx.old.table_address(ctx.core.oa()));
-      ctx.skip_children();
-    }
-    return Status::ok;
-  }
-  Status leaf(WalkContext& ctx) {
-    if (read_leaves_ && ctx.old.is_leaf(ctx.level)) {
-      leaves_.replaced(ctx.old, ctx.level, ctx.entry_base());
-    }
-    return Status::ok;
-  }
-  Status table_post(WalkContext& ctx) {
-    ctx.core.pages().free_table(ctx.old.table_address(ctx.core.oa()));
-    return Status::ok;
-  }
-  bool reads_leaves() const { return read_leaves_; }
-  // Issues the cleaning still batched; whether any was issued.
-  bool finish() { return leaves_.finish(); }
-
- private:
-  LeafRemoval leaves_;
-  bool read_leaves_;
-};
-
-}  // namespace
-
 void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves) {
-  FreeVisitor visitor(core, leaves);
-  if (visitor.reads_leaves() || !subtree.level.is_last()) walk_detached(core, subtree, visitor);
-  // The CMOs of the leaves must complete before the pages they cleaned can be handed back.
-  if (visitor.finish()) core.maintenance().dsb_ish();
-  core.pages().free_table(subtree.table);
+  LeafRemoval removal(core);
+  {
+    FreeBatch pages(core);
+    SubtreeFreer freer(core, leaves, removal, pages);
+    if (freer.reads_leaves() || !subtree.level.is_last()) walk_detached(core, subtree, freer);
+    pages.add(subtree.table);
+  }
+  // The CMOs of the leaves must complete before the memory they cleaned can be reused.
+  if (removal.finish()) core.maintenance().dsb_ish();
 }
 
 void prune_if_empty(WalkContext& ctx) {

@@ -38,12 +38,6 @@ void prepare_memory(TableCore& core, Pa pa, u64 bytes, const Attrs& attrs, Maint
 // `target` level, and returns its top table. On no_memory nothing is left allocated.
 Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target);
 
-// What freeing a subtree has to do with its leaves.
-enum class SubtreeLeaves : u8 {
-  unread,   // nothing: it was never linked, or the memory it mapped stays mapped (a split)
-  removed,  // their translations are gone: memory cleaned to PoC without FWB, dirty state kept
-};
-
 // Frees every table page of a subtree no walker can reach (never linked, or unlinked with its TLB
 // invalidation completed), its top table last. Last-level tables whose leaves need nothing are
 // freed without being read.

@@ -171,7 +171,9 @@ class CollectVisitor {
                               .base = ctx.entry_base()},
                       visitor);
       }
-      detached_[detached_count_++] = {was.table_address(ctx.core.oa()), ctx.level.deeper()};
+      detached_[detached_count_++] = Subtree{.table = was.table_address(ctx.core.oa()),
+                                             .level = ctx.level.deeper(),
+                                             .base = ctx.entry_base()};
       if (detached_count_ == kRetireBatch) retire_detached(ctx.core);
     } else {
       leaves_.removed(was, ctx.level, ctx.entry_base());
@@ -193,7 +195,7 @@ class CollectVisitor {
 
  private:
   LeafRemoval leaves_;
-  DetachedTable detached_[kRetireBatch];
+  Subtree detached_[kRetireBatch];
   unsigned detached_count_ = 0;
 };
 

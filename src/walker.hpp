@@ -28,6 +28,7 @@
 
 #include <type_traits>
 
+#include "detached.hpp"
 #include "entry.hpp"
 #include "markers.hpp"
 #include "table_core.hpp"
@@ -133,13 +134,11 @@ struct WalkContext : EntryView {
   }
 };
 
-// The top table of a subtree that is not (or no longer) linked, at `level`, translating from
-// `base` (its first entry's IPA).
-struct Subtree {
-  Pa table;
-  Level level{kLastLevel};
-  Ipa base;
-};
+// The end of what a detached subtree translates (a root spans all its pages).
+inline Ipa subtree_end(const Geometry& g, Subtree subtree) {
+  const u64 entries = subtree.level == g.start_level() ? g.root_entries() : g.entries_per_table();
+  return subtree.base + entries * g.level_bytes(subtree.level);
+}
 
 enum class WalkKind : u8 { live, read, detached };
 
@@ -185,11 +184,10 @@ class Walker {
   }
 
   // Walks the whole of a detached subtree (or, `from` onwards, the rest of it). Returns where it
-  // stopped in `from`.
+  // stopped in `from`: past every entry fully handled.
   Status walk(Subtree subtree, Ipa& from) {
-    const Ipa end = subtree.base + g_.entries_per_table() * g_.level_bytes(subtree.level);
-    return walk_table(core_.pages().table(subtree.table), subtree.table, subtree.level, false, from,
-                      end);
+    return walk_table(core_.pages().table(subtree.table), subtree.table, subtree.level,
+                      subtree.level == g_.start_level(), from, subtree_end(g_, subtree));
   }
 
  private:
@@ -220,15 +218,19 @@ class Walker {
         continue;
       }
       const Status status =
-          walk_entry(table + index, table_pa, &refcount, level, is_root, cursor, end);
+          walk_entry(table + index, entry, table_pa, &refcount, level, is_root, cursor, end);
       if (status != Status::ok) return status;
     }
     return Status::ok;
   }
 
   static constexpr bool has_table_hooks() {
-    return requires(Visitor& v, Context& c) { v.table_pre(c); } ||
-           requires(Visitor& v, Context& c) { v.table_post(c); };
+    return requires(Visitor & v, Context & c) {
+      v.table_pre(c);
+    }
+    || requires(Visitor & v, Context & c) {
+      v.table_post(c);
+    };
   }
 
   static constexpr bool table_hooks_on_covered_only() {
@@ -268,13 +270,10 @@ class Walker {
     }
   }
 
-  Context context(u64* slot, Pa table_pa, u32** refcount, Level level, bool in_root, Ipa cursor,
-                  Ipa end) {
-    const EntryView view{.old = read(slot),
-                         .addr = cursor,
-                         .end = end,
-                         .level = level,
-                         .bytes = g_.level_bytes(level)};
+  Context context(u64* slot, Pte entry, Pa table_pa, u32** refcount, Level level, bool in_root,
+                  Ipa cursor, Ipa end) {
+    const EntryView view{
+        .old = entry, .addr = cursor, .end = end, .level = level, .bytes = g_.level_bytes(level)};
     if constexpr (kRead) {
       return ReadContext{view, core_};
     } else {
@@ -282,9 +281,10 @@ class Walker {
     }
   }
 
-  Status walk_entry(u64* slot, Pa table_pa, u32** refcount, Level level, bool in_root, Ipa& cursor,
-                    Ipa end) {
-    Context ctx = context(slot, table_pa, refcount, level, in_root, cursor, end);
+  // `entry`: what the slot held when the walk read it.
+  Status walk_entry(u64* slot, Pte entry, Pa table_pa, u32** refcount, Level level, bool in_root,
+                    Ipa& cursor, Ipa end) {
+    Context ctx = context(slot, entry, table_pa, refcount, level, in_root, cursor, end);
     const Ipa entry_end = ctx.entry_end();
     const Ipa stop = end < entry_end ? end : entry_end;
 
@@ -298,8 +298,12 @@ class Walker {
     }
     if (status != Status::ok) return status;
 
+    if (!ctx.descend) {
+      cursor = stop;
+      return Status::ok;
+    }
     const Pte now = kRead ? ctx.old : read(slot);
-    if (ctx.descend && now.is_table(level)) {
+    if (now.is_table(level)) {
       Ipa child_cursor = cursor;
       const Pa child = now.table_address(core_.oa());
       status =

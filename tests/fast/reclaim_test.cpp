@@ -50,19 +50,62 @@ TEST(ReclaimerEpochs, GraceWaitsOnlyForWalkersThatEnteredBefore) {
 
 // A fake shared walker holds a last-level table page (as the fault path would, mid-walk) while a
 // fast unmap detaches and retires it.
-// The free stack holds one frame per level and refuses a sixth instead of writing past its end.
-TEST(ReclaimFrames, StackIsBoundedByTheLevels) {
-  RetiredPages::Frames frames;
-  EXPECT_TRUE(frames.empty());
-  frames.start(RetiredPages::Frame{.page = Pa{0x1000}, .level = -1});
-  for (int level = 0; level <= Level::kLast; ++level) {
-    EXPECT_TRUE(frames.push(RetiredPages::Frame{.page = Pa{0x1000}, .level = level}));
+// Reclamation walks a subtree with the table walker and resumes at its cursor: whatever the
+// budget, even one page, each call frees at least one page and never more than the budget, and
+// the pages still retired are exactly those the audit counts at every step.
+TEST(Reclaim, AnyBudgetMakesProgressWithinIt) {
+  for (const u64 budget : {u64{1}, u64{2}, u64{3}, u64{7}}) {
+    for (const bool destroy : {false, true}) {
+      SCOPED_TRACE(testing::Message() << "budget " << budget << (destroy ? " destroy" : " unmap"));
+      Rig rig(test::make_geometry(Granule::k4, 40, 40), Features{.fwb = false}, false);
+      Table& table = rig.table();
+      ASSERT_TRUE(table
+                      .map({Ipa{k1G}, 2 * k2M + 2 * k4K}, Pa{u64{1} << 33}, Attrs::normal(Perm::rw),
+                           MapFlags::no_blocks)
+                      .ok());
+      ASSERT_TRUE(table.map({Ipa{7 * k1G}, k4K}, Pa{0}, Attrs::normal(Perm::rw)).ok());
+      const u64 pages = table.stats().table_pages - rig.geometry.root_pages();
+      if (destroy) {
+        table.destroy();
+      } else {
+        ASSERT_TRUE(table.unmap({Ipa{0}, 8 * k1G}, UnmapStrategy::fast).ok());
+      }
+      u64 freed = 0;
+      for (int calls = 0; table.reclaim_pending(); ++calls) {
+        ASSERT_LT(calls, 100);
+        const u64 step = table.reclaim(budget);
+        // Only the call that frees the last log page (not a table page) may count none.
+        EXPECT_TRUE(step >= 1 || !table.reclaim_pending());
+        EXPECT_LE(step, budget < rig.geometry.root_pages() ? rig.geometry.root_pages() : budget);
+        freed += step;
+        if (!destroy) {
+          const test::AuditReport audit = test::audit(table);
+          EXPECT_TRUE(audit.clean()) << audit.summary();
+          EXPECT_EQ(audit.retired_pages, pages - freed);
+        }
+      }
+      EXPECT_EQ(freed, destroy ? pages + rig.geometry.root_pages() : pages);
+      EXPECT_EQ(rig.pool.bytes_in_use(), destroy ? 0u : rig.geometry.root_bytes());
+    }
   }
-  EXPECT_FALSE(frames.push(RetiredPages::Frame{.page = Pa{0x2000}, .level = 4}));
-  EXPECT_EQ(frames.top().level, Level::kLast);
-  for (unsigned i = 0; i < RetiredPages::kMaxFrames; ++i)
-    frames.pop();
-  EXPECT_TRUE(frames.empty());
+}
+
+// A destroyed table's pages are cleaned in one pass over each last-level table: the output
+// address is decoded in the table's layout, so with LPA2 a page above 2^50 (OA[51:50] in
+// descriptor bits [9:8]) is cleaned where it is, not 2^50 lower.
+TEST(Destroy, CleansPagesAtTheirFullOutputAddress) {
+  Rig rig(Geometry::make(Granule::k4, 52, 52).value(), Features{.lpa2 = true, .lpa = true});
+  Table& table = rig.table();
+  const Pa high{(u64{3} << 50) + 5 * k4K};
+  ASSERT_TRUE(table.map({Ipa{k1G}, 2 * k4K}, high, Attrs::normal(Perm::rw)).ok());
+  table.destroy();
+  rig.arch.clear();
+  table.reclaim_all();
+  std::vector<std::pair<u64, u64>> cleaned;
+  for (const counting::Op& op : rig.arch.log()) {
+    if (op.kind == counting::OpKind::dc_civac) cleaned.emplace_back(op.pa.raw, op.bytes);
+  }
+  EXPECT_EQ(cleaned, (std::vector<std::pair<u64, u64>>{{high.raw, 2 * k4K}}));
 }
 
 TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {

@@ -45,6 +45,26 @@ u64 subtree_pages(TableCore& core, Pa table, Level level, u64 first, u64 entries
   return pages;
 }
 
+// Table pages of the subtree being freed that are not freed yet: its top, the tables on the way
+// down to the freeing walk's cursor `from`, and every subtree after it.
+u64 unfreed_pages(TableCore& core, Pa table, Level level, Ipa base, Ipa from, bool root) {
+  const Geometry& g = core.geometry();
+  const u64 entries = root ? g.root_entries() : g.entries_per_table();
+  u64 pages = root ? g.root_pages() : 1;
+  if (level.is_last()) return pages;
+  const u64* slots = core.pages().table(table);
+  for (u64 i = 0; i < entries; ++i) {
+    const Ipa start = base + i * g.level_bytes(level);
+    if (start + g.level_bytes(level) <= from) continue;  // freed
+    const Pte e = marker::original(Pte::from_raw(slots[i]));
+    if (!e.is_table(level)) continue;
+    const Pa child = e.table_address(core.oa());
+    pages += start < from ? unfreed_pages(core, child, level.deeper(), start, from, false)
+                          : subtree_pages(core, child, level.deeper(), 0, g.entries_per_table());
+  }
+  return pages;
+}
+
 // The subtrees a retire-log page names from `slot` on.
 u64 logged_subtree_pages(TableCore& core, Pa log, u64 slot) {
   const u64 slots = core.geometry().entries_per_table();
@@ -74,13 +94,11 @@ u64 retired_pages(TableCore& core) {
     }
   }
   if (r.freeing_log != Pa{}) pages += logged_subtree_pages(core, r.freeing_log, r.freeing_slot);
-  RetiredPages::Frames frames = r.frames;
-  for (; !frames.empty(); frames.pop()) {
-    const RetiredPages::Frame& f = frames.top();
-    const u64 entries = f.root ? g.root_entries() : g.entries_per_table();
-    pages += subtree_pages(core, f.page, Level{f.level}, f.next_index, entries) - 1 +
-             (f.root ? g.root_pages() : 1);
+  if (r.freeing.table != Pa{}) {
+    pages += unfreed_pages(core, r.freeing.table, r.freeing.level, r.freeing.base, r.freeing_from,
+                           r.freeing.level == g.start_level());
   }
+  if (r.owed != Pa{}) ++pages;
   if (r.teardown_pending) {
     pages += subtree_pages(core, r.teardown_root, g.start_level(), 0, g.root_entries()) - 1 +
              g.root_pages();
