@@ -1,7 +1,7 @@
 // What happens to a leaf once it is gone from the tables and its TLB invalidation completed: the
 // leaf observer hears of it and, without FWB, its cacheable memory is cleaned and invalidated to
 // PoC. The cleaning calls are batched: adjacent memory becomes one DC CIVAC range, and no barrier
-// is issued in between; the caller ends the batch with one DSB ISH.
+// is issued in between; complete() ends the batch with one DSB ISH.
 #pragma once
 
 #include "entry.hpp"
@@ -75,11 +75,12 @@ class LeafRemoval {
     }
   }
 
-  // Issues what is still batched; true if any DC CIVAC was issued since construction (the caller
-  // then owes one DSB ISH before the memory may be reused).
-  bool finish() {
+  // Issues what is still batched and, if this batch cleaned anything, the DSB ISH that completes
+  // it: the cleaned memory may be reused once this returns.
+  void complete() {
     flush_pending();
-    return issued_;
+    if (issued_) maintenance_.dsb_ish();
+    issued_ = false;
   }
 
  private:

@@ -225,7 +225,7 @@ u64 reclaim(TableCore& core, u64 budget) {
     }
     break;
   }
-  if (leaves.finish()) m.dsb_ish();
+  leaves.complete();
   return freed;
 }
 

@@ -87,10 +87,10 @@ Result<Pa> build_subtree(TableCore& core, Pte leaf, Level level, Level target) {
   return top.value();
 }
 
-bool clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
-  if (!leaf.is_leaf(level) || !core.needs_cleaning(leaf)) return false;
+void clean_removed_leaf(TableCore& core, Pte leaf, Level level) {
+  if (!leaf.is_leaf(level) || !core.needs_cleaning(leaf)) return;
   core.maintenance().dc_civac(leaf.output_address(core.oa()), core.geometry().level_bytes(level));
-  return true;
+  core.maintenance().dsb_ish();
 }
 
 void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
@@ -109,8 +109,8 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
                 .level = ctx.level.deeper(),
                 .base = ctx.entry_base()},
         old_memory == OldMemory::still_mapped ? SubtreeLeaves::unread : SubtreeLeaves::removed);
-  } else if (old_memory == OldMemory::released && clean_removed_leaf(ctx.core, old, ctx.level)) {
-    ctx.core.maintenance().dsb_ish();
+  } else if (old_memory == OldMemory::released) {
+    clean_removed_leaf(ctx.core, old, ctx.level);
   }
   ctx.set(next);
 }
@@ -135,7 +135,7 @@ void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves) {
     pages.add(subtree.table);
   }
   // The CMOs of the leaves must complete before the memory they cleaned can be reused.
-  if (removal.finish()) core.maintenance().dsb_ish();
+  removal.complete();
 }
 
 void prune_if_empty(WalkContext& ctx) {

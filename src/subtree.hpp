@@ -47,9 +47,9 @@ void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves);
 // a live block). The walker then descends into it.
 Status split_entry(WalkContext& ctx);
 
-// Cleans and invalidates to PoC the memory a removed leaf mapped, if needed (no FWB, cacheable).
-// Issues no barrier: the caller ends a batch of them with one DSB ISH.
-bool clean_removed_leaf(TableCore& core, Pte leaf, Level level);
+// Cleans and invalidates to PoC the memory a removed leaf mapped, if needed (no FWB, cacheable),
+// and completes it with a DSB ISH. (Many leaves: LeafRemoval batches them under one DSB.)
+void clean_removed_leaf(TableCore& core, Pte leaf, Level level);
 
 // Unlinks the table at ctx if it has no entries left, invalidates its walk-cache entries and
 // frees it.

@@ -27,7 +27,7 @@ class PerEntryUnmap {
     });
     LeafRemoval removal(ctx.core);
     removal.removed(old, ctx.level, ctx.entry_base());
-    if (removal.finish()) m.dsb_ish();
+    removal.complete();
     return Status::ok;
   }
   Status table_post(WalkContext& ctx) {

@@ -211,7 +211,7 @@ void invalidate_collect_retire(TableCore& core, const DetachVisitor& detach, Ipa
   CollectVisitor collect(core);
   walk(core, done, collect);
   collect.retire_detached(core);
-  if (collect.leaves().finish()) core.maintenance().dsb_ish();
+  collect.leaves().complete();
 
   close_retired(core);
 }
