@@ -44,11 +44,11 @@ class FaultVisitor {
 
   Status install_leaf(WalkContext& ctx) {
     const Pa out = output_for(ctx);
-    if (memory_needs_preparing(ctx.core, fault_.attrs)) {
-      prepare_memory(ctx.core, out, ctx.entry_bytes(), fault_.attrs, ctx.maintenance());
+    if (memory_needs_preparing(ctx.table(), fault_.attrs)) {
+      prepare_memory(ctx.table(), out, ctx.entry_bytes(), fault_.attrs, ctx.maintenance());
     }
     // Logged by the hardware: writable-clean, the guest's retried write makes it dirty.
-    const Pte leaf = Pte::leaf(out, fault_.attrs, ctx.core.format(), ctx.level);
+    const Pte leaf = Pte::leaf(out, fault_.attrs, ctx.format(), ctx.level);
     if (!ctx.set(hardware_ ? leaf.writable_clean() : leaf)) return lost_race(ctx);
     outcome_ = FaultOutcome::mapped;
     mark_dirty(ctx);
@@ -67,14 +67,14 @@ class FaultVisitor {
   Status split_logged_block(WalkContext& ctx) {
     Result<Pa> page = cache_.take();
     if (!page.ok()) return Status::no_memory;
-    ctx.core.pages().adopt_table(page.value());
-    fill_split_table(ctx.core, page.value(), ctx.old, ctx.level);
+    ctx.pages().adopt_table(page.value());
+    fill_split_table(ctx.table(), page.value(), ctx.old, ctx.level);
     if (!ctx.set(Pte::locked())) {
       // Never linked: cleared and back to the cache.
-      u64* entries = ctx.core.pages().table(page.value());
-      for (u64 i = 0; i < ctx.core.geometry().entries_per_table(); ++i)
+      u64* entries = ctx.pages().table(page.value());
+      for (u64 i = 0; i < ctx.geometry().entries_per_table(); ++i)
         entries[i] = 0;
-      ctx.core.pages().disown_table(page.value());
+      ctx.pages().disown_table(page.value());
       cache_.put_back(page.value());
       return lost_race(ctx);
     }
@@ -82,17 +82,17 @@ class FaultVisitor {
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
         .leaf_level = LevelHint::at(ctx.level),
     });
-    ctx.set(Pte::table(page.value(), ctx.core.oa()));  // nobody else writes a locked entry
-    return Status::ok;                                 // the walker descends into it
+    ctx.set(Pte::table(page.value(), ctx.oa()));  // nobody else writes a locked entry
+    return Status::ok;                            // the walker descends into it
   }
 
   Status install_table(WalkContext& ctx) {
     Result<Pa> page = cache_.take();
     if (!page.ok()) return Status::no_memory;
-    ctx.core.pages().adopt_table(page.value());
-    if (!ctx.set(Pte::table(page.value(), ctx.core.oa()))) {
+    ctx.pages().adopt_table(page.value());
+    if (!ctx.set(Pte::table(page.value(), ctx.oa()))) {
       // Never linked, never seen by any walker: straight back to the cache, still zeroed.
-      ctx.core.pages().disown_table(page.value());
+      ctx.pages().disown_table(page.value());
       cache_.put_back(page.value());
       return lost_race(ctx);
     }
@@ -110,10 +110,10 @@ class FaultVisitor {
   // The IPA is mapped: a permission or access-flag fault, or a fault another CPU resolved.
   Status resolve_existing(WalkContext& ctx) {
     const Ipa page = fault_.ipa.align_down(page_bytes_);
-    const Pa have = ctx.old.output_address(ctx.core.oa()).align_down(ctx.entry_bytes()) +
-                    (page - ctx.entry_base());
+    const Pa have =
+        ctx.old.output_address(ctx.oa()).align_down(ctx.entry_bytes()) + (page - ctx.entry_base());
     const Pa want = fault_.pa + (page - fault_.ipa.align_down(fault_.leaf_bytes));
-    if (have != want || !ctx.old.has_memtype(fault_.attrs.mem, ctx.core.format())) {
+    if (have != want || !ctx.old.has_memtype(fault_.attrs.mem, ctx.format())) {
       return Status::exists;
     }
     if (log_ != nullptr && ctx.entry_bytes() > page_bytes_) return split_logged_block(ctx);
@@ -134,7 +134,7 @@ class FaultVisitor {
       mark_dirty(ctx);
       return Status::ok;
     }
-    prepare_for_exec(ctx.core, old, next, ctx.level, ctx.maintenance());
+    prepare_for_exec(ctx.table(), old, next, ctx.level, ctx.maintenance());
     if (!ctx.set(next)) return Status::again;
     if (next.perm() != old.perm() || next.dbm() != old.dbm()) {
       // This CPU's TLB may hold the entry with its old permissions: gone before we return. Other

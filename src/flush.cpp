@@ -9,10 +9,10 @@ namespace {
 class FlushVisitor {
  public:
   Status leaf(WalkContext& ctx) {
-    if (!ctx.old.is_leaf(ctx.level) || !ctx.core.needs_cleaning(ctx.old)) return Status::ok;
+    if (!ctx.old.is_leaf(ctx.level) || !ctx.needs_cleaning(ctx.old)) return Status::ok;
     const IpaRange part = ctx.span();
-    ctx.core.maintenance().dc_civac(
-        ctx.old.output_address(ctx.core.oa()) + (part.start - ctx.entry_base()), part.size);
+    ctx.maintenance().dc_civac(ctx.old.output_address(ctx.oa()) + (part.start - ctx.entry_base()),
+                               part.size);
     flushed_ = true;
     return Status::ok;
   }

@@ -42,7 +42,7 @@ class MapVisitor {
     // annotations: refused without replace, collapsed into the leaf with it.
     if (!has(flags_, MapFlags::replace)) return Status::exists;
     if (prepare_leaves_)
-      prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
+      prepare_memory(ctx.table(), output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
     break_before_make(ctx, new_leaf(ctx));
     return Status::ok;
   }
@@ -54,12 +54,12 @@ class MapVisitor {
       const Pte next = new_leaf(ctx);
       if (ctx.old == next) return Status::ok;
       if (prepare_leaves_)
-        prepare_memory(ctx.core, output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
+        prepare_memory(ctx.table(), output(ctx), ctx.entry_bytes(), attrs_, ctx.maintenance());
       if (ctx.old.is_valid()) {
         // Any change of a live leaf goes through break-before-make here: a remap is rare, and a
         // permission-only change would need the same invalidation anyway.
         const bool same_memory =
-            next.output_address(ctx.core.oa()) == ctx.old.output_address(ctx.core.oa()) &&
+            next.output_address(ctx.oa()) == ctx.old.output_address(ctx.oa()) &&
             next.memattr() == ctx.old.memattr();
         break_before_make(ctx, next, same_memory ? OldMemory::still_mapped : OldMemory::released);
       } else {
@@ -69,9 +69,9 @@ class MapVisitor {
     }
     // Go one level down: a new table, or the existing block/annotation split into one.
     if (ctx.old.is_zero()) {
-      Result<Pa> table = ctx.core.pages().alloc_table();
+      Result<Pa> table = ctx.pages().alloc_table();
       if (!table.ok()) return table.status();
-      ctx.set(Pte::table(table.value(), ctx.core.oa()));
+      ctx.set(Pte::table(table.value(), ctx.oa()));
       return Status::ok;
     }
     return split_entry(ctx);
@@ -79,7 +79,7 @@ class MapVisitor {
 
  private:
   bool fits_leaf(const WalkContext& ctx) const {
-    const Geometry& g = ctx.core.geometry();
+    const Geometry& g = ctx.geometry();
     if (!g.leaf_allowed(ctx.level)) return false;
     if (!ctx.level.is_last() && (has(flags_, MapFlags::no_blocks) || logged(ctx))) return false;
     return ctx.covers_entry() && output(ctx).aligned(ctx.entry_bytes());
@@ -89,7 +89,7 @@ class MapVisitor {
     return logged_ != nullptr && logged_->overlaps(IpaRange{ctx.entry_base(), ctx.entry_bytes()});
   }
   Pte new_leaf(const WalkContext& ctx) const {
-    const Pte leaf = Pte::leaf(output(ctx), attrs_, ctx.core.format(), ctx.level);
+    const Pte leaf = Pte::leaf(output(ctx), attrs_, ctx.format(), ctx.level);
     const LoggedRange* logged = logged_ != nullptr ? logged_->find(ctx.entry_base()) : nullptr;
     return logged != nullptr && has(attrs_.perm, Perm::write)
                ? armed_for_logging(leaf, logged->tracking)

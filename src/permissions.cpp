@@ -18,7 +18,7 @@ class PermissionVisitor {
     const Pte next = changed(ctx);
     if (next == ctx.old) return Status::ok;
     if (!ctx.covers_entry()) return split_entry(ctx);
-    prepare_for_exec(ctx.core, ctx.old, next, ctx.level, ctx.maintenance());
+    prepare_for_exec(ctx.table(), ctx.old, next, ctx.level, ctx.maintenance());
     ctx.set(next);
     pending_.add(ctx);
     return Status::ok;
@@ -33,8 +33,8 @@ class PermissionVisitor {
     // Without its DBM bit cleared, a write-protected leaf stays writable by the hardware.
     if (has(remove_, Perm::write)) return next.with_dbm(false);
     // In a logged range write permission is granted armed: its first write is logged.
-    if (has(add_, Perm::write) && !has(old.perm(), Perm::write) && !ctx.core.logged().empty()) {
-      if (const LoggedRange* logged = ctx.core.logged().find(ctx.entry_base())) {
+    if (has(add_, Perm::write) && !has(old.perm(), Perm::write) && !ctx.logged().empty()) {
+      if (const LoggedRange* logged = ctx.logged().find(ctx.entry_base())) {
         return armed_for_logging(next, logged->tracking);
       }
     }
@@ -52,7 +52,7 @@ class DeviceLeafFinder {
  public:
   Status leaf(ReadContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
-    const DescriptorFormat format = ctx.core.format();
+    const DescriptorFormat format = ctx.format();
     const bool device = ctx.old.has_memtype(MemType::device_ngnre, format) ||
                         ctx.old.has_memtype(MemType::device_ngnrne, format);
     return device ? Status::exec_on_device : Status::ok;

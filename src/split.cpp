@@ -32,12 +32,12 @@ class SplitVisitor {
       budget_ -= 1;
       return split_entry(ctx);
     }
-    const u64 needed = pages_to_split(ctx.core.geometry(), ctx.level, target_);
+    const u64 needed = pages_to_split(ctx.geometry(), ctx.level, target_);
     if (needed > budget_) return Status::budget_exhausted;
-    Result<Pa> subtree = build_subtree(ctx.core, ctx.old, ctx.level, target_);
+    Result<Pa> subtree = build_subtree(ctx.table(), ctx.old, ctx.level, target_);
     if (!subtree.ok()) return subtree.status();
     budget_ -= needed;
-    break_before_make(ctx, Pte::table(subtree.value(), ctx.core.oa()), OldMemory::still_mapped);
+    break_before_make(ctx, Pte::table(subtree.value(), ctx.oa()), OldMemory::still_mapped);
     return Status::ok;
   }
 
@@ -56,10 +56,10 @@ class UniformCheck {
   Status leaf(ReadContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::exists;
     if (count_ == 0) first_ = ctx.old;
-    const Pa expected = first_.output_address(ctx.core.oa()) + count_ * ctx.entry_bytes();
+    const Pa expected = first_.output_address(ctx.oa()) + count_ * ctx.entry_bytes();
     ++count_;
     constexpr u64 kAttrBits = bits::kLeafAttrs;
-    const bool same = ctx.old.output_address(ctx.core.oa()) == expected &&
+    const bool same = ctx.old.output_address(ctx.oa()) == expected &&
                       (ctx.old.raw() & kAttrBits) == (first_.raw() & kAttrBits);
     return same ? Status::ok : Status::exists;
   }
@@ -82,13 +82,12 @@ class CollapseVisitor {
  public:
   // Bottom-up: by the time a table is visited after its children, they were collapsed already.
   Status table_post(WalkContext& ctx) {
-    if (!ctx.covers_entry() || !ctx.core.geometry().block_allowed(ctx.level)) return Status::ok;
+    if (!ctx.covers_entry() || !ctx.geometry().block_allowed(ctx.level)) return Status::ok;
     if (!ctx.old.is_table(ctx.level)) return Status::ok;
     Pte first;
-    if (!uniform(ctx.core, ctx, first)) return Status::ok;
-    if (!first.output_address(ctx.core.oa()).aligned(ctx.entry_bytes())) return Status::ok;
-    const Pte block =
-        first.as_leaf_at(ctx.level, first.output_address(ctx.core.oa()), ctx.core.oa());
+    if (!uniform(ctx.table(), ctx, first)) return Status::ok;
+    if (!first.output_address(ctx.oa()).aligned(ctx.entry_bytes())) return Status::ok;
+    const Pte block = first.as_leaf_at(ctx.level, first.output_address(ctx.oa()), ctx.oa());
     // The same memory with the same attributes stays mapped: nothing to clean.
     break_before_make(ctx, block, OldMemory::still_mapped);
     return Status::ok;

@@ -63,9 +63,9 @@ class BuildVisitor {
   explicit BuildVisitor(Level target) : target_(target) {}
   Status leaf(WalkContext& ctx) {
     if (ctx.level.deeper() > target_) return Status::ok;
-    Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
+    Result<Pa> table = build_split_table(ctx.table(), ctx.old, ctx.level);
     if (!table.ok()) return table.status();
-    ctx.set(Pte::table(table.value(), ctx.core.oa()));
+    ctx.set(Pte::table(table.value(), ctx.oa()));
     return Status::ok;
   }
 
@@ -97,31 +97,31 @@ void break_before_make(WalkContext& ctx, Pte next, OldMemory old_memory) {
   const Pte old = ctx.old;
   ctx.set(Pte::locked());
   const bool was_table = old.is_table(ctx.level);
-  ctx.core.maintenance().invalidate(InvalidationScope{
+  ctx.maintenance().invalidate(InvalidationScope{
       .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
       .tables_removed = was_table,
       .leaf_level = was_table ? LevelHint::none() : LevelHint::at(ctx.level),
   });
   if (was_table) {
     free_subtree(
-        ctx.core,
-        Subtree{.table = old.table_address(ctx.core.oa()),
+        ctx.table(),
+        Subtree{.table = old.table_address(ctx.oa()),
                 .level = ctx.level.deeper(),
                 .base = ctx.entry_base()},
         old_memory == OldMemory::still_mapped ? SubtreeLeaves::unread : SubtreeLeaves::removed);
   } else if (old_memory == OldMemory::released) {
-    clean_removed_leaf(ctx.core, old, ctx.level);
+    clean_removed_leaf(ctx.table(), old, ctx.level);
   }
   ctx.set(next);
 }
 
 Status split_entry(WalkContext& ctx) {
-  Result<Pa> table = build_split_table(ctx.core, ctx.old, ctx.level);
+  Result<Pa> table = build_split_table(ctx.table(), ctx.old, ctx.level);
   if (!table.ok()) return table.status();
   if (ctx.old.is_valid()) {
-    break_before_make(ctx, Pte::table(table.value(), ctx.core.oa()), OldMemory::still_mapped);
+    break_before_make(ctx, Pte::table(table.value(), ctx.oa()), OldMemory::still_mapped);
   } else {
-    ctx.set(Pte::table(table.value(), ctx.core.oa()));
+    ctx.set(Pte::table(table.value(), ctx.oa()));
   }
   return Status::ok;
 }
@@ -140,15 +140,15 @@ void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves) {
 
 void prune_if_empty(WalkContext& ctx) {
   if (!ctx.old.is_table(ctx.level)) return;
-  const Pa child = ctx.old.table_address(ctx.core.oa());
-  if (ctx.core.pages().refs(child) != 1) return;
+  const Pa child = ctx.old.table_address(ctx.oa());
+  if (ctx.pages().refs(child) != 1) return;
   ctx.set(Pte::invalid());
-  ctx.core.maintenance().invalidate(InvalidationScope{
+  ctx.maintenance().invalidate(InvalidationScope{
       .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
       .tables_removed = true,
       .empty_tables = true,
   });
-  ctx.core.pages().free_table(child);
+  ctx.pages().free_table(child);
 }
 
 }  // namespace s2pt

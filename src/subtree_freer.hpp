@@ -47,6 +47,7 @@ class SubtreeFreer {
         pages_(pages),
         what_(what),
         read_leaves_(reads_leaves(core, what)),
+        clean_in_one_pass_(what == SubtreeLeaves::torn_down && !core.observer()),
         budget_(budget) {}
 
   // Whether freeing such a subtree reads its leaves at all.
@@ -67,13 +68,13 @@ class SubtreeFreer {
   Status table_pre(WalkContext& ctx) {
     if (freed_ >= budget_) return Status::budget_exhausted;
     const Level below = ctx.level.deeper();
-    const u64 entries = ctx.core.geometry().entries_per_table();
+    const u64 entries = ctx.geometry().entries_per_table();
     if (!below.is_last()) {
       // A table of last-level tables whose leaves need nothing, when the budget covers it
       // whole: its pages go in one pass over it (a context per entry would double the cost of
       // reclaiming a large unmap). Otherwise the walk goes down and frees them one by one.
       if (!read_leaves_ && below.deeper().is_last() && budget_ - freed_ > entries) {
-        free_last_level_tables(ctx.core, Subtree{child(ctx), below, ctx.entry_base()}, 0);
+        free_last_level_tables(ctx.table(), Subtree{child(ctx), below, ctx.entry_base()}, 0);
         free(child(ctx));
         ctx.skip_children();
       }
@@ -82,8 +83,8 @@ class SubtreeFreer {
     if (read_leaves_) {
       // A torn-down table's leaves that only need cleaning (no observer): one pass over the
       // page. Others are visited one by one.
-      if (what_ != SubtreeLeaves::torn_down || ctx.core.observer()) return Status::ok;
-      leaves_.clean_pages(ctx.core.pages().table(child(ctx)), entries);
+      if (!clean_in_one_pass_) return Status::ok;
+      leaves_.clean_pages(ctx.pages().table(child(ctx)), entries);
     }
     free(child(ctx));
     ctx.skip_children();
@@ -125,7 +126,7 @@ class SubtreeFreer {
   Pa owed() const { return owed_; }
 
  private:
-  static Pa child(const WalkContext& ctx) { return ctx.old.table_address(ctx.core.oa()); }
+  static Pa child(const WalkContext& ctx) { return ctx.old.table_address(ctx.oa()); }
   // Frees the (last-level) tables the entries of `subtree`'s top name, from entry `first` on.
   void free_last_level_tables(const TableCore& core, Subtree subtree, u64 first) {
     const u64* entries = core.pages().table(subtree.table);
@@ -143,6 +144,7 @@ class SubtreeFreer {
   FreeBatch& pages_;
   SubtreeLeaves what_;
   bool read_leaves_;
+  bool clean_in_one_pass_;  // the leaves need cleaning only, no observer
   u64 budget_;
   u64 freed_ = 0;
   Pa owed_{};

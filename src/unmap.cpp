@@ -19,13 +19,13 @@ class PerEntryUnmap {
     if (!ctx.covers_entry()) return split_entry(ctx);
     const Pte old = ctx.old;
     ctx.set(Pte::invalid());
-    Maintenance& m = ctx.core.maintenance();
+    Maintenance& m = ctx.maintenance();
     m.invalidate(InvalidationScope{
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
         .leaf_level = LevelHint::at(ctx.level),
         .leaf_only = true,
     });
-    LeafRemoval removal(ctx.core);
+    LeafRemoval removal(ctx.table());
     removal.removed(old, ctx.level, ctx.entry_base());
     removal.complete();
     return Status::ok;

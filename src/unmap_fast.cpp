@@ -63,7 +63,7 @@ class TablePageCounter {
 // Table pages in the subtree below the table entry at ctx.
 u64 subtree_pages(const WalkContext& ctx) {
   TablePageCounter counter(ctx.level);
-  visit(ctx.core, IpaRange{ctx.entry_base(), ctx.entry_bytes()}, counter);
+  visit(ctx.table(), IpaRange{ctx.entry_base(), ctx.entry_bytes()}, counter);
   return counter.pages();
 }
 
@@ -76,7 +76,7 @@ class DetachVisitor {
 
   Status table_pre(WalkContext& ctx) {
     if (!ctx.covers_entry()) return Status::ok;
-    if (ctx.core.annotations_possible() && holds_annotation(ctx.core, ctx)) return Status::ok;
+    if (ctx.annotations_possible() && holds_annotation(ctx.table(), ctx)) return Status::ok;
     if (count_pages_) pages_ += subtree_pages(ctx);
     park(ctx);
     tables_removed_ = true;
@@ -103,7 +103,7 @@ class DetachVisitor {
     const unsigned below = slot(ctx.level.deeper());
     const u64 parked_below = parked_[below];
     if (ctx.end >= ctx.entry_end()) parked_[below] = 0;
-    if (ctx.core.pages().refs(ctx.old.table_address(ctx.core.oa())) == 1 + parked_below) {
+    if (ctx.pages().refs(ctx.old.table_address(ctx.oa())) == 1 + parked_below) {
       // The table goes whole; its count must not carry over to the next table at that level.
       parked_[below] = 0;
       park(ctx);
@@ -163,18 +163,18 @@ class CollectVisitor {
     if (!marker::is_parked(ctx.old)) return Status::ok;
     const Pte was = marker::unpark(ctx.old);
     if (was.is_table(ctx.level)) {
-      if (LeafRemoval::needed(ctx.core)) {
+      if (LeafRemoval::needed(ctx.table())) {
         DetachedLeaves visitor(leaves_);
-        walk_detached(ctx.core,
-                      Subtree{.table = was.table_address(ctx.core.oa()),
+        walk_detached(ctx.table(),
+                      Subtree{.table = was.table_address(ctx.oa()),
                               .level = ctx.level.deeper(),
                               .base = ctx.entry_base()},
                       visitor);
       }
-      detached_[detached_count_++] = Subtree{.table = was.table_address(ctx.core.oa()),
+      detached_[detached_count_++] = Subtree{.table = was.table_address(ctx.oa()),
                                              .level = ctx.level.deeper(),
                                              .base = ctx.entry_base()};
-      if (detached_count_ == kRetireBatch) retire_detached(ctx.core);
+      if (detached_count_ == kRetireBatch) retire_detached(ctx.table());
     } else {
       leaves_.removed(was, ctx.level, ctx.entry_base());
     }

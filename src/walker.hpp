@@ -64,25 +64,48 @@ enum class DirtyHandoff : u8 {
   reported,   // the caller reports the page itself (the harvest)
 };
 
-// A read-only walk's context.
-struct ReadContext : EntryView {
-  const TableCore& core;
+// A read-only walk's context: where the walk is, and the layout to decode entries with.
+class ReadContext : public EntryView {
+ public:
+  ReadContext(const EntryView& view, const TableCore& table) : EntryView(view), table_(table) {}
+
+  const Geometry& geometry() const { return table_.geometry(); }
+  DescriptorFormat format() const { return table_.format(); }
+  OaLayout oa() const { return table_.oa(); }
+  // The whole table, only to hand to a read-only helper that takes one (a nested visit()).
+  const TableCore& table() const { return table_; }
+
+ private:
+  const TableCore& table_;
 };
 
-// A writing walk's context: the entry's slot and how to change it.
-struct WalkContext : EntryView {
-  TableCore& core;
-  u64* slot = nullptr;  // the entry being visited
-  Pa table_pa;          // the table page holding the entry
-  // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
-  // call per table page and walk, not one per entry changed.
-  u32** refcount = nullptr;
-  bool in_root = false;  // the entry is in the root table (which has no reference count)
-  WalkMode mode = WalkMode::exclusive;
-  unsigned walker_slot = 0;  // a shared walker's slot (Reclaimer, PageCache::walker_slot)
+// A writing walk's context: where the walk is, the services a visitor uses (the layout, table
+// pages, this walk's maintenance, the logged ranges) and set(), the only way to change the entry.
+class WalkContext : public EntryView {
+ public:
+  WalkContext(const EntryView& view, TableCore& table, u64* slot, Pa table_pa, u32** refcount,
+              bool in_root, WalkMode mode, unsigned walker_slot)
+      : EntryView(view),
+        table_(table),
+        slot_(slot),
+        table_pa_(table_pa),
+        refcount_(refcount),
+        in_root_(in_root),
+        mode_(mode),
+        walker_slot_(walker_slot) {}
 
+  const Geometry& geometry() const { return table_.geometry(); }
+  DescriptorFormat format() const { return table_.format(); }
+  OaLayout oa() const { return table_.oa(); }
+  TablePages& pages() const { return table_.pages(); }
   // Where this walk issues and counts its maintenance.
-  Maintenance& maintenance() const { return core.maintenance(mode, walker_slot); }
+  Maintenance& maintenance() const { return table_.maintenance(mode_, walker_slot_); }
+  const LoggedRanges& logged() const { return table_.logged(); }
+  bool needs_cleaning(Pte leaf) const { return table_.needs_cleaning(leaf); }
+  bool annotations_possible() const { return table_.annotations_possible(); }
+  // The whole table, only to hand to the shared operations that take one (subtree.hpp,
+  // leaf_removal.hpp, reclaim.hpp); a visitor reaches the table's parts through the calls above.
+  TableCore& table() const { return table_; }
 
   // Replaces the entry, keeping the table page's reference count equal to 1 + its non-zero
   // entries. Exclusive walks store; shared walks compare-and-swap against `old` and, when another
@@ -96,13 +119,13 @@ struct WalkContext : EntryView {
   // are retired only by exclusive operations, which no shared walker overlaps); a caller whose
   // locking is broken gets `again` from the fault path instead of a write to a freed page.
   bool set(Pte next, DirtyHandoff handoff = DirtyHandoff::to_bitmap) {
-    const bool adds = !in_root && old.is_zero() && !next.is_zero();
-    const bool removes = !in_root && !old.is_zero() && next.is_zero();
+    const bool adds = !in_root_ && old.is_zero() && !next.is_zero();
+    const bool removes = !in_root_ && !old.is_zero() && next.is_zero();
     Pte replaced = old;
-    if (mode == WalkMode::shared) {
+    if (mode_ == WalkMode::shared) {
       if (adds && !TablePages::try_get(count())) return false;
-      if (!entry::compare_exchange(slot, replaced, next)) {
-        if (adds) TablePages::adjust(count(), ~0u, mode);
+      if (!entry::compare_exchange(slot_, replaced, next)) {
+        if (adds) TablePages::adjust(count(), ~0u, mode_);
         old = replaced;
         return false;
       }
@@ -110,28 +133,38 @@ struct WalkContext : EntryView {
       // The hardware may set S2AP[1] (or AF) in a DBM leaf at any moment: replace it by
       // compare-and-swap, so that a write it let through meanwhile is seen in `replaced` (Arm ARM
       // D8.4.7: the update is atomic with respect to other accesses to the descriptor).
-      while (!entry::compare_exchange(slot, replaced, next)) {
+      while (!entry::compare_exchange(slot_, replaced, next)) {
       }
-      if (adds) TablePages::adjust(count(), 1, mode);
+      if (adds) TablePages::adjust(count(), 1, mode_);
     } else {
-      entry::store(slot, next);
-      if (adds) TablePages::adjust(count(), 1, mode);
+      entry::store(slot_, next);
+      if (adds) TablePages::adjust(count(), 1, mode_);
     }
     if (replaced.hw_dirty() && !next.hw_dirty() &&
         !(handoff == DirtyHandoff::reported && old.hw_dirty())) {
-      core.log_hardware_dirty(IpaRange{entry_base(), bytes});
+      table_.log_hardware_dirty(IpaRange{entry_base(), bytes});
     }
-    if (next.is_annotated()) core.note_annotation();
-    if (removes) TablePages::adjust(count(), ~0u, mode);
+    if (next.is_annotated()) table_.note_annotation();
+    if (removes) TablePages::adjust(count(), ~0u, mode_);
     old = next;
     return true;
   }
 
  private:
+  // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
+  // call per table page and walk, not one per entry changed.
   u32* count() {
-    if (*refcount == nullptr) *refcount = core.pages().refcount(table_pa);
-    return *refcount;
+    if (*refcount_ == nullptr) *refcount_ = table_.pages().refcount(table_pa_);
+    return *refcount_;
   }
+
+  TableCore& table_;
+  u64* slot_;       // the entry being visited
+  Pa table_pa_;     // the table page holding the entry
+  u32** refcount_;  // the walk's cached reference count of that page
+  bool in_root_;    // the entry is in the root table (which has no reference count)
+  WalkMode mode_;
+  unsigned walker_slot_;  // a shared walker's slot (Reclaimer, PageCache::walker_slot)
 };
 
 // The end of what a detached subtree translates (a root spans all its pages).

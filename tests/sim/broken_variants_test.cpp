@@ -79,7 +79,7 @@ struct EarlyCmoUnmap {
     m.dsb_ishst();
     m.tlbi(TlbiOp::ipas2le1is,
            tlbi::ipa_operand(ctx.entry_base(), Granule::k4, LevelHint::at(ctx.level)));
-    m.dc_civac(old.output_address(ctx.core.oa()), ctx.entry_bytes());  // too early
+    m.dc_civac(old.output_address(ctx.oa()), ctx.entry_bytes());  // too early
     m.dsb_ish();
     m.tlbi(TlbiOp::vmalle1is, 0);
     m.dsb_ish();
@@ -150,9 +150,9 @@ TEST(SimBroken, UnmapWithoutCacheMaintenance) {
 struct DetachTable {
   Status table_pre(WalkContext& ctx) {
     if (ctx.level != Level{2}) return Status::ok;
-    detached = ctx.old.table_address(ctx.core.oa());
+    detached = ctx.old.table_address(ctx.oa());
     ctx.set(Pte::invalid());
-    ctx.core.maintenance().invalidate(InvalidationScope{
+    ctx.maintenance().invalidate(InvalidationScope{
         .range = IpaRange{ctx.entry_base(), ctx.entry_bytes()}, .tables_removed = true});
     return Status::ok;
   }
@@ -490,7 +490,7 @@ struct RefAfterZero {
   Status leaf(WalkContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level)) return Status::ok;
     ctx.set(Pte::invalid());
-    ctx.core.maintenance().invalidate(
+    ctx.maintenance().invalidate(
         InvalidationScope{.range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
                           .leaf_level = LevelHint::at(ctx.level),
                           .leaf_only = true});
@@ -498,16 +498,16 @@ struct RefAfterZero {
   }
   Status table_post(WalkContext& ctx) {
     if (ctx.level != Level{2}) return Status::ok;
-    const Pa child = ctx.old.table_address(ctx.core.oa());
-    if (ctx.core.pages().refs(child) != 1) return Status::ok;
+    const Pa child = ctx.old.table_address(ctx.oa());
+    if (ctx.pages().refs(child) != 1) return Status::ok;
     ctx.set(Pte::invalid());
-    ctx.core.maintenance().invalidate(
+    ctx.maintenance().invalidate(
         InvalidationScope{.range = IpaRange{ctx.entry_base(), ctx.entry_bytes()},
                           .tables_removed = true,
                           .empty_tables = true});
-    ctx.core.pages().put(child, WalkMode::exclusive);  // 1 -> 0: the last reference is gone
-    ctx.core.pages().free_table(child);
-    if (broken) ctx.core.pages().get(child, WalkMode::exclusive);  // ... and taken back
+    ctx.pages().put(child, WalkMode::exclusive);  // 1 -> 0: the last reference is gone
+    ctx.pages().free_table(child);
+    if (broken) ctx.pages().get(child, WalkMode::exclusive);  // ... and taken back
     return Status::ok;
   }
 };
@@ -532,19 +532,18 @@ TEST(SimBroken, ReferenceTakenAfterCountReachedZero) {
 struct SplitWithoutBbm {
   Status leaf(WalkContext& ctx) {
     if (!ctx.old.is_leaf(ctx.level) || ctx.level.is_last()) return Status::ok;
-    const Geometry& g = ctx.core.geometry();
-    Result<Pa> page = ctx.core.pages().alloc_table();
+    const Geometry& g = ctx.geometry();
+    Result<Pa> page = ctx.pages().alloc_table();
     if (!page.ok()) return page.status();
-    u64* table = ctx.core.pages().table(page.value());
+    u64* table = ctx.pages().table(page.value());
     for (u64 i = 0; i < g.entries_per_table(); ++i) {
-      table[i] =
-          ctx.old
-              .as_leaf_at(kLastLevel, ctx.old.output_address(ctx.core.oa()) + i * g.page_bytes(),
-                          ctx.core.oa())
-              .raw();
-      ctx.core.pages().get(page.value(), WalkMode::exclusive);
+      table[i] = ctx.old
+                     .as_leaf_at(kLastLevel, ctx.old.output_address(ctx.oa()) + i * g.page_bytes(),
+                                 ctx.oa())
+                     .raw();
+      ctx.pages().get(page.value(), WalkMode::exclusive);
     }
-    ctx.set(Pte::table(page.value(), ctx.core.oa()));
+    ctx.set(Pte::table(page.value(), ctx.oa()));
     return Status::ok;
   }
 };

@@ -41,14 +41,14 @@ class DumpVisitor {
              .raw = e.raw()};
     if (e.is_leaf(ctx.level)) {
       r.kind = Region::Kind::mapped;
-      r.pa = e.output_address(ctx.core.oa());
+      r.pa = e.output_address(ctx.oa());
       r.memattr = e.memattr();
-      if (Result<Attrs> a = e.attrs(ctx.core.format()); a.ok()) {
+      if (Result<Attrs> a = e.attrs(ctx.format()); a.ok()) {
         r.attrs = a.value();
       } else {
         r.memattr_known = false;
         r.attrs = Attrs{.perm = e.perm(),
-                        .sh = e.sh(ctx.core.oa()),
+                        .sh = e.sh(ctx.oa()),
                         .af = e.af(),
                         .contiguous = e.contiguous(),
                         .sw = e.sw()};
