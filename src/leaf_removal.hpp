@@ -1,7 +1,6 @@
 // What happens to a leaf once it is gone from the tables and its TLB invalidation completed: the
 // leaf observer hears of it and, without FWB, its cacheable memory is cleaned and invalidated to
-// PoC. The cleaning calls are batched: adjacent memory becomes one DC CIVAC range, and no barrier
-// is issued in between; complete() ends the batch with one DSB ISH.
+// PoC, in one CleanBatch: complete() ends it with one DSB ISH.
 #pragma once
 
 #include "entry.hpp"
@@ -10,11 +9,52 @@
 
 namespace s2pt {
 
+// Cleaning and invalidating guest memory to PoC, batched: adjacent memory becomes one DC CIVAC
+// range and no barrier is issued in between. complete() ends the batch with the DSB ISH that
+// completes it (Arm ARM, "Ordering and completion of data and instruction cache instructions":
+// a DC by VA is complete only once a later DSB has completed).
+class CleanBatch {
+ public:
+  explicit CleanBatch(Maintenance& m) : maintenance_(m) {}
+  CleanBatch(const CleanBatch&) = delete;
+  CleanBatch& operator=(const CleanBatch&) = delete;
+
+  void add(Pa pa, u64 size) {
+    if (bytes_ != 0 && pa == start_ + bytes_) {
+      bytes_ += size;
+      return;
+    }
+    issue_pending();
+    start_ = pa;
+    bytes_ = size;
+  }
+  // Issues what is still batched and, if this batch cleaned anything, the DSB ISH: the cleaned
+  // memory may be reused once this returns.
+  void complete() {
+    issue_pending();
+    if (issued_) maintenance_.dsb_ish();
+    issued_ = false;
+  }
+
+ private:
+  void issue_pending() {
+    if (bytes_ == 0) return;
+    maintenance_.dc_civac(start_, bytes_);
+    issued_ = true;
+    bytes_ = 0;
+  }
+
+  Maintenance& maintenance_;
+  Pa start_{};
+  u64 bytes_ = 0;
+  bool issued_ = false;
+};
+
 class LeafRemoval {
  public:
   // Cleaning issued through `m`: the exclusive maintenance, unless the caller names another.
   explicit LeafRemoval(TableCore& core) : LeafRemoval(core, core.maintenance()) {}
-  LeafRemoval(TableCore& core, Maintenance& m) : core_(core), maintenance_(m) {}
+  LeafRemoval(TableCore& core, Maintenance& m) : core_(core), cleaning_(m) {}
   LeafRemoval(const LeafRemoval&) = delete;
   LeafRemoval& operator=(const LeafRemoval&) = delete;
 
@@ -75,36 +115,14 @@ class LeafRemoval {
     }
   }
 
-  // Issues what is still batched and, if this batch cleaned anything, the DSB ISH that completes
-  // it: the cleaned memory may be reused once this returns.
-  void complete() {
-    flush_pending();
-    if (issued_) maintenance_.dsb_ish();
-    issued_ = false;
-  }
+  // Issues what is still batched and the DSB ISH that completes it (CleanBatch::complete).
+  void complete() { cleaning_.complete(); }
 
  private:
-  void clean(Pa pa, u64 size) {
-    if (bytes_ != 0 && pa == start_ + bytes_) {
-      bytes_ += size;
-      return;
-    }
-    flush_pending();
-    start_ = pa;
-    bytes_ = size;
-  }
-  void flush_pending() {
-    if (bytes_ == 0) return;
-    maintenance_.dc_civac(start_, bytes_);
-    issued_ = true;
-    bytes_ = 0;
-  }
+  void clean(Pa pa, u64 size) { cleaning_.add(pa, size); }
 
   TableCore& core_;
-  Maintenance& maintenance_;
-  Pa start_{};
-  u64 bytes_ = 0;
-  bool issued_ = false;
+  CleanBatch cleaning_;
 };
 
 }  // namespace s2pt

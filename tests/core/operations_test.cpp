@@ -183,6 +183,18 @@ TEST(FlushDcache, CleansMappedCacheableMemoryOnlyWithoutFwb) {
   EXPECT_TRUE(fwb.ops().empty());
 }
 
+// Leaves mapping adjacent memory are cleaned as one range, completed by one DSB; a gap starts a
+// new range.
+TEST(FlushDcache, AdjacentMemoryIsOneRangeUnderOneBarrier) {
+  Rig rig(k4, test::kNoFeatures);
+  ASSERT_TRUE(rig.table().map({Ipa{k1G}, 3 * k4K}, Pa{4 * k1G}, kRw, MapFlags::no_blocks).ok());
+  ASSERT_TRUE(rig.table().map({Ipa{k1G + 3 * k4K}, k4K}, Pa{8 * k1G}, kRw).ok());
+  rig.arch.clear();
+  ASSERT_TRUE(rig.table().flush_dcache({Ipa{k1G}, 4 * k4K}).ok());
+  EXPECT_EQ(rig.ops(), (std::vector<std::string>{"DC CIVAC 0x100000000 +0x3000",
+                                                 "DC CIVAC 0x200000000 +0x1000", "DSB ISH"}));
+}
+
 TEST(Destroy, FreesEverythingAndIsIdempotent) {
   for (Granule g : {Granule::k4, Granule::k16, Granule::k64}) {
     Rig rig(test::make_geometry(g, 40, 40));
