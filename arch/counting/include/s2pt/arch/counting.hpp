@@ -45,6 +45,13 @@ class CountingArch final : public SteppingArch {
   Features features() const override { return features_; }
   void set_features(const Features& f) { features_ = f; }
 
+  // A plan is stepped through only to record it: without a log there is nothing to do per
+  // instruction (the core counts every plan itself, Table::stats()), as a backend that takes the
+  // whole plan at once would do.
+  void invalidate(const InvalidationPlan& plan) override {
+    if (record_) SteppingArch::invalidate(plan);
+  }
+
   void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
     push(Op{.kind = OpKind::tlbi, .tlbi = op, .vmid = context.vmid(), .operand = operand});
   }
