@@ -71,9 +71,7 @@ class FaultVisitor {
     fill_split_table(ctx.table(), page.value(), ctx.old, ctx.level);
     if (!ctx.set(Pte::locked())) {
       // Never linked: cleared and back to the cache.
-      u64* entries = ctx.pages().table(page.value());
-      for (u64 i = 0; i < ctx.geometry().entries_per_table(); ++i)
-        entries[i] = 0;
+      ctx.pages().clear_unlinked(page.value());
       ctx.pages().disown_table(page.value());
       cache_.put_back(page.value());
       return lost_race(ctx);

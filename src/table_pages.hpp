@@ -38,6 +38,12 @@ class TablePages {
     __atomic_store_n(refcount(page), 0u, __ATOMIC_RELAXED);
     __atomic_sub_fetch(&table_pages_, 1, __ATOMIC_RELAXED);
   }
+  // Zeroes a table page nothing ever linked (a page cache hands out zeroed pages only).
+  void clear_unlinked(Pa page) const {
+    u64* entries = table(page);
+    for (u64 i = 0; i < geometry_.entries_per_table(); ++i)
+      entries[i] = 0;
+  }
   // Gives back a table page that no hardware or software walker can reach any more: it was never
   // linked, or it was unlinked and the TLB invalidation that followed has completed.
   // Its count drops to zero first: a shared walker that still held a pointer to it (only a

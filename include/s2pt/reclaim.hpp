@@ -34,9 +34,12 @@ class Reclaimer {
   // Returns the epoch entered.
   u64 enter(unsigned slot) {
     const u64 now = __atomic_load_n(&epoch_.value, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&slots_[slot].epoch, now, __ATOMIC_SEQ_CST);
-    // The store above is ordered before every entry this walker loads afterwards: a writer that
-    // does not see it yet has already unlinked what it retires, so the walker cannot reach it.
+    __atomic_store_n(&slots_[slot].epoch, now, __ATOMIC_RELAXED);
+    // The fence orders the store above before every entry this walker loads afterwards. The
+    // writer has a fence between its unlink and its reading of the slots (close_epoch,
+    // grace_over): of the two fences, if the walker's comes first the writer sees the slot, and
+    // if the writer's comes first the walker cannot load the unlinked entry. A sequentially
+    // consistent store would add a second full barrier to every fault for nothing.
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return now;
   }
