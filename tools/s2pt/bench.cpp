@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cli.hpp"
@@ -322,19 +323,26 @@ class Case {
     return ok;
   }
 
-  // Populates the VM from an empty table, timed; then checks every leaf and tears it down.
-  Times populate_once(const Method& method, Row& row, bool verify) {
-    hosted::PagePool pool(pool_config());
-    counting::CountingArch arch(
-        Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true, .lpa2 = true, .lpa = true},
-        /*record=*/false);
+  // The row's features on the counting backend, which records nothing: the benchmark times the
+  // table code, and the core counts the maintenance itself.
+  Features features() const {
+    return Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true, .lpa2 = true, .lpa = true};
+  }
+  Table create_table(Mm& pool, Arch& arch) const {
     Result<Table> created =
         Table::create(TableConfig{.geometry = *geometry_, .vmid = Vmid{1}}, pool, arch);
     if (!created.ok()) {
       std::fprintf(stderr, "s2pt bench: cannot create the table: %s\n", describe(created.status()));
       std::exit(1);
     }
-    Table& table = created.value();
+    return std::move(created).value();
+  }
+
+  // Populates the VM from an empty table, timed; then checks every leaf and tears it down.
+  Times populate_once(const Method& method, Row& row, bool verify) {
+    hosted::PagePool pool(pool_config());
+    counting::CountingArch arch(features(), /*record=*/false);
+    Table table = create_table(pool, arch);
     const Pa pa{u64{1} << 40 | backing_};
     const u64 leaves = vm_.bytes / backing_;
     const MapFlags flags = level_->is_last() ? MapFlags::no_blocks : MapFlags::none;
@@ -391,16 +399,8 @@ class Case {
   }
   Times run_once(const Method& method, Row& row, bool verify) {
     hosted::PagePool pool(pool_config());
-    counting::CountingArch arch(
-        Features{.fwb = fwb_, .tlbi_range = range_, .ttl = true, .lpa2 = true, .lpa = true},
-        /*record=*/false);
-    Result<Table> created =
-        Table::create(TableConfig{.geometry = *geometry_, .vmid = Vmid{1}}, pool, arch);
-    if (!created.ok()) {
-      std::fprintf(stderr, "s2pt bench: cannot create the table: %s\n", describe(created.status()));
-      std::exit(1);
-    }
-    Table& table = created.value();
+    counting::CountingArch arch(features(), /*record=*/false);
+    Table table = create_table(pool, arch);
     const u64 baseline = table.stats().table_pages;
     // Backing memory at a PA aligned to the backing size but not to the next larger block, so
     // that the map builds leaves of exactly that size. Mapped in one call: the map operation
