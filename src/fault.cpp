@@ -161,7 +161,9 @@ class FaultVisitor {
 Result<FaultOutcome> Table::handle_fault(const FaultRequest& fault, PageCache& cache) {
   const Geometry& g = core_.geometry();
   if (fault.ipa.raw >= g.ipa_limit()) return Status::ipa_out_of_range;
-  if (!g.is_leaf_size(fault.leaf_bytes)) return Status::unsupported;
+  if (fault.leaf_bytes != g.page_bytes() && !g.is_leaf_size(fault.leaf_bytes)) {
+    return Status::unsupported;
+  }
   if (Status s = check_output(g, fault.pa, fault.leaf_bytes); s != Status::ok) return s;
   if (!fault.pa.aligned(fault.leaf_bytes)) return Status::unaligned;
   if (Status s = check_attrs(fault.attrs, core_.geometry()); s != Status::ok) return s;

@@ -205,7 +205,8 @@ class Walker {
     for (;;) {
       const unsigned shift = g_.level_shift(level);
       if ((cursor.raw >> shift) != ((end.raw - 1) >> shift)) break;
-      const Pte entry = read(table + g_.index(cursor, level));
+      const u64 entries = is_root ? g_.root_entries() : g_.entries_per_table();
+      const Pte entry = read(table + ((cursor.raw >> shift) & (entries - 1)));
       if (!entry.is_table(level) || !passes_through(cursor, end, shift)) break;
       table_pa = entry.table_address(core_.oa());
       table = core_.pages().table(table_pa);
