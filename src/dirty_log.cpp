@@ -22,9 +22,10 @@ class Arm {
   explicit Arm(DirtyTracking tracking) : tracking_(tracking) {}
 
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_busy()) return Status::again;
-    if (!ctx.old.is_valid() || !has(ctx.old.perm(), Perm::write)) return Status::ok;
-    if (!ctx.covers_entry()) return split_entry(ctx);
+    if (Status s = Status::ok;
+        !leaf_to_change(ctx, s, [&] { return has(ctx.old.perm(), Perm::write); })) {
+      return s;
+    }
     ctx.set(armed_for_logging(ctx.old, tracking_));
     pending_.add(ctx);
     return Status::ok;

@@ -100,16 +100,11 @@ class LeafRemoval {
   // table, no observer): one pass over its entries, parked ones included.
   void clean_pages(const u64* table, u64 count) {
     if (core_.fwb()) return;
-    // Without FWB the attributes are the classic encoding: a page is cacheable when its MemAttr
-    // field is Normal write-back's.
-    constexpr u64 kCacheable = encode_memattr(MemType::normal_wb, MemAttrFormat::classic)
-                               << bits::kMemAttrShift;
-    constexpr u64 kValidPage = bits::kValid | bits::kTableOrPage;
     const u64 page = core_.geometry().page_bytes();
     const OaLayout oa = core_.oa();
     for (u64 i = 0; i < count; ++i) {
       const Pte leaf = marker::original(entry::load(table + i));
-      if ((leaf.raw() & kValidPage) == kValidPage && (leaf.raw() & bits::kMemAttr) == kCacheable) {
+      if (leaf.is_leaf(kLastLevel) && core_.needs_cleaning(leaf)) {
         clean(leaf.output_address(oa), page);
       }
     }

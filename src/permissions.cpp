@@ -13,11 +13,13 @@ class PermissionVisitor {
   PermissionVisitor(Perm remove, Perm add) : remove_(remove), add_(add) {}
 
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_busy()) return Status::again;
-    if (!ctx.old.is_valid()) return Status::ok;
-    const Pte next = changed(ctx);
-    if (next == ctx.old) return Status::ok;
-    if (!ctx.covers_entry()) return split_entry(ctx);
+    Pte next;
+    if (Status s = Status::ok; !leaf_to_change(ctx, s, [&] {
+          next = changed(ctx);
+          return next != ctx.old;
+        })) {
+      return s;
+    }
     prepare_for_exec(ctx.table(), ctx.old, next, ctx.level, ctx.maintenance());
     ctx.set(next);
     pending_.add(ctx);

@@ -47,6 +47,29 @@ void free_subtree(TableCore& core, Subtree subtree, SubtreeLeaves leaves);
 // a live block). The walker then descends into it.
 Status split_entry(WalkContext& ctx);
 
+// The guard of every visitor that changes valid leaves in place, written once. A busy entry
+// (another walker's lock, or a parked entry) is retried; an invalid entry (annotations stay) or a
+// leaf the visitor would leave as it is (`changes()` false, asked of valid leaves only) stays; a
+// leaf the walk covers only in part is split, and the walk goes on into the new table. True when
+// the visitor is to change ctx.old, the whole of it; otherwise `result` is the visitor's answer.
+template <class Changes>
+bool leaf_to_change(WalkContext& ctx, Status& result, Changes&& changes) {
+  result = Status::ok;
+  if (ctx.old.is_busy()) {
+    result = Status::again;
+    return false;
+  }
+  if (!ctx.old.is_valid() || !changes()) return false;
+  if (!ctx.covers_entry()) {
+    result = split_entry(ctx);
+    return false;
+  }
+  return true;
+}
+inline bool leaf_to_change(WalkContext& ctx, Status& result) {
+  return leaf_to_change(ctx, result, [] { return true; });
+}
+
 // Cleans and invalidates to PoC the memory a removed leaf mapped, if needed (no FWB, cacheable),
 // and completes it with a DSB ISH. (Many leaves: LeafRemoval batches them under one DSB.)
 void clean_removed_leaf(TableCore& core, Pte leaf, Level level);

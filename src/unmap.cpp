@@ -14,9 +14,7 @@ namespace {
 class PerEntryUnmap {
  public:
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_busy()) return Status::again;
-    if (!ctx.old.is_valid()) return Status::ok;  // annotations stay: unmap removes translations
-    if (!ctx.covers_entry()) return split_entry(ctx);
+    if (Status s = Status::ok; !leaf_to_change(ctx, s)) return s;  // annotations stay
     const Pte old = ctx.old;
     ctx.set(Pte::invalid());
     Maintenance& m = ctx.maintenance();

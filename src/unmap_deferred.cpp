@@ -14,9 +14,7 @@ namespace {
 class DeferredUnmap {
  public:
   Status leaf(WalkContext& ctx) {
-    if (ctx.old.is_busy()) return Status::again;
-    if (!ctx.old.is_valid()) return Status::ok;
-    if (!ctx.covers_entry()) return split_entry(ctx);
+    if (Status s = Status::ok; !leaf_to_change(ctx, s)) return s;
     ctx.set(Pte::invalid());
     pending_.add(ctx);
     return Status::ok;

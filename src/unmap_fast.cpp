@@ -87,9 +87,7 @@ class DetachVisitor {
     // Parked by this call: table_post parks a table whose every entry it parked, even when the
     // chunk ends inside it, so the next chunk of the same call can meet it. It is already gone.
     if (marker::is_parked(ctx.old)) return Status::ok;
-    if (ctx.old.is_busy()) return Status::again;
-    if (!ctx.old.is_valid()) return Status::ok;  // annotations stay: unmap removes translations
-    if (!ctx.covers_entry()) return split_entry(ctx);
+    if (Status s = Status::ok; !leaf_to_change(ctx, s)) return s;
     park(ctx);
     leaf_levels_.add(ctx.level);
     return Status::ok;
