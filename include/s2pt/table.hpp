@@ -237,7 +237,9 @@ class Table {
   void destroy();
 
   // Frees up to `budget` table pages that were unlinked and whose grace period is over (no shared
-  // walker can still hold them). Returns how many. For a hypervisor's quiescent points.
+  // walker can still hold them). Returns how many. For a hypervisor's quiescent points. Any
+  // budget makes progress: a destroyed table's root (root_pages() concatenated pages) goes whole,
+  // in a call that frees nothing else when the budget is smaller.
   u64 reclaim(u64 budget);
   bool reclaim_pending();
   // Frees everything retired, waiting for shared walkers to leave if needed.
