@@ -83,8 +83,9 @@ void link_subtrees(TableCore& core, const Subtree* tables, unsigned count) {
 }
 
 // Goes on freeing the subtree in `r.freeing`, up to `budget` pages: the walk from where the last
-// call stopped, then the top table. Returns the pages freed.
-u64 free_some(TableCore& core, LeafRemoval& leaves, FreeBatch& pages, u64 budget) {
+// call stopped, then the top table. `already`: the pages this reclaim() call freed before.
+// Returns the pages freed.
+u64 free_some(TableCore& core, LeafRemoval& leaves, FreeBatch& pages, u64 budget, u64 already) {
   RetiredPages& r = core.retired();
   SubtreeFreer freer(core, r.freeing_leaves, leaves, pages, budget);
   const Geometry& g = core.geometry();
@@ -105,7 +106,7 @@ u64 free_some(TableCore& core, LeafRemoval& leaves, FreeBatch& pages, u64 budget
   const u64 top_pages = root ? g.root_pages() : 1;
   // The next call finds the walk done and frees only the top (a root larger than any budget
   // goes whole, in a call that freed nothing else).
-  if (freed > 0 && freed + top_pages > budget) return freed;
+  if (already + freed > 0 && freed + top_pages > budget) return freed;
   if (root) {
     core.pages().free_root(r.freeing.table);
   } else {
@@ -180,7 +181,7 @@ u64 reclaim(TableCore& core, u64 budget) {
       continue;
     }
     if (r.freeing.table != Pa{}) {
-      const u64 step = free_some(core, leaves, pages, budget - freed);
+      const u64 step = free_some(core, leaves, pages, budget - freed, freed);
       freed += step;
       if (r.freeing.table != Pa{}) break;  // out of budget
       continue;
