@@ -30,7 +30,10 @@ class Maintenance {
     MaintenanceCounters copy;
     for (u64 MaintenanceCounters::*field : kMaintenanceCounterFields)
       copy.*field = __atomic_load_n(&(counters_.*field), __ATOMIC_RELAXED);
-    return copy;
+    PlanTally plans;
+    for (u64 PlanTally::*field : kPlanTallyFields)
+      plans.*field = __atomic_load_n(&(plans_.*field), __ATOMIC_RELAXED);
+    return copy + plans.instructions();
   }
 
   // The stage-2 context every invalidation runs in: the table's root and VMID.
@@ -79,10 +82,10 @@ class Maintenance {
   }
 
  private:
-  // Counts the plan's instructions, then hands it to the backend in one call.
+  // Tallies the plan (its instructions are counted when the counters are read), then hands it to
+  // the backend in one call.
   void run(const InvalidationPlan& plan) {
-    plan.for_each_count(
-        [&](u64 MaintenanceCounters::*field, u64 count) { bump(counters_.*field, count); });
+    plan.for_each_tally([&](u64 PlanTally::*field, u64 n) { bump(plans_.*field, n); });
     arch_.invalidate(plan);
   }
   void bump(u64& counter, u64 by = 1) {
@@ -101,7 +104,8 @@ class Maintenance {
   TlbiPlanner planner_;
   Features features_;
   WalkMode counting_;
-  MaintenanceCounters counters_;
+  PlanTally plans_;
+  MaintenanceCounters counters_;  // the instructions issued outside plans
 };
 
 }  // namespace s2pt

@@ -316,8 +316,8 @@ class Walker {
   }
 
   // `entry`: what the slot held when the walk read it.
-  Status walk_entry(u64* slot, Pte entry, Pa table_pa, u32** refcount, Level level, bool in_root,
-                    Ipa& cursor, Ipa end) {
+  [[gnu::always_inline]] Status walk_entry(u64* slot, Pte entry, Pa table_pa, u32** refcount,
+                                           Level level, bool in_root, Ipa& cursor, Ipa end) {
     Context ctx = context(slot, entry, table_pa, refcount, level, in_root, cursor, end);
     const Ipa entry_end = ctx.entry_end();
     const Ipa stop = end < entry_end ? end : entry_end;

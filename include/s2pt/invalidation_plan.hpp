@@ -41,6 +41,38 @@ static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).vttbr == 0x0
 static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).root() ==
               Pa{0x000F'0000'8000'1000});
 
+// Plans issued, in the few numbers their instructions follow from: a Maintenance adds each plan
+// here and expands the sum into instructions only when its counters are read.
+struct PlanTally {
+  u64 by_address = 0;    // broadcast plans with stage-2 TLBIs by IPA or range
+  u64 ipa_ops = 0;       // their TLBIs by IPA
+  u64 range_ops = 0;     // their range TLBIs
+  u64 whole_vmid = 0;    // broadcast plans that invalidate the whole VMID instead
+  u64 local_leaves = 0;  // local_leaf plans
+
+  // The instructions of these plans (see InvalidationPlan::for_each_step). Each field is read on
+  // its own while walkers may be adding: none is derived from a difference of two.
+  constexpr MaintenanceCounters instructions() const {
+    const u64 broadcasts = by_address + whole_vmid;
+    return MaintenanceCounters{
+        .tlbi_ipa = ipa_ops,
+        .tlbi_range = range_ops,
+        .tlbi_vmid = whole_vmid,
+        .tlbi_s1 = by_address,
+        .tlbi_local = 2 * local_leaves,
+        .dsb_ishst = broadcasts,
+        .dsb_ish = broadcasts + by_address,
+        .dsb_nshst = local_leaves,
+        .dsb_nsh = 2 * local_leaves,
+        .isb = broadcasts + local_leaves,
+    };
+  }
+};
+inline constexpr u64 PlanTally::*kPlanTallyFields[] = {
+    &PlanTally::by_address, &PlanTally::ipa_ops,      &PlanTally::range_ops,
+    &PlanTally::whole_vmid, &PlanTally::local_leaves,
+};
+
 enum class StepKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb };
 
 struct PlanStep {
@@ -57,7 +89,7 @@ class InvalidationPlan {
   // not remove them), and the final DSB ISH + ISB complete it.
   static constexpr InvalidationPlan broadcast(const TlbiPlanner& planner, Stage2Context context,
                                               const InvalidationScope& scope) {
-    return InvalidationPlan(Kind::broadcast, planner, context, scope);
+    return InvalidationPlan(Kind::broadcast, planner, context, scope, planner.choose(scope));
   }
   // Makes a change that only adds permissions to the leaf at `entry` (at `level`) visible to the
   // calling CPU: other CPUs may keep the less permissive entry, which costs them at most a
@@ -65,14 +97,17 @@ class InvalidationPlan {
   // DSB NSH, TLBI VMALLE1, DSB NSH, ISB.
   static constexpr InvalidationPlan local_leaf(const TlbiPlanner& planner, Stage2Context context,
                                                Ipa entry, Level level) {
-    InvalidationPlan plan(Kind::local_leaf, planner, context, InvalidationScope{});
+    InvalidationPlan plan(Kind::local_leaf, planner, context, InvalidationScope{}, {});
     plan.leaf_ = entry;
     plan.level_ = level;
     return plan;
   }
-  // Every stage-1 and stage-2 translation of the VMID, on all CPUs.
+  // Every stage-1 and stage-2 translation of the VMID, on all CPUs: the broadcast sequence with
+  // VMALLS12E1IS as its one TLBI.
   static constexpr InvalidationPlan whole_vmid(const TlbiPlanner& planner, Stage2Context context) {
-    return InvalidationPlan(Kind::whole_vmid, planner, context, InvalidationScope{});
+    return InvalidationPlan(
+        Kind::broadcast, planner, context, InvalidationScope{},
+        TlbiPlanner::Choice{.decision = {.whole_vmid = true}, .ops = {.vmid = 1}});
   }
 
   constexpr const Stage2Context& context() const { return context_; }
@@ -83,11 +118,11 @@ class InvalidationPlan {
     switch (kind_) {
       case Kind::broadcast: {
         step(PlanStep{StepKind::dsb_ishst});
-        planner_->for_each(scope_, decision_, [&](TlbiInstr instr) {
+        planner_->for_each(scope_, choice_.decision, [&](TlbiInstr instr) {
           step(PlanStep{StepKind::tlbi, instr});
         });
         step(PlanStep{StepKind::dsb_ish});
-        if (!decision_.whole_vmid) {
+        if (!choice_.decision.whole_vmid) {
           step(PlanStep{StepKind::tlbi, TlbiInstr{TlbiOp::vmalle1is, 0}});
           step(PlanStep{StepKind::dsb_ish});
         }
@@ -103,68 +138,44 @@ class InvalidationPlan {
         step(PlanStep{StepKind::dsb_nsh});
         step(PlanStep{StepKind::isb});
         return;
-      case Kind::whole_vmid:
-        step(PlanStep{StepKind::dsb_ishst});
-        step(PlanStep{StepKind::tlbi, TlbiInstr{TlbiOp::vmalls12e1is, 0}});
-        step(PlanStep{StepKind::dsb_ish});
-        step(PlanStep{StepKind::isb});
-        return;
     }
   }
 
-  // The instructions for_each_step yields, by kind, counted without yielding them: calls
-  // add(&MaintenanceCounters::<kind>, count) for each kind it has.
+  // What this plan adds to a PlanTally, as add(&PlanTally::<field>, n) for each non-zero field:
+  // two or three additions per plan where counting every instruction kind takes six.
   template <class Add>
-  constexpr void for_each_count(Add&& add) const {
-    using C = MaintenanceCounters;
-    switch (kind_) {
-      case Kind::broadcast: {
-        const TlbiPlanner::OpCounts ops = planner_->count(scope_, decision_);
-        add(&C::dsb_ishst, 1);
-        if (ops.ipa != 0) add(&C::tlbi_ipa, ops.ipa);
-        if (ops.range != 0) add(&C::tlbi_range, ops.range);
-        if (ops.vmid != 0) add(&C::tlbi_vmid, ops.vmid);
-        if (!decision_.whole_vmid) add(&C::tlbi_s1, 1);
-        add(&C::dsb_ish, decision_.whole_vmid ? 1 : 2);
-        add(&C::isb, 1);
-        return;
-      }
-      case Kind::local_leaf:
-        add(&C::dsb_nshst, 1);
-        add(&C::tlbi_local, 2);
-        add(&C::dsb_nsh, 2);
-        add(&C::isb, 1);
-        return;
-      case Kind::whole_vmid:
-        add(&C::dsb_ishst, 1);
-        add(&C::tlbi_vmid, 1);
-        add(&C::dsb_ish, 1);
-        add(&C::isb, 1);
-        return;
+  constexpr void for_each_tally(Add&& add) const {
+    if (kind_ == Kind::local_leaf) {
+      add(&PlanTally::local_leaves, 1);
+      return;
     }
+    if (choice_.decision.whole_vmid) {
+      add(&PlanTally::whole_vmid, 1);
+      return;
+    }
+    add(&PlanTally::by_address, 1);
+    if (choice_.ops.ipa != 0) add(&PlanTally::ipa_ops, choice_.ops.ipa);
+    if (choice_.ops.range != 0) add(&PlanTally::range_ops, choice_.ops.range);
   }
+  // The instructions for_each_step yields, by kind, counted without yielding them.
   constexpr MaintenanceCounters counts() const {
-    MaintenanceCounters n;
-    for_each_count([&](u64 MaintenanceCounters::*field, u64 count) { n.*field += count; });
-    return n;
+    PlanTally t;
+    for_each_tally([&](u64 PlanTally::*field, u64 n) { t.*field += n; });
+    return t.instructions();
   }
 
  private:
-  enum class Kind : u8 { broadcast, local_leaf, whole_vmid };
+  enum class Kind : u8 { broadcast, local_leaf };
 
   constexpr InvalidationPlan(Kind kind, const TlbiPlanner& planner, Stage2Context context,
-                             const InvalidationScope& scope)
-      : kind_(kind),
-        planner_(&planner),
-        context_(context),
-        scope_(scope),
-        decision_(kind == Kind::broadcast ? planner.decide(scope) : TlbiPlanner::Decision{}) {}
+                             const InvalidationScope& scope, TlbiPlanner::Choice choice)
+      : kind_(kind), planner_(&planner), context_(context), scope_(scope), choice_(choice) {}
 
   Kind kind_;
   const TlbiPlanner* planner_;
   Stage2Context context_;
   InvalidationScope scope_;
-  TlbiPlanner::Decision decision_;
+  TlbiPlanner::Choice choice_;
   Ipa leaf_{};
   Level level_{Level::kLast};
 };

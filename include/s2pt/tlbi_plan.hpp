@@ -42,7 +42,20 @@ struct TlbiInstr {
 class TlbiPlanner {
  public:
   constexpr TlbiPlanner(const Geometry& geometry, Features features, PlannerLimits limits = {})
-      : geometry_(geometry), features_(features), limits_(limits) {}
+      : geometry_(geometry), features_(features), limits_(limits) {
+    for (int level = 0; level <= Level::kLast; ++level) {
+      const InvalidationScope leaf{
+          .range = IpaRange{Ipa{0}, geometry_.level_bytes(Level{level})},
+          .leaf_level = LevelHint::at(Level{level}),
+      };
+      const Decision decision = decide(leaf);
+      const OpCounts ops = count(leaf, decision);  // a handful of operations at most
+      one_leaf_[level] = OneLeaf{.decision = decision,
+                                 .ipa = static_cast<u8>(ops.ipa),
+                                 .range = static_cast<u8>(ops.range),
+                                 .vmid = static_cast<u8>(ops.vmid)};
+    }
+  }
 
   // Range operations needed for `pages` granule pages: per chunk of at most 2^21 pages, one op
   // for an odd page, then one per non-zero 5-bit NUM field at SCALE 0..3; a chunk of exactly
@@ -111,6 +124,7 @@ class TlbiPlanner {
   struct Decision {
     bool whole_vmid = false;
     bool by_ipa = false;
+    constexpr bool operator==(const Decision&) const = default;
   };
   constexpr Decision decide(const InvalidationScope& scope) const {
     if (whole_vmid(scope)) return Decision{.whole_vmid = true};
@@ -122,6 +136,7 @@ class TlbiPlanner {
     u64 ipa = 0;    // by-IPA
     u64 range = 0;  // range
     u64 vmid = 0;   // VMALLS12E1IS
+    constexpr bool operator==(const OpCounts&) const = default;
   };
   constexpr OpCounts count(const InvalidationScope& scope, Decision d) const {
     if (d.whole_vmid) return OpCounts{.vmid = 1};
@@ -132,6 +147,24 @@ class TlbiPlanner {
         first_page(scope), pages(scope), align_pages(), [&](u64) { ++counts.ipa; },
         [&](unsigned, unsigned, u64) { ++counts.range; });
     return counts;
+  }
+
+  // decide() and count() together, as a plan needs them. One leaf at a known level from its
+  // aligned base (a per-leaf unmap, the break-before-make of a leaf) is the commonest scope and
+  // the rules give it the same answer at every such address: it is decided and counted once per
+  // level when the planner is made.
+  struct Choice {
+    Decision decision;
+    OpCounts ops;
+    constexpr bool operator==(const Choice&) const = default;
+  };
+  constexpr Choice choose(const InvalidationScope& scope) const {
+    if (const OneLeaf* leaf = one_leaf(scope)) {
+      return Choice{leaf->decision,
+                    OpCounts{.ipa = leaf->ipa, .range = leaf->range, .vmid = leaf->vmid}};
+    }
+    const Decision d = decide(scope);
+    return Choice{d, count(scope, d)};
   }
 
   // Calls emit(TlbiInstr) for each stage-2 TLBI of the plan, in ascending IPA order. The caller
@@ -181,6 +214,20 @@ class TlbiPlanner {
   }
 
  private:
+  struct OneLeaf {  // choose()'s answer for one leaf; small, as every table holds nine planners
+    Decision decision;
+    u8 ipa = 0;
+    u8 range = 0;
+    u8 vmid = 0;
+  };
+  constexpr const OneLeaf* one_leaf(const InvalidationScope& scope) const {
+    if (scope.tables_removed || scope.empty_tables || !scope.leaf_level.known()) return nullptr;
+    const Level level = scope.leaf_level.level();
+    const u64 bytes = geometry_.level_bytes(level);
+    if (scope.range.size != bytes || !scope.range.start.aligned(bytes)) return nullptr;
+    return &one_leaf_[level.value()];
+  }
+
   constexpr u64 pages(const InvalidationScope& scope) const {
     return scope.range.size >> granule_shift(geometry_.granule());
   }
@@ -226,6 +273,7 @@ class TlbiPlanner {
   Geometry geometry_;
   Features features_;
   PlannerLimits limits_;
+  OneLeaf one_leaf_[Level::kLast + 1] = {};  // by level, 0 to 3
 };
 
 }  // namespace s2pt

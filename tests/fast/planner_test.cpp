@@ -266,6 +266,44 @@ TEST(Planner, InvalidateSequenceSkipsStageOneAfterWholeVmid) {
   EXPECT_EQ(arch.log, (std::vector<std::string>{"DSB ISHST", "VMALLS12E1IS", "DSB ISH", "ISB"}));
 }
 
+// choose() answers one leaf from a table made with the planner; the rules (decide() and count())
+// are the reference, in every geometry, at every leaf level, aligned or not.
+TEST(Planner, ChoiceForOneLeafIsTheRulesChoice) {
+  struct Config {
+    Granule granule;
+    unsigned ipa_bits;
+  };
+  for (const Config c : {Config{Granule::k4, 40}, Config{Granule::k4, 48}, Config{Granule::k4, 52},
+                         Config{Granule::k16, 47}, Config{Granule::k16, 52},
+                         Config{Granule::k64, 42}, Config{Granule::k64, 52}}) {
+    const Geometry g = Geometry::make(c.granule, c.ipa_bits, c.ipa_bits).value();
+    for (const bool range : {false, true}) {
+      for (const PlannerLimits limits :
+           {PlannerLimits{}, PlannerLimits{.max_ipa_ops = 0, .max_range_ops = 0}}) {
+        const TlbiPlanner planner(g, Features{.tlbi_range = range, .ttl = true}, limits);
+        for (int l = 0; l <= Level::kLast; ++l) {
+          const Level level{l};
+          if (!g.has_level(level) || !g.leaf_allowed(level)) continue;
+          const u64 bytes = g.level_bytes(level);
+          for (const u64 start :
+               {u64{0}, bytes, 3 * bytes, g.ipa_limit() - bytes, bytes + g.page_bytes()}) {
+            for (const bool leaf_only : {false, true}) {
+              const InvalidationScope scope{.range = IpaRange{Ipa{start}, bytes},
+                                            .leaf_level = LevelHint::at(level),
+                                            .leaf_only = leaf_only};
+              const TlbiPlanner::Decision d = planner.decide(scope);
+              EXPECT_EQ(planner.choose(scope), (TlbiPlanner::Choice{d, planner.count(scope, d)}))
+                  << "granule " << granule_bytes(c.granule) << ", " << c.ipa_bits << " bits, level "
+                  << l << ", start " << std::hex << start << std::dec << ", range " << range
+                  << ", limits " << limits.max_ipa_ops;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 // Maintenance counts a plan's instructions without running through them (InvalidationPlan::
 // counts): the tally must be exactly what for_each_step yields, for every shape of scope.
