@@ -68,17 +68,7 @@ class LeafRemoval {
   static bool needed_for_memory(const TableCore& core) { return !core.fwb() || core.observer(); }
 
   void removed(Pte leaf, Level level, Ipa ipa) {
-    const u64 size = core_.geometry().level_bytes(level);
-    // The leaf's dirty state is the only record of the guest's writes since the last harvest.
-    if (leaf.hw_dirty()) core_.log_hardware_dirty(IpaRange{ipa, size});
-    if (const LeafObserver& observe = core_.observer()) {
-      Result<Attrs> attrs = leaf.attrs(core_.format());
-      observe(UnmappedLeaf{.ipa = ipa,
-                           .pa = leaf.output_address(core_.oa()),
-                           .size = size,
-                           .level = level,
-                           .attrs = attrs.ok() ? attrs.value() : Attrs{}});
-    }
+    if (leaf.hw_dirty() || core_.observer()) report(leaf, level, ipa);
     clean_leaf(leaf, level);
   }
 
@@ -115,6 +105,21 @@ class LeafRemoval {
 
  private:
   void clean(Pa pa, u64 size) { cleaning_.add(pa, size); }
+
+  // What removed() owes besides cleaning, out of the per-leaf loop: the leaf's dirty state (the
+  // only record of the guest's writes since the last harvest) and the observer.
+  [[gnu::noinline]] void report(Pte leaf, Level level, Ipa ipa) {
+    const u64 size = core_.geometry().level_bytes(level);
+    if (leaf.hw_dirty()) core_.log_hardware_dirty(IpaRange{ipa, size});
+    if (const LeafObserver& observe = core_.observer()) {
+      Result<Attrs> attrs = leaf.attrs(core_.format());
+      observe(UnmappedLeaf{.ipa = ipa,
+                           .pa = leaf.output_address(core_.oa()),
+                           .size = size,
+                           .level = level,
+                           .attrs = attrs.ok() ? attrs.value() : Attrs{}});
+    }
+  }
 
   TableCore& core_;
   CleanBatch cleaning_;

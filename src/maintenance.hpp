@@ -42,7 +42,7 @@ class Maintenance {
 
   // Makes the removal or change of every translation in `scope` complete on all CPUs (see
   // InvalidationPlan::broadcast).
-  void invalidate(const InvalidationScope& scope) {
+  [[gnu::always_inline]] void invalidate(const InvalidationScope& scope) {
     run(InvalidationPlan::broadcast(planner_, context_, scope));
   }
   // Makes a permission-adding change to one leaf visible to the calling CPU alone (see

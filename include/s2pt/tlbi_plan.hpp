@@ -158,11 +158,16 @@ class TlbiPlanner {
     OpCounts ops;
     constexpr bool operator==(const Choice&) const = default;
   };
-  constexpr Choice choose(const InvalidationScope& scope) const {
+  [[gnu::always_inline]] constexpr Choice choose(const InvalidationScope& scope) const {
     if (const OneLeaf* leaf = one_leaf(scope)) {
       return Choice{leaf->decision,
                     OpCounts{.ipa = leaf->ipa, .range = leaf->range, .vmid = leaf->vmid}};
     }
+    return choose_by_rule(scope);
+  }
+  // choose() for any other scope: out of line, so that the one-leaf answer inlines into a
+  // per-leaf loop without the range planning.
+  [[gnu::noinline]] constexpr Choice choose_by_rule(const InvalidationScope& scope) const {
     const Decision d = decide(scope);
     return Choice{d, count(scope, d)};
   }
