@@ -119,21 +119,6 @@ class WalkContext : public EntryView {
   // are retired only by exclusive operations, which no shared walker overlaps); a caller whose
   // locking is broken gets `again` from the fault path instead of a write to a freed page.
   [[gnu::always_inline]] bool set(Pte next, DirtyHandoff handoff = DirtyHandoff::to_bitmap) {
-    // The per-leaf paths' case, inline: an exclusive walk storing over an entry the hardware
-    // cannot update (no DBM, so no dirty state to hand over) something that is not an annotation.
-    if (mode_ == WalkMode::exclusive && !old.dbm() && !next.is_annotated()) {
-      entry::store(slot_, next);
-      if (!in_root_ && old.is_zero() != next.is_zero()) {
-        TablePages::adjust(count(), next.is_zero() ? ~0u : 1u, mode_);
-      }
-      old = next;
-      return true;
-    }
-    return set_any(next, handoff);
-  }
-
- private:
-  [[gnu::noinline]] bool set_any(Pte next, DirtyHandoff handoff) {
     const bool adds = !in_root_ && old.is_zero() && !next.is_zero();
     const bool removes = !in_root_ && !old.is_zero() && next.is_zero();
     Pte replaced = old;
@@ -165,6 +150,7 @@ class WalkContext : public EntryView {
     return true;
   }
 
+ private:
   // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
   // call per table page and walk, not one per entry changed.
   u32* count() {
@@ -214,18 +200,35 @@ class Walker {
     Level level = g_.start_level();
     bool is_root = true;
     // While the whole range lies inside one table entry that the visitor passes through, go
-    // down a level in this loop instead of a recursive call per level: a single-page map or
-    // fault reaches its leaf table with one load per level.
+    // down a level in this loop instead of a recursive call per level; once it lies inside one
+    // entry the visitor acts on, visit that entry here. A single-page map or fault reaches its
+    // leaf with one load per level and no loop over a table.
     for (;;) {
       const unsigned shift = g_.level_shift(level);
       if ((cursor.raw >> shift) != ((end.raw - 1) >> shift)) break;
       const u64 entries = is_root ? g_.root_entries() : g_.entries_per_table();
-      const Pte entry = read(table + ((cursor.raw >> shift) & (entries - 1)));
-      if (!entry.is_table(level) || !passes_through(cursor, end, shift)) break;
-      table_pa = entry.table_address(core_.oa());
-      table = core_.pages().table(table_pa);
-      level = level.deeper();
-      is_root = false;
+      u64* const slot = table + ((cursor.raw >> shift) & (entries - 1));
+      const Pte entry = read(slot);
+      if (entry.is_table(level) && passes_through(cursor, end, shift)) {
+        table_pa = entry.table_address(core_.oa());
+        table = core_.pages().table(table_pa);
+        level = level.deeper();
+        is_root = false;
+        continue;
+      }
+      // Only for visitors that pass through tables (single-page operations); the others' hooks
+      // stay with one caller, walk_table, where they are inlined.
+      if constexpr (!has_table_hooks() || table_hooks_on_covered_only()) {
+        Status status = Status::ok;
+        if (skips_empty() && entry.is_zero()) {
+          cursor = end;
+        } else {
+          u32* refcount = nullptr;
+          status = walk_entry(slot, entry, table_pa, &refcount, level, is_root, cursor, end);
+        }
+        return Progress{status, cursor - range.start};
+      }
+      break;
     }
     const Status status = walk_table(table, table_pa, level, is_root, cursor, end);
     return Progress{status, cursor - range.start};
