@@ -33,8 +33,9 @@ class TableCore {
   // it is cleaned to PoC before it is mapped and after it is unmapped. With FWB the stage-2
   // attributes force cacheable accesses and nothing needs cleaning.
   bool needs_cleaning(const Attrs& attrs) const { return !fwb() && attrs.cacheable(); }
-  bool needs_cleaning(Pte leaf) const {
-    return !fwb() && leaf.has_memtype(MemType::normal_wb, format_);
+  bool needs_cleaning(Pte leaf) const { return needs_cleaning(leaf, format_); }
+  static bool needs_cleaning(Pte leaf, DescriptorFormat format) {
+    return format.memattr != MemAttrFormat::fwb && leaf.has_memtype(MemType::normal_wb, format);
   }
   const Features& features() const { return maintenance_.features(); }
   // Maintenance for a walk in `mode`. Exclusive operations count without locked instructions.

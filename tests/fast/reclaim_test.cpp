@@ -91,21 +91,34 @@ TEST(Reclaim, AnyBudgetMakesProgressWithinIt) {
 }
 
 // A destroyed table's pages are cleaned in one pass over each last-level table: the output
-// address is decoded in the table's layout, so with LPA2 a page above 2^50 (OA[51:50] in
-// descriptor bits [9:8]) is cleaned where it is, not 2^50 lower.
+// address is decoded in the table's layout, so a page above 2^48 (LPA: OA[51:48] in descriptor
+// bits [15:12]; LPA2: OA[51:50] in bits [9:8]) is cleaned where it is, not lower. One layout each.
 TEST(Destroy, CleansPagesAtTheirFullOutputAddress) {
-  Rig rig(Geometry::make(Granule::k4, 52, 52).value(), Features{.lpa2 = true, .lpa = true});
-  Table& table = rig.table();
-  const Pa high{(u64{3} << 50) + 5 * k4K};
-  ASSERT_TRUE(table.map({Ipa{k1G}, 2 * k4K}, high, Attrs::normal(Perm::rw)).ok());
-  table.destroy();
-  rig.arch.clear();
-  table.reclaim_all();
-  std::vector<std::pair<u64, u64>> cleaned;
-  for (const counting::Op& op : rig.arch.log()) {
-    if (op.kind == counting::OpKind::dc_civac) cleaned.emplace_back(op.pa.raw, op.bytes);
+  struct Case {
+    Granule granule;
+    unsigned bits;
+    OaLayout layout;
+    u64 high_base;
+  };
+  for (const Case c : {Case{Granule::k4, 48, OaLayout::bits48, u64{1} << 47},
+                       Case{Granule::k64, 52, OaLayout::lpa, u64{3} << 50},
+                       Case{Granule::k4, 52, OaLayout::lpa2, u64{3} << 50}}) {
+    Rig rig(Geometry::make(c.granule, c.bits, c.bits).value(), Features{.lpa2 = true, .lpa = true});
+    ASSERT_EQ(rig.geometry.oa_layout(), c.layout);
+    Table& table = rig.table();
+    const u64 page = rig.geometry.page_bytes();
+    const Pa high{c.high_base + 5 * page};
+    ASSERT_TRUE(table.map({Ipa{k1G}, 2 * page}, high, Attrs::normal(Perm::rw)).ok());
+    table.destroy();
+    rig.arch.clear();
+    table.reclaim_all();
+    std::vector<std::pair<u64, u64>> cleaned;
+    for (const counting::Op& op : rig.arch.log()) {
+      if (op.kind == counting::OpKind::dc_civac) cleaned.emplace_back(op.pa.raw, op.bytes);
+    }
+    EXPECT_EQ(cleaned, (std::vector<std::pair<u64, u64>>{{high.raw, 2 * page}}))
+        << "granule " << granule_bytes(c.granule) << ", " << c.bits << " bits";
   }
-  EXPECT_EQ(cleaned, (std::vector<std::pair<u64, u64>>{{high.raw, 2 * k4K}}));
 }
 
 TEST(Reclaim, PageHeldByASharedWalkerIsNotFreedUntilItLeaves) {
