@@ -112,12 +112,22 @@ class LeafRemoval {
   void clean_pages_in(const u64* table, u64 count) {
     const u64 page = core_.geometry().page_bytes();
     const DescriptorFormat format = core_.format();
+    // Adjacent pages gather in locals and reach the batch as one range.
+    Pa run{};
+    u64 run_bytes = 0;
     for (u64 i = 0; i < count; ++i) {
       const Pte leaf = marker::original(entry::load(table + i));
-      if (leaf.is_leaf(kLastLevel) && TableCore::needs_cleaning(leaf, format)) {
-        clean(leaf.output_address(kOa), page);
+      if (!leaf.is_leaf(kLastLevel) || !TableCore::needs_cleaning(leaf, format)) continue;
+      const Pa pa = leaf.output_address(kOa);
+      if (run_bytes != 0 && pa == run + run_bytes) {
+        run_bytes += page;
+        continue;
       }
+      if (run_bytes != 0) clean(run, run_bytes);
+      run = pa;
+      run_bytes = page;
     }
+    if (run_bytes != 0) clean(run, run_bytes);
   }
 
   // What removed() owes besides cleaning, out of the per-leaf loop: the leaf's dirty state (the
