@@ -23,7 +23,8 @@
 // Table entries cost no context either when the visitor has no table hooks, or when it declares
 // `static constexpr bool kTableHooksOnCoveredOnly = true;` (its hooks act only on a table the
 // walk covers whole) and the walk covers the table only in part: the walker reads the entry and
-// descends. A single-page map or fault builds one context, at its leaf, not one per level.
+// descends. A single-page map or fault builds one context, at its leaf, not one per level, and
+// its leaf is visited from walk()'s descent without a loop over the leaf table.
 #pragma once
 
 #include <type_traits>
