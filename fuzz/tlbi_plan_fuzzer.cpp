@@ -6,7 +6,8 @@
 //  - leaf-only forms, level hints and range forms are used only where the scope allows them;
 //  - the number of operations respects the limits and, with FEAT_TLBIRANGE, is at most 5 per
 //    2^21 pages (plus the single pages before the first 64 KiB boundary with LPA2);
-//  - with LPA2 (52-bit 4K and 16K tables), every range operation starts 64 KiB aligned.
+//  - with LPA2 (52-bit 4K and 16K tables), every range operation starts 64 KiB aligned;
+//  - count() gives the plan's size, and choose() the same as decide() and count().
 #include <algorithm>
 #include <cinttypes>
 #include <vector>
@@ -86,6 +87,15 @@ void run(ByteReader& in) {
     plan.push_back(instr);
   });
   FUZZ_CHECK(!plan.empty(), "empty plan");
+  // The counts a plan is tallied by, and choose()'s per-level answer for one leaf, agree with
+  // the rules and with the operations the plan emits.
+  const TlbiPlanner::Decision decision = planner.decide(scope);
+  const TlbiPlanner::OpCounts counts = planner.count(scope, decision);
+  FUZZ_CHECK(planner.choose(scope) == (TlbiPlanner::Choice{decision, counts}),
+             "choose() differs from decide() and count() for %" PRIu64 " units", units);
+  FUZZ_CHECK(counts.ipa + counts.range + counts.vmid == plan.size(),
+             "count() gives %" PRIu64 " operations, the plan has %zu",
+             counts.ipa + counts.range + counts.vmid, plan.size());
 
   const u64 pages = scope.range.size / g.page_bytes();
   const u64 chunks = (pages + tlbi::kMaxRangePages - 1) / tlbi::kMaxRangePages;
