@@ -254,14 +254,12 @@ class Walker {
       const Pte entry = read(table + index);
       if constexpr (skips_empty()) {
         if (entry.is_zero()) {
-          const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
-          cursor = next < end ? next : end;
+          cursor = entry_stop(cursor, shift, end);
           continue;
         }
       }
       if (entry.is_table(level) && passes_through(cursor, end, shift)) {
-        const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
-        const Ipa stop = next < end ? next : end;
+        const Ipa stop = entry_stop(cursor, shift, end);
         const Pa child = entry.table_address(core_.oa());
         const Status status =
             walk_table(core_.pages().table(child), child, level.deeper(), false, cursor, stop);
@@ -274,6 +272,12 @@ class Walker {
       if (status != Status::ok) return status;
     }
     return Status::ok;
+  }
+
+  // Where the walk of the entry of `1 << shift` bytes holding `cursor` ends: its end, or `end`.
+  static Ipa entry_stop(Ipa cursor, unsigned shift, Ipa end) {
+    const Ipa next = cursor.align_down(u64{1} << shift) + (u64{1} << shift);
+    return next < end ? next : end;
   }
 
   static constexpr bool has_table_hooks() {
