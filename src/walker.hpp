@@ -120,6 +120,23 @@ class WalkContext : public EntryView {
   // are retired only by exclusive operations, which no shared walker overlaps); a caller whose
   // locking is broken gets `again` from the fault path instead of a write to a freed page.
   [[gnu::always_inline]] bool set(Pte next, DirtyHandoff handoff = DirtyHandoff::to_bitmap) {
+    // The per-leaf paths' case, inline: an exclusive walk storing over an entry the hardware
+    // cannot update (no DBM, so no dirty state to hand over) something that is not an annotation.
+    // The rest stays out of line: inlined whole, set() made the fault path 4% faster and the
+    // per-leaf unmaps 4-16% slower (measured).
+    if (mode_ == WalkMode::exclusive && !old.dbm() && !next.is_annotated()) {
+      entry::store(slot_, next);
+      if (!in_root_ && old.is_zero() != next.is_zero()) {
+        TablePages::adjust(count(), next.is_zero() ? ~0u : 1u, mode_);
+      }
+      old = next;
+      return true;
+    }
+    return set_any(next, handoff);
+  }
+
+ private:
+  [[gnu::noinline]] bool set_any(Pte next, DirtyHandoff handoff) {
     const bool adds = !in_root_ && old.is_zero() && !next.is_zero();
     const bool removes = !in_root_ && !old.is_zero() && next.is_zero();
     Pte replaced = old;
@@ -151,7 +168,6 @@ class WalkContext : public EntryView {
     return true;
   }
 
- private:
   // Where the walk keeps the table page's reference count once it needed it: one Mm::refcount
   // call per table page and walk, not one per entry changed.
   u32* count() {
