@@ -102,9 +102,11 @@ class CArch final : public SteppingArch {
                     .bbm_level = ops_.features.bbm_level};
   }
   void invalidate(const InvalidationPlan& plan) override {
+    const auto run_step = [&](const PlanStep& step) { run(plan.context(), step); };
     if (ops_.enter_context != nullptr) ops_.enter_context(ops_.ctx, plan.context().vttbr);
-    SteppingArch::invalidate(plan);
+    plan.for_each_invalidation_step(run_step);
     if (ops_.leave_context != nullptr) ops_.leave_context(ops_.ctx);
+    plan.for_each_cleaning_step(run_step);
   }
   void tlbi(const Stage2Context& context, TlbiOp op, u64 operand) override {
     if (!local_barriers()) {

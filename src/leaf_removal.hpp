@@ -68,8 +68,13 @@ class LeafRemoval {
   static bool needed_for_memory(const TableCore& core) { return !core.fwb() || core.observer(); }
 
   void removed(Pte leaf, Level level, Ipa ipa) {
-    if (leaf.hw_dirty() || core_.observer()) report(leaf, level, ipa);
+    removed_and_cleaned(leaf, level, ipa);
     clean_leaf(leaf, level);
+  }
+  // A removed leaf whose memory the caller cleaned already (per_entry, with the leaf's own
+  // invalidation plan): its dirty state and the observer.
+  void removed_and_cleaned(Pte leaf, Level level, Ipa ipa) {
+    if (leaf.hw_dirty() || core_.observer()) report(leaf, level, ipa);
   }
 
   // A leaf that map replaced: its dirty state and its memory, not the observer (which hears only

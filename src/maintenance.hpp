@@ -45,6 +45,12 @@ class Maintenance {
   [[gnu::always_inline]] void invalidate(const InvalidationScope& scope) {
     run(InvalidationPlan::broadcast(planner_, context_, scope));
   }
+  // The same, then DC CIVAC over [pa, pa + bytes) and DSB ISH, in one call to the backend: a
+  // removed leaf's memory cleaned once its invalidation completed (InvalidationPlan::then_clean).
+  [[gnu::always_inline]] void invalidate_then_clean(const InvalidationScope& scope, Pa pa,
+                                                    u64 bytes) {
+    run(InvalidationPlan::broadcast(planner_, context_, scope).then_clean(pa, bytes));
+  }
   // Makes a permission-adding change to one leaf visible to the calling CPU alone (see
   // InvalidationPlan::local_leaf).
   void invalidate_local(Ipa entry, Level level) {

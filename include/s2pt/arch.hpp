@@ -58,7 +58,7 @@ class SteppingArch : public Arch {
   SteppingArch& operator=(const SteppingArch&) = default;
   ~SteppingArch() = default;
 
- private:
+  // One step, as the instruction call it stands for.
   void run(const Stage2Context& context, const PlanStep& step) {
     switch (step.kind) {
       case StepKind::tlbi:
@@ -78,6 +78,9 @@ class SteppingArch : public Arch {
         return;
       case StepKind::isb:
         isb();
+        return;
+      case StepKind::dc_civac:
+        dc_civac(step.pa, step.bytes);
         return;
     }
   }

@@ -44,11 +44,13 @@ static_assert(Stage2Context::of(Pa{0x000F'0000'8000'1000}, Vmid{1}).root() ==
 // Plans issued, in the few numbers their instructions follow from: a Maintenance adds each plan
 // here and expands the sum into instructions only when its counters are read.
 struct PlanTally {
-  u64 by_address = 0;    // broadcast plans with stage-2 TLBIs by IPA or range
-  u64 ipa_ops = 0;       // their TLBIs by IPA
-  u64 range_ops = 0;     // their range TLBIs
-  u64 whole_vmid = 0;    // broadcast plans that invalidate the whole VMID instead
-  u64 local_leaves = 0;  // local_leaf plans
+  u64 by_address = 0;     // broadcast plans with stage-2 TLBIs by IPA or range
+  u64 ipa_ops = 0;        // their TLBIs by IPA
+  u64 range_ops = 0;      // their range TLBIs
+  u64 whole_vmid = 0;     // broadcast plans that invalidate the whole VMID instead
+  u64 local_leaves = 0;   // local_leaf plans
+  u64 cleanings = 0;      // plans that clean memory once their invalidation completed
+  u64 cleaned_bytes = 0;  // what those clean
 
   // The instructions of these plans (see InvalidationPlan::for_each_step). Each field is read on
   // its own while walkers may be adding: none is derived from a difference of two.
@@ -61,23 +63,28 @@ struct PlanTally {
         .tlbi_s1 = by_address,
         .tlbi_local = 2 * local_leaves,
         .dsb_ishst = broadcasts,
-        .dsb_ish = broadcasts + by_address,
+        .dsb_ish = broadcasts + by_address + cleanings,
         .dsb_nshst = local_leaves,
         .dsb_nsh = 2 * local_leaves,
         .isb = broadcasts + local_leaves,
+        .dc_civac_calls = cleanings,
+        .dc_civac_bytes = cleaned_bytes,
     };
   }
 };
 inline constexpr u64 PlanTally::*kPlanTallyFields[] = {
-    &PlanTally::by_address, &PlanTally::ipa_ops,      &PlanTally::range_ops,
-    &PlanTally::whole_vmid, &PlanTally::local_leaves,
+    &PlanTally::by_address,    &PlanTally::ipa_ops,      &PlanTally::range_ops,
+    &PlanTally::whole_vmid,    &PlanTally::local_leaves, &PlanTally::cleanings,
+    &PlanTally::cleaned_bytes,
 };
 
-enum class StepKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb };
+enum class StepKind : u8 { tlbi, dsb_ishst, dsb_ish, dsb_nshst, dsb_nsh, isb, dc_civac };
 
 struct PlanStep {
   StepKind kind = StepKind::isb;
   TlbiInstr tlbi{TlbiOp::vmalle1is, 0};  // kind == tlbi
+  Pa pa{};                               // kind == dc_civac: guest memory to clean to PoC
+  u64 bytes = 0;
 };
 
 class InvalidationPlan {
@@ -110,11 +117,29 @@ class InvalidationPlan {
         TlbiPlanner::Choice{.decision = {.whole_vmid = true}, .ops = {.vmid = 1}});
   }
 
+  // The same plan, then DC CIVAC over [pa, pa + bytes) and the DSB ISH that completes it: a
+  // removed leaf's memory cleaned to PoC only once its invalidation completed (without FWB,
+  // the guest could otherwise dirty the lines again through a stale entry), in the same call to
+  // the backend. Broadcast plans only.
+  constexpr InvalidationPlan then_clean(Pa pa, u64 bytes) const {
+    InvalidationPlan plan = *this;
+    plan.clean_pa_ = pa;
+    plan.clean_bytes_ = bytes;
+    return plan;
+  }
+
   constexpr const Stage2Context& context() const { return context_; }
 
-  // Calls step(PlanStep) for every instruction of the sequence, in order.
+  // Calls step(PlanStep) for every instruction of the sequence, in order: the invalidation,
+  // then the cleaning (then_clean).
   template <class Step>
   constexpr void for_each_step(Step&& step) const {
+    for_each_invalidation_step(step);
+    for_each_cleaning_step(step);
+  }
+  // The steps that need the plan's stage-2 context (a backend enters it around them).
+  template <class Step>
+  constexpr void for_each_invalidation_step(Step&& step) const {
     switch (kind_) {
       case Kind::broadcast: {
         step(PlanStep{StepKind::dsb_ishst});
@@ -141,6 +166,15 @@ class InvalidationPlan {
     }
   }
 
+  // The cleaning then_clean() added, if any: DC CIVAC by PA, which needs no stage-2 context, and
+  // the DSB ISH that completes it.
+  template <class Step>
+  constexpr void for_each_cleaning_step(Step&& step) const {
+    if (clean_bytes_ == 0) return;
+    step(PlanStep{.kind = StepKind::dc_civac, .pa = clean_pa_, .bytes = clean_bytes_});
+    step(PlanStep{StepKind::dsb_ish});
+  }
+
   // What this plan adds to a PlanTally, as add(&PlanTally::<field>, n) for each non-zero field:
   // two or three additions per plan where counting every instruction kind takes six.
   template <class Add>
@@ -148,6 +182,10 @@ class InvalidationPlan {
     if (kind_ == Kind::local_leaf) {
       add(&PlanTally::local_leaves, 1);
       return;
+    }
+    if (clean_bytes_ != 0) {
+      add(&PlanTally::cleanings, 1);
+      add(&PlanTally::cleaned_bytes, clean_bytes_);
     }
     if (choice_.decision.whole_vmid) {
       add(&PlanTally::whole_vmid, 1);
@@ -178,6 +216,8 @@ class InvalidationPlan {
   TlbiPlanner::Choice choice_;
   Ipa leaf_{};
   Level level_{Level::kLast};
+  Pa clean_pa_{};
+  u64 clean_bytes_ = 0;
 };
 
 }  // namespace s2pt

@@ -339,6 +339,10 @@ MaintenanceCounters tally(const InvalidationPlan& plan) {
       case StepKind::isb:
         ++n.isb;
         return;
+      case StepKind::dc_civac:
+        ++n.dc_civac_calls;
+        n.dc_civac_bytes += step.bytes;
+        return;
     }
   });
   return n;
@@ -372,6 +376,8 @@ TEST(Planner, PlanCountsAreWhatItsStepsIssue) {
           scope.range = IpaRange{Ipa{u64{1} << 30}, pages << 12};
           const InvalidationPlan plan = InvalidationPlan::broadcast(planner, context, scope);
           ASSERT_EQ(plan.counts(), tally(plan)) << pages << " pages, range " << range;
+          const InvalidationPlan cleaning = plan.then_clean(Pa{u64{1} << 33}, pages << 12);
+          ASSERT_EQ(cleaning.counts(), tally(cleaning)) << pages << " pages cleaned";
         }
       }
       const InvalidationPlan local =

@@ -139,6 +139,8 @@ void issue(const PlanStep& step) {
     case StepKind::isb:
       asm volatile("isb" : : : "memory");
       return;
+    case StepKind::dc_civac:  // by the backend, which knows the line size (invalidate)
+      return;
     case StepKind::tlbi:
       break;
   }
@@ -171,8 +173,17 @@ void issue(const PlanStep& step) {
 }
 
 void Aarch64Arch::invalidate(const InvalidationPlan& plan) {
-  const GuestTlbContext guest(plan.context());
-  plan.for_each_step(issue);
+  {
+    const GuestTlbContext guest(plan.context());
+    plan.for_each_invalidation_step(issue);
+  }
+  plan.for_each_cleaning_step([this](const PlanStep& step) {
+    if (step.kind == StepKind::dc_civac) {
+      dc_civac(step.pa, step.bytes);
+    } else {
+      issue(step);
+    }
+  });
 }
 
 void Aarch64Arch::dsb_ish() {
