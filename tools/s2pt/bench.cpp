@@ -348,7 +348,7 @@ class Case {
     const MapFlags flags = level_->is_last() ? MapFlags::no_blocks : MapFlags::none;
     const TableStats before = table.stats();
 
-    const auto t0 = std::chrono::steady_clock::now();
+    auto t0 = std::chrono::steady_clock::now();
     if (method.kind == MethodKind::populate_map) {
       for (u64 i = 0; i < leaves; ++i) {
         if (!table
@@ -363,17 +363,28 @@ class Case {
       row.verified = fault_in(table, pool, vm_, pa, backing_, 0, leaves, 0) && row.verified;
     } else {
       // Each thread a slice of its own, as vCPUs touching their own memory; all under the read
-      // side of the table lock (nothing exclusive runs meanwhile).
+      // side of the table lock (nothing exclusive runs meanwhile). The threads are created
+      // before the clock starts and fault once all of them are ready: the row times faults, not
+      // thread creation.
       std::vector<std::thread> vcpus;
       std::atomic<bool> all_ok{true};
+      std::atomic<unsigned> ready{0};
+      std::atomic<bool> go{false};
       const u64 slice = (leaves + row.threads - 1) / row.threads;
       for (unsigned t = 0; t < row.threads; ++t) {
         const u64 first = t * slice;
         const u64 count = first >= leaves ? 0 : std::min(slice, leaves - first);
         vcpus.emplace_back([&, t, first, count] {
+          ready.fetch_add(1);
+          while (!go.load(std::memory_order_acquire))
+            std::this_thread::yield();
           if (!fault_in(table, pool, vm_, pa, backing_, first, count, t)) all_ok = false;
         });
       }
+      while (ready.load() < row.threads)
+        std::this_thread::yield();
+      t0 = std::chrono::steady_clock::now();
+      go.store(true, std::memory_order_release);
       for (std::thread& v : vcpus)
         v.join();
       row.verified = all_ok && row.verified;
