@@ -129,10 +129,23 @@ class SubtreeFreer {
   static Pa child(const WalkContext& ctx) { return ctx.old.table_address(ctx.oa()); }
   // Frees the (last-level) tables the entries of `subtree`'s top name, from entry `first` on.
   void free_last_level_tables(const TableCore& core, Subtree subtree, u64 first) {
+    switch (core.oa()) {
+      case OaLayout::bits48:
+        return free_last_level_tables_in<OaLayout::bits48>(core, subtree, first);
+      case OaLayout::lpa:
+        return free_last_level_tables_in<OaLayout::lpa>(core, subtree, first);
+      case OaLayout::lpa2:
+        return free_last_level_tables_in<OaLayout::lpa2>(core, subtree, first);
+    }
+  }
+  // The same with the address layout fixed: reclaiming 128 GiB frees 65,536 such tables.
+  template <OaLayout kOa>
+  void free_last_level_tables_in(const TableCore& core, Subtree subtree, u64 first) {
     const u64* entries = core.pages().table(subtree.table);
-    for (u64 i = first; i < core.geometry().entries_per_table(); ++i) {
+    const u64 count = core.geometry().entries_per_table();
+    for (u64 i = first; i < count; ++i) {
       const Pte e = marker::original(entry::load(entries + i));
-      if (e.is_table(subtree.level)) free(e.table_address(core.oa()));
+      if (e.is_table(subtree.level)) free(e.table_address(kOa));
     }
   }
   void free(Pa page) {
