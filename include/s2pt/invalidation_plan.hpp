@@ -179,13 +179,13 @@ class InvalidationPlan {
   // two or three additions per plan where counting every instruction kind takes six.
   template <class Add>
   constexpr void for_each_tally(Add&& add) const {
-    if (kind_ == Kind::local_leaf) {
-      add(&PlanTally::local_leaves, 1);
-      return;
-    }
     if (clean_bytes_ != 0) {
       add(&PlanTally::cleanings, 1);
       add(&PlanTally::cleaned_bytes, clean_bytes_);
+    }
+    if (kind_ == Kind::local_leaf) {
+      add(&PlanTally::local_leaves, 1);
+      return;
     }
     if (choice_.decision.whole_vmid) {
       add(&PlanTally::whole_vmid, 1);
