@@ -121,7 +121,7 @@ GuestTlbContext::~GuestTlbContext() {
   asm volatile("msr daif, %0" : : "r"(daif_) : "memory");
 }
 
-void issue(const PlanStep& step) {
+void Aarch64Arch::issue(const PlanStep& step) {
   const u64 operand = step.tlbi.operand;
   switch (step.kind) {
     case StepKind::dsb_ishst:
@@ -139,7 +139,8 @@ void issue(const PlanStep& step) {
     case StepKind::isb:
       asm volatile("isb" : : : "memory");
       return;
-    case StepKind::dc_civac:  // by the backend, which knows the line size (invalidate)
+    case StepKind::dc_civac:
+      dc_civac(step.pa, step.bytes);
       return;
     case StepKind::tlbi:
       break;
@@ -173,17 +174,12 @@ void issue(const PlanStep& step) {
 }
 
 void Aarch64Arch::invalidate(const InvalidationPlan& plan) {
+  const auto issue_step = [this](const PlanStep& step) { issue(step); };
   {
     const GuestTlbContext guest(plan.context());
-    plan.for_each_invalidation_step(issue);
+    plan.for_each_invalidation_step(issue_step);
   }
-  plan.for_each_cleaning_step([this](const PlanStep& step) {
-    if (step.kind == StepKind::dc_civac) {
-      dc_civac(step.pa, step.bytes);
-    } else {
-      issue(step);
-    }
-  });
+  plan.for_each_cleaning_step(issue_step);
 }
 
 void Aarch64Arch::dsb_ish() {

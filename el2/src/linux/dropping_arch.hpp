@@ -37,14 +37,17 @@ class DroppingArch final : public s2pt::Arch {
 
   s2pt::Features features() const override { return real_.features(); }
   void invalidate(const s2pt::InvalidationPlan& plan) override {
-    const s2pt::aarch64::GuestTlbContext guest(plan.context());
-    plan.for_each_step([&](const s2pt::PlanStep& step) {
-      if (step.kind == s2pt::StepKind::tlbi && drops(step.tlbi.op)) {
-        __atomic_fetch_add(&dropped_, 1, __ATOMIC_RELAXED);
-        return;
-      }
-      s2pt::aarch64::issue(step);
-    });
+    {
+      const s2pt::aarch64::GuestTlbContext guest(plan.context());
+      plan.for_each_invalidation_step([&](const s2pt::PlanStep& step) {
+        if (step.kind == s2pt::StepKind::tlbi && drops(step.tlbi.op)) {
+          __atomic_fetch_add(&dropped_, 1, __ATOMIC_RELAXED);
+          return;
+        }
+        real_.issue(step);
+      });
+    }
+    plan.for_each_cleaning_step([&](const s2pt::PlanStep& step) { real_.issue(step); });
   }
   void dsb_ish() override { real_.dsb_ish(); }
   void isb() override { real_.isb(); }

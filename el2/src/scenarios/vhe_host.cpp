@@ -25,8 +25,9 @@ class TgeKeepingArch final : public s2pt::Arch {
     u64 vttbr;
     asm volatile("mrs %0, vttbr_el2" : "=r"(vttbr));
     asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(plan.context().vttbr) : "memory");
-    plan.for_each_step(s2pt::aarch64::issue);
+    plan.for_each_invalidation_step([&](const s2pt::PlanStep& step) { real_.issue(step); });
     asm volatile("msr vttbr_el2, %0\n\tisb" : : "r"(vttbr) : "memory");
+    plan.for_each_cleaning_step([&](const s2pt::PlanStep& step) { real_.issue(step); });
   }
   void dsb_ish() override { real_.dsb_ish(); }
   void isb() override { real_.isb(); }

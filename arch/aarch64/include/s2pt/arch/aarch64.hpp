@@ -76,8 +76,12 @@ class Aarch64Arch final : public Arch {
   explicit Aarch64Arch(FeatureMask mask = {}) : Aarch64Arch(read_cpu_info(), mask) {}
 
   Features features() const override { return features_; }
-  // Every step in a GuestTlbContext for the plan's context.
+  // The invalidation steps in a GuestTlbContext for the plan's context, then the cleaning steps
+  // (InvalidationPlan::then_clean), which need none, outside it.
   void invalidate(const InvalidationPlan& plan) override;
+  // One step of a plan as its instruction, on the calling CPU (a TLBI in a GuestTlbContext; a
+  // DC CIVAC step by this CPU's line size). Backends that wrap this one issue steps through it.
+  void issue(const PlanStep& step);
   void dsb_ish() override;
   void isb() override;
   void dc_civac(Pa pa, u64 bytes) override;
@@ -107,9 +111,6 @@ class GuestTlbContext {
   bool vhe_host_;
   bool other_table_;
 };
-
-// One step of an invalidation plan as its instruction, on the calling CPU (in a GuestTlbContext).
-void issue(const PlanStep& step);
 
 // HCR_EL2.FWB on the calling CPU: set it when a table uses the FWB MemAttr format, clear it
 // otherwise (the two formats give different meanings to the same descriptor bits).
